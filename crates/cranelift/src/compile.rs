@@ -1,0 +1,324 @@
+//! The compilation driver: functions in parallel, then one text section.
+
+use crate::signatures::wasm_signature;
+use crate::trampolines;
+use crate::translate::env::FuncEnvironment;
+use crate::translate::{FuncTranslator, TranslatorBuffers};
+use crate::trap::trap_kind;
+use crate::{CompileError, CompiledModule, Compiler};
+use cranelift_codegen::binemit::Reloc;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
+use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use keel_environ::{
+    AddressMapEntry, CompiledFunctionInfo, CompiledModuleInfo, DefinedFuncIndex, FuncIndex,
+    FunctionBodyData, FunctionLoc, LibCall, LoadRelocation, Module, ModuleTranslation, TrapSite,
+    VMOffsets, WasmFuncType,
+};
+use rayon::prelude::*;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// What a call or address in compiled code refers to.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    /// A function of this module.
+    Func(FuncIndex),
+    /// A runtime-provided math routine.
+    LibCall(LibCall),
+}
+
+/// One compiled function, before layout.
+struct CompiledFunction {
+    code: Vec<u8>,
+    alignment: u32,
+    relocs: Vec<(u32, Reloc, Target, i64)>,
+    traps: Vec<TrapSite>,
+    address_map: Vec<AddressMapEntry>,
+}
+
+/// Per-thread reusable state.
+struct Scratch {
+    ctx: Context,
+    builder: FunctionBuilderContext,
+    buffers: TranslatorBuffers,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            ctx: Context::new(),
+            builder: FunctionBuilderContext::new(),
+            buffers: TranslatorBuffers::default(),
+        }
+    }
+}
+
+/// Work items, compiled independently.
+enum Job<'data> {
+    Body(DefinedFuncIndex, FunctionBodyData<'data>),
+    ArrayTrampoline(DefinedFuncIndex),
+}
+
+impl Compiler {
+    /// Validates and compiles every function of `translation`.
+    pub fn compile_module(
+        &self,
+        translation: ModuleTranslation<'_>,
+    ) -> Result<CompiledModule, CompileError> {
+        let module = &translation.module;
+        let offsets = VMOffsets::new(module)?;
+        let mut jobs: Vec<Job<'_>> = translation
+            .function_bodies
+            .into_iter()
+            .map(|(i, body)| Job::Body(i, body))
+            .collect();
+        for (i, decl) in module.functions.iter() {
+            if let Some(def) = module.defined_func_index(i) {
+                if decl.escapes {
+                    jobs.push(Job::ArrayTrampoline(def));
+                }
+            }
+        }
+        let compile =
+            |scratch: &mut Scratch, job: Job<'_>| -> Result<CompiledFunction, CompileError> {
+                let func_index = match &job {
+                    Job::Body(i, _) | Job::ArrayTrampoline(i) => module.func_index(*i),
+                };
+                catch_unwind(AssertUnwindSafe(|| match job {
+                    Job::Body(_, body) => {
+                        self.compile_body(scratch, module, &offsets, func_index, body)
+                    }
+                    Job::ArrayTrampoline(_) => {
+                        let func = trampolines::array_call(
+                            &*self.isa,
+                            module.func_type(func_index),
+                            func_index,
+                        );
+                        self.finish_function(scratch, func, func_index.as_u32())
+                    }
+                }))
+                .unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panic".into());
+                    Err(CompileError::Codegen {
+                        func: func_index.as_u32(),
+                        message,
+                    })
+                })
+            };
+        let compiled: Vec<CompiledFunction> = if self.settings.parallel {
+            jobs.into_par_iter()
+                .map_init(Scratch::default, compile)
+                .collect::<Result<_, _>>()?
+        } else {
+            let mut scratch = Scratch::default();
+            jobs.into_iter()
+                .map(|job| compile(&mut scratch, job))
+                .collect::<Result<_, _>>()?
+        };
+        self.link(module, compiled)
+    }
+
+    fn compile_body(
+        &self,
+        scratch: &mut Scratch,
+        module: &Module,
+        offsets: &VMOffsets,
+        func_index: FuncIndex,
+        body: FunctionBodyData<'_>,
+    ) -> Result<CompiledFunction, CompileError> {
+        let sig = wasm_signature(&*self.isa, module.func_type(func_index));
+        let mut func =
+            ir::Function::with_name_signature(UserFuncName::user(0, func_index.as_u32()), sig);
+        let env = FuncEnvironment::new(module, offsets, &self.settings.tunables, &*self.isa);
+        let builder = FunctionBuilder::new(&mut func, &mut scratch.builder);
+        FuncTranslator::translate(env, builder, &mut scratch.buffers, func_index, body)?;
+        self.finish_function(scratch, func, func_index.as_u32())
+    }
+
+    /// Runs Cranelift on `func` and collects what the runtime needs.
+    fn finish_function(
+        &self,
+        scratch: &mut Scratch,
+        func: ir::Function,
+        func_index: u32,
+    ) -> Result<CompiledFunction, CompileError> {
+        let ctx = &mut scratch.ctx;
+        ctx.clear();
+        ctx.func = func;
+        let codegen_error = |message: String| CompileError::Codegen {
+            func: func_index,
+            message,
+        };
+        ctx.compile(&*self.isa, &mut ControlPlane::default())
+            .map_err(|e| codegen_error(format!("{:?}", e.inner)))?;
+        let code = ctx.compiled_code().expect("compile succeeded");
+        let buffer = &code.buffer;
+        let mut relocs = Vec::new();
+        for r in buffer.relocs() {
+            let target = match &r.target {
+                FinalizedRelocTarget::ExternalName(ExternalName::User(name)) => {
+                    let name = &ctx.func.params.user_named_funcs()[*name];
+                    Target::Func(FuncIndex::from_u32(name.index))
+                }
+                FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)) => Target::LibCall(
+                    libcall(*lc)
+                        .ok_or_else(|| codegen_error(format!("unsupported libcall {lc:?}")))?,
+                ),
+                other => {
+                    return Err(codegen_error(format!(
+                        "unsupported relocation target {other:?}"
+                    )));
+                }
+            };
+            relocs.push((r.offset, r.kind, target, r.addend));
+        }
+        let traps = buffer
+            .traps()
+            .iter()
+            .map(|t| {
+                trap_kind(t.code)
+                    .map(|kind| TrapSite {
+                        code_offset: t.offset,
+                        kind,
+                    })
+                    .ok_or_else(|| codegen_error(format!("unknown trap code {}", t.code)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let address_map = buffer
+            .get_srclocs_sorted()
+            .iter()
+            .filter(|s| !s.loc.is_default())
+            .map(|s| AddressMapEntry {
+                code_offset: s.start,
+                wasm_offset: s.loc.bits(),
+            })
+            .collect();
+        Ok(CompiledFunction {
+            code: buffer.data().to_vec(),
+            alignment: buffer.alignment,
+            relocs,
+            traps,
+            address_map,
+        })
+    }
+
+    /// Lays compiled functions out in one text section and resolves calls
+    /// between them. Bodies come first, in definition order, so that label
+    /// `i` is defined function `i`.
+    fn link(
+        &self,
+        module: &Module,
+        compiled: Vec<CompiledFunction>,
+    ) -> Result<CompiledModule, CompileError> {
+        let num_bodies = module.num_defined_funcs();
+        let mut text = self.isa.text_section_builder(compiled.len());
+        let mut ctrl = ControlPlane::default();
+        let align = self.isa.function_alignment().preferred;
+        let mut info = CompiledModuleInfo::default();
+        let mut pending = Vec::new();
+        let trampoline_owners: Vec<DefinedFuncIndex> = module
+            .functions
+            .iter()
+            .filter(|(_, d)| d.escapes)
+            .filter_map(|(i, _)| module.defined_func_index(i))
+            .collect();
+        for _ in 0..num_bodies {
+            info.functions.push(CompiledFunctionInfo::default());
+        }
+        for (n, f) in compiled.iter().enumerate() {
+            let start = text.append(true, &f.code, align.max(f.alignment), &mut ctrl);
+            let start = u32::try_from(start)
+                .map_err(|_| CompileError::Isa("text section over 4 GiB".into()))?;
+            let loc = FunctionLoc {
+                start,
+                length: f.code.len() as u32,
+            };
+            if n < num_bodies {
+                info.functions[DefinedFuncIndex::from_u32(n as u32)].wasm_call = loc;
+            } else {
+                let owner = trampoline_owners[n - num_bodies];
+                info.functions[owner].array_call = Some(loc);
+            }
+            info.traps.extend(f.traps.iter().map(|t| TrapSite {
+                code_offset: t.code_offset + start,
+                kind: t.kind,
+            }));
+            info.address_map
+                .extend(f.address_map.iter().map(|a| AddressMapEntry {
+                    code_offset: a.code_offset + start,
+                    wasm_offset: a.wasm_offset,
+                }));
+            for &(offset, kind, target, addend) in &f.relocs {
+                pending.push((u64::from(start + offset), kind, target, addend));
+            }
+        }
+        for (offset, kind, target, addend) in pending {
+            match target {
+                Target::Func(callee) => {
+                    let def = module.defined_func_index(callee).ok_or_else(|| {
+                        CompileError::Isa(format!(
+                            "relocation against imported function {callee:?}"
+                        ))
+                    })?;
+                    if !text.resolve_reloc(offset, kind, addend, def.as_u32() as usize) {
+                        return Err(CompileError::Isa(format!(
+                            "unsupported relocation {kind:?}"
+                        )));
+                    }
+                }
+                Target::LibCall(lc) => {
+                    if kind != Reloc::Abs8 {
+                        return Err(CompileError::Isa(format!(
+                            "unsupported libcall relocation {kind:?}"
+                        )));
+                    }
+                    info.relocations.push(LoadRelocation {
+                        offset: offset as u32,
+                        target: lc,
+                        addend,
+                    });
+                }
+            }
+        }
+        let text = text.finish(&mut ctrl);
+        info.traps.sort_by_key(|t| t.code_offset);
+        info.address_map.sort_by_key(|a| a.code_offset);
+        Ok(CompiledModule { text, info })
+    }
+
+    /// Compiles the trampoline that lets wasm call a host function of type
+    /// `ty` through its array-call entry. It has no relocations.
+    pub fn compile_wasm_to_array_trampoline(
+        &self,
+        ty: &WasmFuncType,
+    ) -> Result<Vec<u8>, CompileError> {
+        let func = trampolines::wasm_to_array(&*self.isa, ty);
+        let mut scratch = Scratch::default();
+        let f = self.finish_function(&mut scratch, func, u32::MAX)?;
+        if !f.relocs.is_empty() {
+            return Err(CompileError::Isa("trampoline needs relocations".into()));
+        }
+        Ok(f.code)
+    }
+}
+
+fn libcall(lc: ir::LibCall) -> Option<LibCall> {
+    Some(match lc {
+        ir::LibCall::FloorF32 => LibCall::FloorF32,
+        ir::LibCall::FloorF64 => LibCall::FloorF64,
+        ir::LibCall::CeilF32 => LibCall::CeilF32,
+        ir::LibCall::CeilF64 => LibCall::CeilF64,
+        ir::LibCall::TruncF32 => LibCall::TruncF32,
+        ir::LibCall::TruncF64 => LibCall::TruncF64,
+        ir::LibCall::NearestF32 => LibCall::NearestF32,
+        ir::LibCall::NearestF64 => LibCall::NearestF64,
+        ir::LibCall::FmaF32 => LibCall::FmaF32,
+        ir::LibCall::FmaF64 => LibCall::FmaF64,
+        _ => return None,
+    })
+}

@@ -1,0 +1,175 @@
+//! Keel's compiler: WebAssembly to machine code with Cranelift.
+//!
+//! [`Compiler::compile_module`] takes a parsed module
+//! ([`keel_environ::ModuleTranslation`]), validates and translates every
+//! function body to Cranelift IR (in parallel), compiles it for the host and
+//! lays the results out in one text section. The output, a
+//! [`CompiledModule`], is plain data: machine code whose only references to
+//! the outside world go through the `VMContext` argument, plus the tables
+//! the runtime needs (trap sites, address map, a few load-time relocations).
+//!
+//! This crate has no `unsafe` and never maps memory or runs code.
+
+#![forbid(unsafe_code)]
+
+mod compile;
+mod signatures;
+mod trampolines;
+mod translate;
+mod trap;
+
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use keel_environ::{CompiledModuleInfo, ModuleError, Tunables};
+use thiserror::Error;
+
+pub use signatures::VAL_RAW_SIZE;
+pub use trap::{trap_code, trap_kind};
+
+/// Why compilation failed.
+#[derive(Debug, Error)]
+pub enum CompileError {
+    /// The module is malformed, invalid or unsupported.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// An operator Keel does not implement.
+    #[error("unsupported: {message} (at offset 0x{offset:x})")]
+    Unsupported {
+        /// What is not supported.
+        message: String,
+        /// Byte offset in the module.
+        offset: u64,
+    },
+    /// Cranelift refused a function: a bug in Keel or Cranelift, reported
+    /// rather than crashing the host.
+    #[error("internal compiler error in function {func}: {message}")]
+    Codegen {
+        /// Index of the function in the module's function index space.
+        func: u32,
+        /// What Cranelift said.
+        message: String,
+    },
+    /// The host cannot be targeted, or a setting was rejected.
+    #[error("cannot configure the code generator: {0}")]
+    Isa(String),
+}
+
+impl From<wasmparser::BinaryReaderError> for CompileError {
+    fn from(e: wasmparser::BinaryReaderError) -> Self {
+        CompileError::Module(e.into())
+    }
+}
+
+/// How hard Cranelift optimizes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OptLevel {
+    /// No optimizations.
+    None,
+    /// Optimize for speed.
+    Speed,
+    /// Optimize for speed and size.
+    SpeedAndSize,
+}
+
+/// Compiler settings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CompilerSettings {
+    /// Optimization level.
+    pub opt_level: OptLevel,
+    /// Make every NaN result canonical (for deterministic execution).
+    pub nan_canonicalization: bool,
+    /// Run Cranelift's IR verifier (slow; for debugging).
+    pub debug_verifier: bool,
+    /// Compile functions on several threads.
+    pub parallel: bool,
+    /// Code-shaping settings shared with the runtime.
+    pub tunables: Tunables,
+}
+
+impl Default for CompilerSettings {
+    fn default() -> Self {
+        CompilerSettings {
+            opt_level: OptLevel::Speed,
+            nan_canonicalization: false,
+            debug_verifier: false,
+            parallel: true,
+            tunables: Tunables::default(),
+        }
+    }
+}
+
+/// A module's compiled code and the tables describing it.
+#[derive(Clone, Debug)]
+pub struct CompiledModule {
+    /// The text section: every function, then every array-call trampoline.
+    pub text: Vec<u8>,
+    /// Where things are in `text`.
+    pub info: CompiledModuleInfo,
+}
+
+/// Compiles modules for the host.
+pub struct Compiler {
+    isa: OwnedTargetIsa,
+    settings: CompilerSettings,
+}
+
+impl Compiler {
+    /// A compiler for the host CPU, using every feature it detects.
+    pub fn new(settings: CompilerSettings) -> Result<Compiler, CompileError> {
+        let mut flags = settings::builder();
+        let opt = match settings.opt_level {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        };
+        let bool_str = |b: bool| if b { "true" } else { "false" };
+        let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+            flags
+                .set(name, value)
+                .map_err(|e| CompileError::Isa(format!("{name}={value}: {e}")))
+        };
+        set(&mut flags, "opt_level", opt)?;
+        set(
+            &mut flags,
+            "enable_verifier",
+            bool_str(settings.debug_verifier),
+        )?;
+        // Backtraces walk the frame-pointer chain.
+        set(&mut flags, "preserve_frame_pointers", "true")?;
+        // Frames larger than a page touch each page in order, so a huge
+        // frame cannot jump over a guard page.
+        set(&mut flags, "enable_probestack", "true")?;
+        set(&mut flags, "probestack_strategy", "inline")?;
+        // More results than registers go through a hidden return area.
+        set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
+        set(&mut flags, "unwind_info", "false")?;
+        set(
+            &mut flags,
+            "enable_nan_canonicalization",
+            bool_str(settings.nan_canonicalization),
+        )?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| CompileError::Isa(e.to_string()))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| CompileError::Isa(e.to_string()))?;
+        Ok(Compiler { isa, settings })
+    }
+
+    /// The settings this compiler was made with.
+    pub fn settings(&self) -> &CompilerSettings {
+        &self.settings
+    }
+
+    /// A string that changes whenever code from this compiler would not run
+    /// on another: the target, its CPU features and every flag.
+    pub fn fingerprint(&self) -> String {
+        let mut s = format!("{} {}", self.isa.triple(), env!("CARGO_PKG_VERSION"));
+        for v in self.isa.flags().iter() {
+            s.push_str(&format!(" {}={}", v.name, v.value_string()));
+        }
+        for v in self.isa.isa_flags() {
+            s.push_str(&format!(" {}={}", v.name, v.value_string()));
+        }
+        s
+    }
+}

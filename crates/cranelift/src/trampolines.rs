@@ -1,0 +1,138 @@
+//! Glue between calling conventions, generated with Cranelift.
+//!
+//! - [`array_call`]: host to wasm. Reads arguments from a `ValRaw` array,
+//!   calls the wasm function directly, writes results back. One per escaping
+//!   defined function, in the module's text section.
+//! - [`wasm_to_array`]: wasm to host. Records its frame pointer in the store
+//!   context (where a backtrace of a host error starts), spills arguments to
+//!   a stack array and calls the host function's array entry. One per
+//!   signature, compiled on demand by the engine.
+
+use crate::signatures::{VAL_RAW_SIZE, array_call_signature, ir_type, wasm_signature};
+use cranelift_codegen::ir::{
+    self, ExtFuncData, ExternalName, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind,
+    UserExternalName, UserFuncName,
+};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use keel_environ::{
+    FuncIndex, WasmFuncType, vm_func_ref, vm_host_func_context, vm_store_context, vmctx,
+};
+
+/// The host-to-wasm entry of `callee`, of type `ty`.
+pub(crate) fn array_call(
+    isa: &dyn TargetIsa,
+    ty: &WasmFuncType,
+    callee: FuncIndex,
+) -> ir::Function {
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::user(1, callee.as_u32()),
+        array_call_signature(isa),
+    );
+    let mut ctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+    let ptr = isa.pointer_type();
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let (callee_vmctx, caller_vmctx, values) = {
+        let p = b.block_params(entry);
+        (p[0], p[1], p[2])
+    };
+    let flags = MemFlagsData::trusted();
+    let mut args = vec![callee_vmctx, caller_vmctx];
+    for (i, t) in ty.params().iter().enumerate() {
+        let v = b
+            .ins()
+            .load(ir_type(*t, ptr), flags, values, slot_offset(i));
+        args.push(v);
+    }
+    let sig = b.import_signature(wasm_signature(isa, ty));
+    let name = b.func.declare_imported_user_function(UserExternalName {
+        namespace: 0,
+        index: callee.as_u32(),
+    });
+    let f = b.import_function(ExtFuncData {
+        name: ExternalName::user(name),
+        signature: sig,
+        colocated: true,
+        patchable: false,
+    });
+    let call = b.ins().call(f, &args);
+    let results = b.inst_results(call).to_vec();
+    for (i, r) in results.into_iter().enumerate() {
+        b.ins().store(flags, r, values, slot_offset(i));
+    }
+    b.ins().return_(&[]);
+    b.finalize(isa.frontend_config());
+    func
+}
+
+/// The wasm-to-host trampoline for host functions of type `ty`.
+pub(crate) fn wasm_to_array(isa: &dyn TargetIsa, ty: &WasmFuncType) -> ir::Function {
+    let mut func =
+        ir::Function::with_name_signature(UserFuncName::user(2, 0), wasm_signature(isa, ty));
+    let mut ctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+    let ptr = isa.pointer_type();
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (host_ctx, caller_vmctx) = (params[0], params[1]);
+
+    // Where a backtrace of an error from the host function starts.
+    let fp = b.ins().get_frame_pointer(ptr);
+    let trusted = MemFlagsData::trusted();
+    let store_ctx = b.ins().load(
+        ptr,
+        trusted.with_readonly(),
+        caller_vmctx,
+        vmctx::STORE_CONTEXT as i32,
+    );
+    b.ins().store(
+        trusted,
+        fp,
+        store_ctx,
+        vm_store_context::LAST_WASM_EXIT_FP as i32,
+    );
+
+    let slots = ty.params().len().max(ty.results().len()).max(1);
+    let slot = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        slots as u32 * VAL_RAW_SIZE,
+        4,
+    ));
+    for (i, v) in params[2..].iter().enumerate() {
+        b.ins().stack_store(ptr, *v, slot, slot_offset(i));
+    }
+    let values = b.ins().stack_addr(ptr, slot, 0);
+    let len = b.ins().iconst(ptr, slots as i64);
+    let array_fn = b.ins().load(
+        ptr,
+        trusted.with_readonly(),
+        host_ctx,
+        (vm_host_func_context::FUNC_REF + vm_func_ref::ARRAY_CALL) as i32,
+    );
+    let sig = b.import_signature(array_call_signature(isa));
+    b.ins()
+        .call_indirect(sig, array_fn, &[host_ctx, caller_vmctx, values, len]);
+    let results: Vec<_> = ty
+        .results()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            b.ins()
+                .stack_load(ptr, ir_type(*t, ptr), slot, slot_offset(i))
+        })
+        .collect();
+    b.ins().return_(&results);
+    b.finalize(isa.frontend_config());
+    func
+}
+
+fn slot_offset(i: usize) -> i32 {
+    i as i32 * VAL_RAW_SIZE as i32
+}

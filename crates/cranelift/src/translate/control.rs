@@ -1,0 +1,289 @@
+//! Structured control flow: blocks, loops, ifs, branches, returns.
+//!
+//! Every frame's `following` block receives the frame's results as block
+//! parameters; a loop's `header` receives its parameters. An `if` arm does
+//! not need block parameters: the values it starts with were computed before
+//! the `if` and dominate both arms.
+
+use super::state::{ControlFrame, ControlKind};
+use super::{FuncTranslator, block_type_arity};
+use crate::CompileError;
+use crate::trap::trap_code;
+use cranelift_codegen::ir::{Block, BlockArg, InstBuilder, JumpTableData, Value};
+use cranelift_entity::packed_option::ReservedValue;
+use keel_environ::TrapKind;
+use wasmparser::{BlockType, BrTable, Operator};
+
+fn args(values: &[Value]) -> Vec<BlockArg> {
+    values.iter().map(|v| BlockArg::Value(*v)).collect()
+}
+
+/// Jumps to `block` passing the top `n` operands.
+fn jump_with_top(t: &mut FuncTranslator<'_, '_>, block: Block, n: usize) {
+    let a = args(t.state.peekn(n));
+    t.b.ins().jump(block, &a);
+}
+
+fn new_block_with_params(
+    t: &mut FuncTranslator<'_, '_>,
+    types: &[cranelift_codegen::ir::Type],
+) -> Block {
+    let block = t.b.create_block();
+    for ty in types {
+        t.b.append_block_param(block, *ty);
+    }
+    block
+}
+
+pub(super) fn unreachable(t: &mut FuncTranslator<'_, '_>) {
+    t.b.ins().trap(trap_code(TrapKind::UnreachableCodeReached));
+    t.state.reachable = false;
+}
+
+pub(super) fn block(t: &mut FuncTranslator<'_, '_>, ty: BlockType) {
+    let (params, results) = block_type_arity(&t.env, ty);
+    let following = new_block_with_params(t, &results);
+    t.state.control.push(ControlFrame {
+        kind: ControlKind::Block,
+        following,
+        num_params: params.len(),
+        num_results: results.len(),
+        stack_height: t.state.stack.len() - params.len(),
+        exit_is_branched_to: false,
+        unreachable: false,
+    });
+}
+
+pub(super) fn loop_(t: &mut FuncTranslator<'_, '_>, ty: BlockType) {
+    let (params, results) = block_type_arity(&t.env, ty);
+    let header = new_block_with_params(t, &params);
+    let following = new_block_with_params(t, &results);
+    jump_with_top(t, header, params.len());
+    t.state.popn(params.len());
+    t.b.switch_to_block(header);
+    t.state.stack.extend_from_slice(t.b.block_params(header));
+    t.state.control.push(ControlFrame {
+        kind: ControlKind::Loop { header },
+        following,
+        num_params: params.len(),
+        num_results: results.len(),
+        stack_height: t.state.stack.len() - params.len(),
+        exit_is_branched_to: false,
+        unreachable: false,
+    });
+}
+
+pub(super) fn if_(t: &mut FuncTranslator<'_, '_>, ty: BlockType) {
+    let (params, results) = block_type_arity(&t.env, ty);
+    let cond = t.state.pop1();
+    let then_block = t.b.create_block();
+    let else_block = t.b.create_block();
+    let following = new_block_with_params(t, &results);
+    t.b.ins().brif(cond, then_block, &[], else_block, &[]);
+    t.b.seal_block(then_block);
+    t.b.seal_block(else_block);
+    t.b.switch_to_block(then_block);
+    let saved = t.state.peekn(params.len()).to_vec();
+    t.state.control.push(ControlFrame {
+        kind: ControlKind::If {
+            else_block,
+            has_else: false,
+            params: saved,
+        },
+        following,
+        num_params: params.len(),
+        num_results: results.len(),
+        stack_height: t.state.stack.len() - params.len(),
+        exit_is_branched_to: false,
+        unreachable: false,
+    });
+}
+
+/// Switches to the else arm of the innermost `if`, restoring its params.
+fn enter_else_arm(t: &mut FuncTranslator<'_, '_>) {
+    let frame = t
+        .state
+        .control
+        .last_mut()
+        .expect("validated: else inside if");
+    let height = frame.stack_height;
+    let ControlKind::If {
+        else_block,
+        has_else,
+        params,
+        ..
+    } = &mut frame.kind
+    else {
+        unreachable!("validated: else inside if");
+    };
+    *has_else = true;
+    let else_block = *else_block;
+    let params = std::mem::take(params);
+    t.state.stack.truncate(height);
+    t.state.stack.extend_from_slice(&params);
+    t.b.switch_to_block(else_block);
+    t.state.reachable = true;
+}
+
+pub(super) fn else_(t: &mut FuncTranslator<'_, '_>) {
+    let frame = t
+        .state
+        .control
+        .last_mut()
+        .expect("validated: else inside if");
+    frame.exit_is_branched_to = true;
+    let (following, n) = (frame.following, frame.num_results);
+    jump_with_top(t, following, n);
+    enter_else_arm(t);
+}
+
+pub(super) fn end(t: &mut FuncTranslator<'_, '_>) {
+    let frame = t
+        .state
+        .control
+        .last()
+        .expect("validated: end closes a frame");
+    let (following, n) = (frame.following, frame.num_results);
+    jump_with_top(t, following, n);
+    close_frame(t, true);
+}
+
+/// Pops the innermost frame at its `end`. `fallthrough` says whether the
+/// code before `end` was reachable (and so already jumped to `following`).
+fn close_frame(t: &mut FuncTranslator<'_, '_>, fallthrough: bool) {
+    let frame = t
+        .state
+        .control
+        .pop()
+        .expect("validated: end closes a frame");
+    let mut following_reachable = fallthrough || frame.exit_is_branched_to;
+    match frame.kind {
+        ControlKind::If {
+            else_block,
+            has_else: false,
+            params,
+        } => {
+            // No else arm: the false edge carries the params through, and
+            // validation ensured they have the result types.
+            t.b.switch_to_block(else_block);
+            let a = args(&params);
+            t.b.ins().jump(frame.following, &a);
+            following_reachable = true;
+        }
+        ControlKind::Loop { header } => t.b.seal_block(header),
+        _ => {}
+    }
+    t.state.stack.truncate(frame.stack_height);
+    t.b.seal_block(frame.following);
+    if following_reachable {
+        t.b.switch_to_block(frame.following);
+        t.state
+            .stack
+            .extend_from_slice(t.b.block_params(frame.following));
+        t.state.reachable = true;
+        if t.state.control.is_empty() {
+            // The end of the function body.
+            let results = t.state.peekn(frame.num_results).to_vec();
+            t.b.ins().return_(&results);
+            t.state.reachable = false;
+        }
+    } else {
+        t.state.reachable = false;
+    }
+}
+
+/// Handles an operator in unreachable code: only control structure matters.
+pub(super) fn translate_unreachable(t: &mut FuncTranslator<'_, '_>, op: &Operator<'_>) {
+    match op {
+        Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+            t.state.control.push(ControlFrame {
+                kind: ControlKind::Block,
+                following: Block::reserved_value(),
+                num_params: 0,
+                num_results: 0,
+                stack_height: t.state.stack.len(),
+                exit_is_branched_to: false,
+                unreachable: true,
+            });
+        }
+        Operator::Else => {
+            let frame = t.state.control.last().expect("validated: else inside if");
+            // The then arm ended unreachable; the else arm of a reachable
+            // `if` is reachable again.
+            if !frame.unreachable && matches!(frame.kind, ControlKind::If { .. }) {
+                enter_else_arm(t);
+            }
+        }
+        Operator::End => {
+            let frame = t
+                .state
+                .control
+                .last()
+                .expect("validated: end closes a frame");
+            if frame.unreachable {
+                t.state.control.pop();
+            } else {
+                close_frame(t, false);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Marks the target of a branch `depth` levels up and returns its block and
+/// the number of values the branch carries.
+fn branch_target(t: &mut FuncTranslator<'_, '_>, depth: u32) -> (Block, usize) {
+    let frame = t.state.frame_mut(depth);
+    if frame.branch_exits() {
+        frame.exit_is_branched_to = true;
+    }
+    frame.branch_target()
+}
+
+pub(super) fn br(t: &mut FuncTranslator<'_, '_>, depth: u32) {
+    let (block, n) = branch_target(t, depth);
+    jump_with_top(t, block, n);
+    t.state.reachable = false;
+}
+
+pub(super) fn br_if(t: &mut FuncTranslator<'_, '_>, depth: u32) {
+    let cond = t.state.pop1();
+    let (block, n) = branch_target(t, depth);
+    let next = t.b.create_block();
+    let a = args(t.state.peekn(n));
+    t.b.ins().brif(cond, block, &a, next, &[]);
+    t.b.seal_block(next);
+    t.b.switch_to_block(next);
+}
+
+pub(super) fn br_table(
+    t: &mut FuncTranslator<'_, '_>,
+    targets: &BrTable<'_>,
+) -> Result<(), CompileError> {
+    let index = t.state.pop1();
+    let (default_block, n) = branch_target(t, targets.default());
+    let a = args(t.state.peekn(n));
+    let default = t.b.func.dfg.block_call(default_block, &a);
+    let mut table = Vec::with_capacity(targets.len() as usize);
+    for depth in targets.targets() {
+        let (block, _) = branch_target(t, depth?);
+        table.push(t.b.func.dfg.block_call(block, &a));
+    }
+    let jt = t.b.create_jump_table(JumpTableData::new(default, &table));
+    t.b.ins().br_table(index, jt);
+    t.state.reachable = false;
+    Ok(())
+}
+
+pub(super) fn return_(t: &mut FuncTranslator<'_, '_>) {
+    let n = t.state.control[0].num_results;
+    let results = t.state.peekn(n).to_vec();
+    t.b.ins().return_(&results);
+    t.state.reachable = false;
+}
+
+pub(super) fn select(t: &mut FuncTranslator<'_, '_>) {
+    let (a, b, cond) = t.state.pop3();
+    let v = t.b.ins().select(cond, a, b);
+    t.state.push1(v);
+}

@@ -1,0 +1,126 @@
+//! Linear memory: loads, stores, `memory.size`, `memory.grow`.
+
+use super::FuncTranslator;
+use crate::CompileError;
+use cranelift_codegen::ir::{InstBuilder, Type, Value, types};
+use keel_environ::MemoryIndex;
+use keel_environ::builtins::BuiltinFunctionIndex;
+use wasmparser::{MemArg, Operator};
+
+/// How a load widens what it reads.
+#[derive(Copy, Clone)]
+enum Widen {
+    /// Reads the whole type.
+    None,
+    /// Reads `bits` and zero-extends.
+    Unsigned(u8),
+    /// Reads `bits` and sign-extends.
+    Signed(u8),
+}
+
+/// Translates a memory operator; `Ok(false)` if `op` is not one.
+pub(super) fn translate(
+    t: &mut FuncTranslator<'_, '_>,
+    op: &Operator<'_>,
+) -> Result<bool, CompileError> {
+    use Operator as O;
+    use types::{F32, F64, I32, I64};
+    match op {
+        O::I32Load { memarg } => load(t, memarg, I32, Widen::None),
+        O::I64Load { memarg } => load(t, memarg, I64, Widen::None),
+        O::F32Load { memarg } => load(t, memarg, F32, Widen::None),
+        O::F64Load { memarg } => load(t, memarg, F64, Widen::None),
+        O::I32Load8S { memarg } => load(t, memarg, I32, Widen::Signed(8)),
+        O::I32Load8U { memarg } => load(t, memarg, I32, Widen::Unsigned(8)),
+        O::I32Load16S { memarg } => load(t, memarg, I32, Widen::Signed(16)),
+        O::I32Load16U { memarg } => load(t, memarg, I32, Widen::Unsigned(16)),
+        O::I64Load8S { memarg } => load(t, memarg, I64, Widen::Signed(8)),
+        O::I64Load8U { memarg } => load(t, memarg, I64, Widen::Unsigned(8)),
+        O::I64Load16S { memarg } => load(t, memarg, I64, Widen::Signed(16)),
+        O::I64Load16U { memarg } => load(t, memarg, I64, Widen::Unsigned(16)),
+        O::I64Load32S { memarg } => load(t, memarg, I64, Widen::Signed(32)),
+        O::I64Load32U { memarg } => load(t, memarg, I64, Widen::Unsigned(32)),
+        O::I32Store { memarg } | O::F32Store { memarg } => store(t, memarg, 32),
+        O::I64Store { memarg } | O::F64Store { memarg } => store(t, memarg, 64),
+        O::I32Store8 { memarg } | O::I64Store8 { memarg } => store(t, memarg, 8),
+        O::I32Store16 { memarg } | O::I64Store16 { memarg } => store(t, memarg, 16),
+        O::I64Store32 { memarg } => store(t, memarg, 32),
+        O::MemorySize { mem } => memory_size(t, *mem),
+        O::MemoryGrow { mem } => memory_grow(t, *mem),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The memory a memory instruction accesses. GC array targets do not
+/// validate without the GC proposal, which Keel does not enable.
+fn memory_of(memarg: &MemArg) -> MemoryIndex {
+    match memarg.target {
+        wasmparser::MemArgTarget::Memory(m) => MemoryIndex::from_u32(m),
+        wasmparser::MemArgTarget::Array(_) => unreachable!("validated: no GC"),
+    }
+}
+
+fn address(
+    t: &mut FuncTranslator<'_, '_>,
+    memarg: &MemArg,
+    index: Value,
+    bytes: u8,
+) -> (Value, i32) {
+    t.env
+        .heap_address(&mut t.b, memory_of(memarg), index, memarg.offset, bytes)
+}
+
+fn load(t: &mut FuncTranslator<'_, '_>, memarg: &MemArg, ty: Type, widen: Widen) {
+    let index = t.state.pop1();
+    let bytes = match widen {
+        Widen::None => ty.bytes() as u8,
+        Widen::Unsigned(bits) | Widen::Signed(bits) => bits / 8,
+    };
+    let (addr, offset) = address(t, memarg, index, bytes);
+    let flags = t.env.heap_flags();
+    let ins = t.b.ins();
+    let v = match widen {
+        Widen::None => ins.load(ty, flags, addr, offset),
+        Widen::Unsigned(8) => ins.uload8(ty, flags, addr, offset),
+        Widen::Signed(8) => ins.sload8(ty, flags, addr, offset),
+        Widen::Unsigned(16) => ins.uload16(ty, flags, addr, offset),
+        Widen::Signed(16) => ins.sload16(ty, flags, addr, offset),
+        Widen::Unsigned(_) => ins.uload32(flags, addr, offset),
+        Widen::Signed(_) => ins.sload32(flags, addr, offset),
+    };
+    t.state.push1(v);
+}
+
+/// Stores the low `bits` of the value on top of the stack.
+fn store(t: &mut FuncTranslator<'_, '_>, memarg: &MemArg, bits: u8) {
+    let (index, value) = t.state.pop2();
+    let (addr, offset) = address(t, memarg, index, bits / 8);
+    let flags = t.env.heap_flags();
+    let value_bits = t.b.func.dfg.value_type(value).bits();
+    let ins = t.b.ins();
+    match bits {
+        8 => ins.istore8(flags, value, addr, offset),
+        16 => ins.istore16(flags, value, addr, offset),
+        32 if value_bits == 64 => ins.istore32(flags, value, addr, offset),
+        _ => ins.store(flags, value, addr, offset),
+    };
+}
+
+fn memory_size(t: &mut FuncTranslator<'_, '_>, mem: u32) {
+    let length = t.env.memory_length(&mut t.b, MemoryIndex::from_u32(mem));
+    let pages = t.b.ins().ushr_imm_u(length, 16);
+    let pages = t.b.ins().ireduce(types::I32, pages);
+    t.state.push1(pages);
+}
+
+fn memory_grow(t: &mut FuncTranslator<'_, '_>, mem: u32) {
+    let delta = t.state.pop1();
+    let delta = t.b.ins().uextend(types::I64, delta);
+    let mem = t.b.ins().iconst(types::I32, i64::from(mem));
+    let old = t
+        .env
+        .call_builtin(&mut t.b, BuiltinFunctionIndex::memory_grow, &[mem, delta]);
+    let old = t.b.ins().ireduce(types::I32, old);
+    t.state.push1(old);
+}

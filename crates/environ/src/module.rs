@@ -1,0 +1,224 @@
+//! What a module declares, after parsing and validation.
+
+use crate::{
+    ConstExpr, DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex,
+    DefinedTableIndex, ElemIndex, EntityIndex, FuncIndex, Global, GlobalIndex, Memory, MemoryIndex,
+    Table, TableIndex, TypeIndex, WasmFuncType, WasmRefType,
+};
+use cranelift_entity::{EntityRef, PrimaryMap};
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// An import: where it comes from and which index space entry it fills.
+#[derive(Clone, Debug)]
+pub struct Import {
+    /// Module name.
+    pub module: String,
+    /// Field name.
+    pub field: String,
+    /// The entity the import defines.
+    pub index: EntityIndex,
+}
+
+/// A function declared by the module (imported or defined).
+#[derive(Clone, Copy, Debug)]
+pub struct FunctionDecl {
+    /// Its signature.
+    pub type_index: TypeIndex,
+    /// Whether a reference to it may leave its instance (it is exported,
+    /// appears in an element segment or in `ref.func`). Only these need an
+    /// entry trampoline for untyped host calls.
+    pub escapes: bool,
+}
+
+/// How an element segment is used.
+#[derive(Clone, Debug)]
+pub enum ElemMode {
+    /// Copied into a table at instantiation.
+    Active {
+        /// The table.
+        table: TableIndex,
+        /// Where in the table.
+        offset: ConstExpr,
+    },
+    /// Available to `table.init` until `elem.drop`.
+    Passive,
+    /// Only declares functions for `ref.func`; dropped at instantiation.
+    Declared,
+}
+
+/// The items of an element segment.
+#[derive(Clone, Debug)]
+pub enum ElemItems {
+    /// Function indices (the compact encoding).
+    Functions(Box<[FuncIndex]>),
+    /// One constant expression per item.
+    Expressions(Box<[ConstExpr]>),
+}
+
+impl ElemItems {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        match self {
+            ElemItems::Functions(f) => f.len(),
+            ElemItems::Expressions(e) => e.len(),
+        }
+    }
+
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An element segment.
+#[derive(Clone, Debug)]
+pub struct ElemSegment {
+    /// How it is used.
+    pub mode: ElemMode,
+    /// The type of its items.
+    pub ty: WasmRefType,
+    /// Its items.
+    pub items: ElemItems,
+}
+
+/// How a data segment is used.
+#[derive(Clone, Debug)]
+pub enum DataMode {
+    /// Copied into a memory at instantiation.
+    Active {
+        /// The memory.
+        memory: MemoryIndex,
+        /// Where in the memory.
+        offset: ConstExpr,
+    },
+    /// Available to `memory.init` until `data.drop`.
+    Passive,
+}
+
+/// A data segment. Its bytes live in [`Module::data`].
+#[derive(Clone, Debug)]
+pub struct DataSegment {
+    /// How it is used.
+    pub mode: DataMode,
+    /// Its bytes, as a range of [`Module::data`].
+    pub range: Range<u32>,
+}
+
+/// Everything a module declares except function bodies.
+#[derive(Clone, Debug, Default)]
+pub struct Module {
+    /// The module's name from the name section, if any.
+    pub name: Option<String>,
+    /// The type section.
+    pub types: PrimaryMap<TypeIndex, WasmFuncType>,
+    /// Imports, in order.
+    pub imports: Vec<Import>,
+    /// Exports by name, in order of declaration.
+    pub exports: Vec<(String, EntityIndex)>,
+    /// Export lookup by name: index into [`Module::exports`].
+    pub export_index: HashMap<String, usize>,
+    /// All functions, imported first.
+    pub functions: PrimaryMap<FuncIndex, FunctionDecl>,
+    /// All tables, imported first.
+    pub tables: PrimaryMap<TableIndex, Table>,
+    /// Initial value of each defined table's elements (`None`: null).
+    pub table_inits: PrimaryMap<DefinedTableIndex, Option<ConstExpr>>,
+    /// All memories, imported first.
+    pub memories: PrimaryMap<MemoryIndex, Memory>,
+    /// All globals, imported first.
+    pub globals: PrimaryMap<GlobalIndex, Global>,
+    /// Initializers of defined globals.
+    pub global_inits: PrimaryMap<DefinedGlobalIndex, ConstExpr>,
+    /// Number of imported functions.
+    pub num_imported_funcs: usize,
+    /// Number of imported tables.
+    pub num_imported_tables: usize,
+    /// Number of imported memories.
+    pub num_imported_memories: usize,
+    /// Number of imported globals.
+    pub num_imported_globals: usize,
+    /// The start function.
+    pub start: Option<FuncIndex>,
+    /// Element segments.
+    pub elems: PrimaryMap<ElemIndex, ElemSegment>,
+    /// Data segments.
+    pub datas: PrimaryMap<DataIndex, DataSegment>,
+    /// The bytes of all data segments, concatenated.
+    pub data: Vec<u8>,
+    /// Function names from the name section.
+    pub func_names: HashMap<FuncIndex, String>,
+}
+
+macro_rules! index_conversions {
+    ($(
+        $all:ident, $defined:ident, $count:ident,
+        $to_defined:ident, $from_defined:ident, $is_imported:ident;
+    )*) => {$(
+        /// Converts an index-space index into a defined index, or `None`
+        /// if it refers to an import.
+        pub fn $to_defined(&self, index: $all) -> Option<$defined> {
+            index.index().checked_sub(self.$count).map($defined::new)
+        }
+
+        /// Converts a defined index back into the index space.
+        pub fn $from_defined(&self, index: $defined) -> $all {
+            $all::new(self.$count + index.index())
+        }
+
+        /// Whether the index refers to an import.
+        pub fn $is_imported(&self, index: $all) -> bool {
+            index.index() < self.$count
+        }
+    )*};
+}
+
+impl Module {
+    index_conversions! {
+        FuncIndex, DefinedFuncIndex, num_imported_funcs, defined_func_index, func_index, is_imported_func;
+        TableIndex, DefinedTableIndex, num_imported_tables, defined_table_index, table_index, is_imported_table;
+        MemoryIndex, DefinedMemoryIndex, num_imported_memories, defined_memory_index, memory_index, is_imported_memory;
+        GlobalIndex, DefinedGlobalIndex, num_imported_globals, defined_global_index, global_index, is_imported_global;
+    }
+
+    /// Number of functions the module defines.
+    pub fn num_defined_funcs(&self) -> usize {
+        self.functions.len() - self.num_imported_funcs
+    }
+
+    /// Number of tables the module defines.
+    pub fn num_defined_tables(&self) -> usize {
+        self.tables.len() - self.num_imported_tables
+    }
+
+    /// Number of memories the module defines.
+    pub fn num_defined_memories(&self) -> usize {
+        self.memories.len() - self.num_imported_memories
+    }
+
+    /// Number of globals the module defines.
+    pub fn num_defined_globals(&self) -> usize {
+        self.globals.len() - self.num_imported_globals
+    }
+
+    /// The signature of a function.
+    pub fn func_type(&self, index: FuncIndex) -> &WasmFuncType {
+        &self.types[self.functions[index].type_index]
+    }
+
+    /// Looks up an export by name.
+    pub fn export(&self, name: &str) -> Option<EntityIndex> {
+        self.export_index.get(name).map(|&i| self.exports[i].1)
+    }
+
+    /// The bytes of a data segment.
+    pub fn data_bytes(&self, index: DataIndex) -> &[u8] {
+        let r = &self.datas[index].range;
+        &self.data[r.start as usize..r.end as usize]
+    }
+
+    /// The name a backtrace shows for a function: the name section's, if any.
+    pub fn func_name(&self, index: FuncIndex) -> Option<&str> {
+        self.func_names.get(&index).map(|s| s.as_str())
+    }
+}

@@ -1,0 +1,370 @@
+//! From bytes to a validated [`Module`] plus the function bodies to compile.
+//!
+//! Parsing and validating module-level sections happens here, in one pass.
+//! Function bodies are only located: each comes with a `wasmparser` function
+//! validator that the compiler runs while it translates that body, so that
+//! bodies are validated in parallel and read once.
+
+use crate::types::{convert_func_type, convert_ref_type, convert_val_type};
+use crate::{
+    ConstExpr, DataMode, DataSegment, DefinedFuncIndex, ElemItems, ElemMode, ElemSegment,
+    EntityIndex, FuncIndex, FunctionDecl, Global, GlobalIndex, Import, Memory, MemoryIndex, Module,
+    ModuleError, ModuleResult, Table, TableIndex, TypeIndex,
+};
+use cranelift_entity::PrimaryMap;
+use wasmparser::{
+    FuncToValidate, FunctionBody, KnownCustom, Name, Parser, Payload, TypeRef, ValidPayload,
+    Validator, ValidatorResources, WasmFeatures,
+};
+
+/// A function body awaiting compilation, with the validator for it.
+pub struct FunctionBodyData<'data> {
+    /// The body's bytes.
+    pub body: FunctionBody<'data>,
+    /// Validates the body operator by operator during translation.
+    pub validator: FuncToValidate<ValidatorResources>,
+}
+
+/// The result of parsing a module: its declarations and its bodies.
+pub struct ModuleTranslation<'data> {
+    /// What the module declares.
+    pub module: Module,
+    /// The bodies of defined functions.
+    pub function_bodies: PrimaryMap<DefinedFuncIndex, FunctionBodyData<'data>>,
+    /// The features the module was validated with.
+    pub features: WasmFeatures,
+}
+
+/// Parses and validates a module's sections.
+pub struct ModuleParser {
+    features: WasmFeatures,
+}
+
+impl ModuleParser {
+    /// A parser that accepts exactly the given features.
+    pub fn new(features: WasmFeatures) -> Self {
+        ModuleParser { features }
+    }
+
+    /// Parses `bytes`, validating everything but function bodies.
+    pub fn parse<'data>(&self, bytes: &'data [u8]) -> ModuleResult<ModuleTranslation<'data>> {
+        let mut validator = Validator::new_with_features(self.features);
+        let mut t = ModuleTranslation {
+            module: Module::default(),
+            function_bodies: PrimaryMap::new(),
+            features: self.features,
+        };
+        let mut saw_end = false;
+        for payload in Parser::new(0).parse_all(bytes) {
+            let payload = payload?;
+            match validator.payload(&payload)? {
+                ValidPayload::Ok => {}
+                ValidPayload::Func(validator, body) => {
+                    t.function_bodies.push(FunctionBodyData { body, validator });
+                    continue;
+                }
+                ValidPayload::End(_) => {
+                    saw_end = true;
+                    continue;
+                }
+                ValidPayload::Parser(_) => {
+                    return Err(ModuleError::unsupported("nested modules or components", 0));
+                }
+            }
+            self.read_payload(&mut t.module, payload)?;
+        }
+        if !saw_end {
+            return Err(ModuleError::Invalid {
+                message: "unexpected end of module".into(),
+                offset: bytes.len() as u64,
+            });
+        }
+        Ok(t)
+    }
+
+    fn read_payload(&self, m: &mut Module, payload: Payload<'_>) -> ModuleResult<()> {
+        match payload {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    let group = group?;
+                    for sub in group.types() {
+                        match &sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(ft) => {
+                                m.types.push(convert_func_type(ft, 0)?);
+                            }
+                            other => {
+                                return Err(ModuleError::unsupported(
+                                    format!("composite type {other:?}"),
+                                    0,
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                let offset = reader.range().start;
+                for import in reader.into_imports() {
+                    let import = import?;
+                    let index = match import.ty {
+                        TypeRef::Func(ty) | TypeRef::FuncExact(ty) => {
+                            m.num_imported_funcs += 1;
+                            EntityIndex::Function(m.functions.push(FunctionDecl {
+                                type_index: TypeIndex::from_u32(ty),
+                                escapes: true,
+                            }))
+                        }
+                        TypeRef::Table(ty) => {
+                            m.num_imported_tables += 1;
+                            EntityIndex::Table(m.tables.push(convert_table(&ty, offset)?))
+                        }
+                        TypeRef::Memory(ty) => {
+                            m.num_imported_memories += 1;
+                            EntityIndex::Memory(m.memories.push(convert_memory(&ty, offset)?))
+                        }
+                        TypeRef::Global(ty) => {
+                            m.num_imported_globals += 1;
+                            EntityIndex::Global(m.globals.push(convert_global(&ty, offset)?))
+                        }
+                        TypeRef::Tag(_) => {
+                            return Err(ModuleError::unsupported("tag imports", offset));
+                        }
+                    };
+                    m.imports.push(Import {
+                        module: import.module.to_string(),
+                        field: import.name.to_string(),
+                        index,
+                    });
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    m.functions.push(FunctionDecl {
+                        type_index: TypeIndex::from_u32(ty?),
+                        escapes: false,
+                    });
+                }
+            }
+            Payload::TableSection(reader) => {
+                let offset = reader.range().start;
+                for table in reader {
+                    let table = table?;
+                    m.tables.push(convert_table(&table.ty, offset)?);
+                    let init = match table.init {
+                        wasmparser::TableInit::RefNull => None,
+                        wasmparser::TableInit::Expr(e) => Some(self.const_expr(m, &e)?),
+                    };
+                    m.table_inits.push(init);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                let offset = reader.range().start;
+                for memory in reader {
+                    m.memories.push(convert_memory(&memory?, offset)?);
+                }
+            }
+            Payload::TagSection(reader) => {
+                return Err(ModuleError::unsupported(
+                    "exception handling (tag section)",
+                    reader.range().start,
+                ));
+            }
+            Payload::GlobalSection(reader) => {
+                let offset = reader.range().start;
+                for global in reader {
+                    let global = global?;
+                    m.globals.push(convert_global(&global.ty, offset)?);
+                    let init = self.const_expr(m, &global.init_expr)?;
+                    m.global_inits.push(init);
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export?;
+                    let index = match export.kind {
+                        wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact => {
+                            let f = FuncIndex::from_u32(export.index);
+                            m.functions[f].escapes = true;
+                            EntityIndex::Function(f)
+                        }
+                        wasmparser::ExternalKind::Table => {
+                            EntityIndex::Table(TableIndex::from_u32(export.index))
+                        }
+                        wasmparser::ExternalKind::Memory => {
+                            EntityIndex::Memory(MemoryIndex::from_u32(export.index))
+                        }
+                        wasmparser::ExternalKind::Global => {
+                            EntityIndex::Global(GlobalIndex::from_u32(export.index))
+                        }
+                        wasmparser::ExternalKind::Tag => {
+                            return Err(ModuleError::unsupported("tag exports", 0));
+                        }
+                    };
+                    m.export_index
+                        .insert(export.name.to_string(), m.exports.len());
+                    m.exports.push((export.name.to_string(), index));
+                }
+            }
+            Payload::StartSection { func, .. } => {
+                m.start = Some(FuncIndex::from_u32(func));
+            }
+            Payload::ElementSection(reader) => {
+                for elem in reader {
+                    let elem = elem?;
+                    let offset = elem.range.start;
+                    let (ty, items) = match elem.items {
+                        wasmparser::ElementItems::Functions(funcs) => {
+                            let mut v = Vec::new();
+                            for f in funcs {
+                                let f = FuncIndex::from_u32(f?);
+                                m.functions[f].escapes = true;
+                                v.push(f);
+                            }
+                            (crate::WasmRefType::FUNCREF, ElemItems::Functions(v.into()))
+                        }
+                        wasmparser::ElementItems::Expressions(ty, exprs) => {
+                            let mut v = Vec::new();
+                            for e in exprs {
+                                v.push(self.const_expr(m, &e?)?);
+                            }
+                            (
+                                convert_ref_type(ty, offset)?,
+                                ElemItems::Expressions(v.into()),
+                            )
+                        }
+                    };
+                    let mode = match elem.kind {
+                        wasmparser::ElementKind::Active {
+                            table_index,
+                            offset_expr,
+                        } => ElemMode::Active {
+                            table: TableIndex::from_u32(table_index.unwrap_or(0)),
+                            offset: self.const_expr(m, &offset_expr)?,
+                        },
+                        wasmparser::ElementKind::Passive => ElemMode::Passive,
+                        wasmparser::ElementKind::Declared => ElemMode::Declared,
+                    };
+                    m.elems.push(ElemSegment { mode, ty, items });
+                }
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    let data = data?;
+                    let start = m.data.len();
+                    m.data.extend_from_slice(data.data);
+                    let end = m.data.len();
+                    let range = u32::try_from(start)
+                        .ok()
+                        .zip(u32::try_from(end).ok())
+                        .map(|(s, e)| s..e)
+                        .ok_or_else(|| ModuleError::Limit("data segments exceed 4 GiB".into()))?;
+                    let mode = match data.kind {
+                        wasmparser::DataKind::Active {
+                            memory_index,
+                            offset_expr,
+                        } => DataMode::Active {
+                            memory: MemoryIndex::from_u32(memory_index),
+                            offset: self.const_expr(m, &offset_expr)?,
+                        },
+                        wasmparser::DataKind::Passive => DataMode::Passive,
+                    };
+                    m.datas.push(DataSegment { mode, range });
+                }
+            }
+            Payload::CustomSection(reader) => {
+                if let KnownCustom::Name(names) = reader.as_known() {
+                    // The name section is advisory: a malformed one must not
+                    // reject a valid module, so errors end the reading quietly.
+                    for name in names {
+                        match name {
+                            Ok(Name::Module { name, .. }) => m.name = Some(name.to_string()),
+                            Ok(Name::Function(map)) => {
+                                for naming in map.into_iter().flatten() {
+                                    m.func_names.insert(
+                                        FuncIndex::from_u32(naming.index),
+                                        naming.name.to_string(),
+                                    );
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            Payload::Version { .. }
+            | Payload::DataCountSection { .. }
+            | Payload::CodeSectionStart { .. }
+            | Payload::End(_) => {}
+            other => {
+                let (_, range) = other.as_section().unwrap_or((0, 0..0));
+                return Err(ModuleError::unsupported(
+                    "module section not supported",
+                    range.start,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a constant expression and notes the functions it references.
+    fn const_expr(&self, m: &mut Module, e: &wasmparser::ConstExpr<'_>) -> ModuleResult<ConstExpr> {
+        let expr = ConstExpr::from_wasmparser(e)?;
+        for op in expr.ops() {
+            if let crate::ConstOp::RefFunc(f) = op {
+                if let Some(decl) = m.functions.get_mut(*f) {
+                    decl.escapes = true;
+                }
+            }
+        }
+        Ok(expr)
+    }
+}
+
+fn convert_table(ty: &wasmparser::TableType, offset: u64) -> ModuleResult<Table> {
+    if ty.table64 {
+        return Err(ModuleError::unsupported("64-bit tables (memory64)", offset));
+    }
+    if ty.shared {
+        return Err(ModuleError::unsupported("shared tables", offset));
+    }
+    Ok(Table {
+        ty: convert_ref_type(ty.element_type, offset)?,
+        minimum: ty.initial,
+        maximum: ty.maximum,
+    })
+}
+
+fn convert_memory(ty: &wasmparser::MemoryType, offset: u64) -> ModuleResult<Memory> {
+    if ty.memory64 {
+        return Err(ModuleError::unsupported(
+            "64-bit memories (memory64)",
+            offset,
+        ));
+    }
+    if ty.shared {
+        return Err(ModuleError::unsupported(
+            "shared memories (threads)",
+            offset,
+        ));
+    }
+    if ty.page_size_log2.is_some_and(|l| l != 16) {
+        return Err(ModuleError::unsupported("custom page sizes", offset));
+    }
+    Ok(Memory {
+        minimum: ty.initial,
+        maximum: ty.maximum,
+        memory64: false,
+        shared: false,
+    })
+}
+
+fn convert_global(ty: &wasmparser::GlobalType, offset: u64) -> ModuleResult<Global> {
+    if ty.shared {
+        return Err(ModuleError::unsupported("shared globals", offset));
+    }
+    Ok(Global {
+        ty: convert_val_type(ty.content_type, offset)?,
+        mutable: ty.mutable,
+    })
+}

@@ -1,0 +1,41 @@
+//! Settings that change what code the compiler generates.
+
+/// Code-shaping settings, shared by the compiler (which relies on them) and
+/// the runtime (which must allocate memories to match).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tunables {
+    /// Bytes of address space reserved for each linear memory. When this is
+    /// at least 4 GiB, any 32-bit index lands inside the reservation or its
+    /// guard, so accesses need no explicit bounds check.
+    pub memory_reservation: u64,
+    /// Bytes of inaccessible guard region after the reservation. A static
+    /// offset plus access size up to this needs no check.
+    pub memory_guard_size: u64,
+    /// Whether generated code counts fuel.
+    pub consume_fuel: bool,
+    /// Whether generated code checks the epoch deadline.
+    pub epoch_interruption: bool,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Tunables {
+            memory_reservation: 1 << 32,
+            memory_guard_size: 32 << 20,
+            consume_fuel: false,
+            epoch_interruption: false,
+        }
+    }
+}
+
+impl Tunables {
+    /// Whether an access of `access_size` bytes at static `offset` from any
+    /// 32-bit index is covered by the reservation and guard, so that a fault
+    /// is the bounds check.
+    pub fn access_needs_no_check(&self, offset: u64, access_size: u64) -> bool {
+        self.memory_reservation >= (1 << 32)
+            && offset
+                .checked_add(access_size)
+                .is_some_and(|end| end <= self.memory_guard_size)
+    }
+}

@@ -1,0 +1,217 @@
+//! WebAssembly types as Keel sees them, independent of `wasmparser`'s
+//! representation so that the rest of the tree does not follow its churn.
+
+use crate::{ModuleError, ModuleResult};
+use std::fmt;
+
+/// The type of a WebAssembly value.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum WasmValType {
+    /// 32-bit integer.
+    I32,
+    /// 64-bit integer.
+    I64,
+    /// 32-bit IEEE float.
+    F32,
+    /// 64-bit IEEE float.
+    F64,
+    /// 128-bit vector.
+    V128,
+    /// A reference.
+    Ref(WasmRefType),
+}
+
+/// The type of a reference.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub struct WasmRefType {
+    /// Whether `null` is a value of this type.
+    pub nullable: bool,
+    /// What the reference points to.
+    pub heap: WasmHeapType,
+}
+
+/// What a reference points to.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum WasmHeapType {
+    /// A function.
+    Func,
+    /// An opaque host value.
+    Extern,
+}
+
+impl WasmRefType {
+    /// `funcref`: a nullable function reference.
+    pub const FUNCREF: WasmRefType = WasmRefType {
+        nullable: true,
+        heap: WasmHeapType::Func,
+    };
+    /// `externref`: a nullable host reference.
+    pub const EXTERNREF: WasmRefType = WasmRefType {
+        nullable: true,
+        heap: WasmHeapType::Extern,
+    };
+}
+
+impl fmt::Display for WasmValType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WasmValType::I32 => f.write_str("i32"),
+            WasmValType::I64 => f.write_str("i64"),
+            WasmValType::F32 => f.write_str("f32"),
+            WasmValType::F64 => f.write_str("f64"),
+            WasmValType::V128 => f.write_str("v128"),
+            WasmValType::Ref(r) => r.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for WasmRefType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.nullable, self.heap) {
+            (true, WasmHeapType::Func) => f.write_str("funcref"),
+            (true, WasmHeapType::Extern) => f.write_str("externref"),
+            (false, WasmHeapType::Func) => f.write_str("(ref func)"),
+            (false, WasmHeapType::Extern) => f.write_str("(ref extern)"),
+        }
+    }
+}
+
+/// A function signature.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct WasmFuncType {
+    params: Box<[WasmValType]>,
+    results: Box<[WasmValType]>,
+}
+
+impl WasmFuncType {
+    /// Creates a signature.
+    pub fn new(
+        params: impl IntoIterator<Item = WasmValType>,
+        results: impl IntoIterator<Item = WasmValType>,
+    ) -> Self {
+        WasmFuncType {
+            params: params.into_iter().collect(),
+            results: results.into_iter().collect(),
+        }
+    }
+
+    /// The parameter types.
+    pub fn params(&self) -> &[WasmValType] {
+        &self.params
+    }
+
+    /// The result types.
+    pub fn results(&self) -> &[WasmValType] {
+        &self.results
+    }
+}
+
+impl fmt::Display for WasmFuncType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(func")?;
+        if !self.params.is_empty() {
+            f.write_str(" (param")?;
+            for p in self.params.iter() {
+                write!(f, " {p}")?;
+            }
+            f.write_str(")")?;
+        }
+        if !self.results.is_empty() {
+            f.write_str(" (result")?;
+            for r in self.results.iter() {
+                write!(f, " {r}")?;
+            }
+            f.write_str(")")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A table's type.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Table {
+    /// The element type.
+    pub ty: WasmRefType,
+    /// Initial number of elements.
+    pub minimum: u64,
+    /// Largest number of elements, if bounded.
+    pub maximum: Option<u64>,
+}
+
+/// A linear memory's type.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Memory {
+    /// Initial size in pages.
+    pub minimum: u64,
+    /// Largest size in pages, if bounded.
+    pub maximum: Option<u64>,
+    /// Whether addresses are 64-bit (memory64 proposal).
+    pub memory64: bool,
+    /// Whether the memory is shared between threads.
+    pub shared: bool,
+}
+
+/// A global's type.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Global {
+    /// The type of the value it holds.
+    pub ty: WasmValType,
+    /// Whether `global.set` may change it.
+    pub mutable: bool,
+}
+
+/// Converts a `wasmparser` value type into Keel's.
+pub fn convert_val_type(ty: wasmparser::ValType, offset: u64) -> ModuleResult<WasmValType> {
+    Ok(match ty {
+        wasmparser::ValType::I32 => WasmValType::I32,
+        wasmparser::ValType::I64 => WasmValType::I64,
+        wasmparser::ValType::F32 => WasmValType::F32,
+        wasmparser::ValType::F64 => WasmValType::F64,
+        wasmparser::ValType::V128 => WasmValType::V128,
+        wasmparser::ValType::Ref(r) => WasmValType::Ref(convert_ref_type(r, offset)?),
+    })
+}
+
+/// Converts a `wasmparser` reference type; only the abstract `func` and
+/// `extern` heap types are supported.
+pub(crate) fn convert_ref_type(ty: wasmparser::RefType, offset: u64) -> ModuleResult<WasmRefType> {
+    use wasmparser::{AbstractHeapType, HeapType};
+    let heap = match ty.heap_type() {
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Func,
+        } => WasmHeapType::Func,
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Extern,
+        } => WasmHeapType::Extern,
+        other => {
+            return Err(ModuleError::unsupported(
+                format!("reference type {other:?}"),
+                offset,
+            ));
+        }
+    };
+    Ok(WasmRefType {
+        nullable: ty.is_nullable(),
+        heap,
+    })
+}
+
+/// Converts a `wasmparser` function type.
+pub(crate) fn convert_func_type(
+    ty: &wasmparser::FuncType,
+    offset: u64,
+) -> ModuleResult<WasmFuncType> {
+    let params = ty
+        .params()
+        .iter()
+        .map(|t| convert_val_type(*t, offset))
+        .collect::<ModuleResult<Vec<_>>>()?;
+    let results = ty
+        .results()
+        .iter()
+        .map(|t| convert_val_type(*t, offset))
+        .collect::<ModuleResult<Vec<_>>>()?;
+    Ok(WasmFuncType::new(params, results))
+}

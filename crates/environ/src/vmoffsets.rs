@@ -1,0 +1,293 @@
+//! The layout of every structure that generated code and the runtime share.
+//!
+//! This file is the single definition. The compiler reads offsets from it
+//! to emit loads and stores; the runtime declares `#[repr(C)]` structs with
+//! the same fields and tests (`keel::vm::vmcontext`'s layout tests) that each
+//! `offset_of!` equals the constant here. Change both or the tests fail.
+//!
+//! A `VMContext` (one per instance, pointer-aligned) looks like this:
+//!
+//! ```text
+//! struct VMContext {
+//!     magic: u32, _pad: u32,                        // VMCONTEXT_MAGIC
+//!     store: *mut StoreOpaque,                      // runtime only
+//!     store_context: *mut VMStoreContext,           // stack limit, fuel, epoch
+//!     builtins: *const VMBuiltinFunctionsArray,     // runtime entry points
+//!     type_ids: *const SharedTypeIndex,             // module type -> engine type
+//!     instance: *mut Instance,                      // runtime only
+//!     imported_functions: [VMFunctionImport; num_imported_functions],
+//!     tables: [*mut VMTableDefinition; num_tables], // imported and defined
+//!     memories: [VMMemoryRef; num_memories],        // imported and defined
+//!     imported_globals: [*mut VMGlobalDefinition; num_imported_globals],
+//!     defined_globals: [VMGlobalDefinition; num_defined_globals], // 16-aligned
+//!     func_refs: [VMFuncRef; num_defined_functions],
+//! }
+//! ```
+//!
+//! Memory bases never move (each memory reserves its whole range up front),
+//! so `VMMemoryRef::base` is read-only for the life of the instance and the
+//! compiler may hoist its load out of loops.
+//!
+//! Pointers are 8 bytes: Keel targets 64-bit hosts only.
+
+use crate::{
+    DefinedFuncIndex, DefinedGlobalIndex, FuncIndex, GlobalIndex, MemoryIndex, Module, ModuleError,
+    ModuleResult, TableIndex,
+};
+
+/// Size of a host pointer in every layout here.
+pub const PTR_SIZE: u32 = 8;
+
+/// `VMContext::magic` of an instance context: "keel".
+pub const VMCONTEXT_MAGIC: u32 = u32::from_le_bytes(*b"keel");
+/// `VMHostFuncContext::magic` of a host function's context: "host".
+pub const VMHOSTFUNC_MAGIC: u32 = u32::from_le_bytes(*b"host");
+
+/// Offsets of the fixed header of a `VMContext`.
+pub mod vmctx {
+    /// `magic: u32`.
+    pub const MAGIC: u32 = 0;
+    /// `store: *mut StoreOpaque`; opaque to generated code.
+    pub const STORE: u32 = 8;
+    /// `store_context: *mut VMStoreContext`.
+    pub const STORE_CONTEXT: u32 = 16;
+    /// `builtins: *const VMBuiltinFunctionsArray`.
+    pub const BUILTINS: u32 = 24;
+    /// `type_ids: *const SharedTypeIndex`.
+    pub const TYPE_IDS: u32 = 32;
+    /// `instance: *mut Instance`; opaque to generated code.
+    pub const INSTANCE: u32 = 40;
+    /// Size of the header; the variable part starts here.
+    pub const HEADER_SIZE: u32 = 48;
+}
+
+/// Offsets in a `VMFuncRef`: what a `funcref` points to.
+pub mod vm_func_ref {
+    /// `wasm_call: *const u8`: entry with the wasm calling convention.
+    pub const WASM_CALL: u32 = 0;
+    /// `array_call: *const u8`: entry taking arguments in a `ValRaw` array.
+    pub const ARRAY_CALL: u32 = 8;
+    /// `vmctx: *mut VMOpaqueContext`: the callee's context.
+    pub const VMCTX: u32 = 16;
+    /// `type_index: SharedTypeIndex` (u32).
+    pub const TYPE_INDEX: u32 = 24;
+    /// Size in bytes.
+    pub const SIZE: u32 = 32;
+}
+
+/// Offsets in a `VMFunctionImport`.
+pub mod vm_function_import {
+    /// `wasm_call: *const u8`.
+    pub const WASM_CALL: u32 = 0;
+    /// `vmctx: *mut VMOpaqueContext`.
+    pub const VMCTX: u32 = 8;
+    /// `func_ref: *const VMFuncRef`: the imported function's own funcref.
+    pub const FUNC_REF: u32 = 16;
+    /// Size in bytes.
+    pub const SIZE: u32 = 24;
+}
+
+/// Offsets in a `VMMemoryRef`, a context's view of one memory.
+pub mod vm_memory_ref {
+    /// `base: *mut u8`: never changes once the instance exists.
+    pub const BASE: u32 = 0;
+    /// `definition: *mut VMMemoryDefinition`.
+    pub const DEFINITION: u32 = 8;
+    /// Size in bytes.
+    pub const SIZE: u32 = 16;
+}
+
+/// Offsets in a `VMMemoryDefinition`, owned by the memory itself.
+pub mod vm_memory_definition {
+    /// `base: *mut u8`.
+    pub const BASE: u32 = 0;
+    /// `current_length: usize` in bytes.
+    pub const CURRENT_LENGTH: u32 = 8;
+    /// Size in bytes.
+    pub const SIZE: u32 = 16;
+}
+
+/// Offsets in a `VMTableDefinition`, owned by the table itself.
+pub mod vm_table_definition {
+    /// `base: *mut *mut u8`: the elements; moves when the table grows.
+    pub const BASE: u32 = 0;
+    /// `current_elements: usize`.
+    pub const CURRENT_ELEMENTS: u32 = 8;
+    /// Size in bytes.
+    pub const SIZE: u32 = 16;
+}
+
+/// Offsets in a `VMGlobalDefinition`: 16 bytes of storage, 16-aligned.
+pub mod vm_global_definition {
+    /// Size in bytes.
+    pub const SIZE: u32 = 16;
+}
+
+/// Offsets in the per-store `VMStoreContext`.
+pub mod vm_store_context {
+    /// `stack_limit: usize`: lowest stack address wasm may use; checked in
+    /// every function prologue.
+    pub const STACK_LIMIT: u32 = 0;
+    /// `last_wasm_exit_fp: usize`: frame pointer of the wasm-to-host
+    /// trampoline most recently entered, where a backtrace of a host error
+    /// starts.
+    pub const LAST_WASM_EXIT_FP: u32 = 8;
+    /// `fuel_consumed: i64`: counts up towards zero; positive means out.
+    pub const FUEL_CONSUMED: u32 = 16;
+    /// `epoch_deadline: u64`.
+    pub const EPOCH_DEADLINE: u32 = 24;
+    /// `epoch_ptr: *const AtomicU64`: the engine's epoch counter.
+    pub const EPOCH_PTR: u32 = 32;
+    /// Size in bytes.
+    pub const SIZE: u32 = 40;
+}
+
+/// Offsets in a `VMHostFuncContext`: the callee context of a host function.
+pub mod vm_host_func_context {
+    /// `magic: u32` ([`super::VMHOSTFUNC_MAGIC`]).
+    pub const MAGIC: u32 = 0;
+    /// `func_ref: VMFuncRef`, embedded.
+    pub const FUNC_REF: u32 = 8;
+}
+
+/// The variable-sized layout of one module's `VMContext`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VMOffsets {
+    num_imported_functions: u32,
+    num_tables: u32,
+    num_memories: u32,
+    num_imported_globals: u32,
+    num_defined_globals: u32,
+    num_defined_functions: u32,
+    imported_functions: u32,
+    tables: u32,
+    memories: u32,
+    imported_globals: u32,
+    defined_globals: u32,
+    func_refs: u32,
+    size: u32,
+}
+
+fn count(n: usize) -> ModuleResult<u32> {
+    u32::try_from(n).map_err(|_| ModuleError::Limit("too many entities".into()))
+}
+
+impl VMOffsets {
+    /// Computes the layout for a module.
+    pub fn new(module: &Module) -> ModuleResult<VMOffsets> {
+        let num_imported_functions = count(module.num_imported_funcs)?;
+        let num_tables = count(module.tables.len())?;
+        let num_memories = count(module.memories.len())?;
+        let num_imported_globals = count(module.num_imported_globals)?;
+        let num_defined_globals = count(module.num_defined_globals())?;
+        let num_defined_functions = count(module.num_defined_funcs())?;
+
+        let mut cursor = u64::from(vmctx::HEADER_SIZE);
+        let mut region = |n: u32, size: u32, align: u64| {
+            cursor = cursor.div_ceil(align) * align;
+            let start = cursor;
+            cursor += u64::from(n) * u64::from(size);
+            start
+        };
+        let imported_functions = region(num_imported_functions, vm_function_import::SIZE, 8);
+        let tables = region(num_tables, PTR_SIZE, 8);
+        let memories = region(num_memories, vm_memory_ref::SIZE, 8);
+        let imported_globals = region(num_imported_globals, PTR_SIZE, 8);
+        let defined_globals = region(num_defined_globals, vm_global_definition::SIZE, 16);
+        let func_refs = region(num_defined_functions, vm_func_ref::SIZE, 8);
+        let size = region(0, 0, 16);
+        // Generated code uses offsets as signed 32-bit immediates.
+        let fits = |v: u64| {
+            i32::try_from(v)
+                .map(|v| v as u32)
+                .map_err(|_| ModuleError::Limit("instance context too large".into()))
+        };
+        Ok(VMOffsets {
+            num_imported_functions,
+            num_tables,
+            num_memories,
+            num_imported_globals,
+            num_defined_globals,
+            num_defined_functions,
+            imported_functions: fits(imported_functions)?,
+            tables: fits(tables)?,
+            memories: fits(memories)?,
+            imported_globals: fits(imported_globals)?,
+            defined_globals: fits(defined_globals)?,
+            func_refs: fits(func_refs)?,
+            size: fits(size)?,
+        })
+    }
+
+    /// Total size of the context in bytes (a multiple of 16).
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Offset of an imported function's `VMFunctionImport`.
+    pub fn imported_function(&self, index: FuncIndex) -> u32 {
+        assert!(index.as_u32() < self.num_imported_functions);
+        self.imported_functions + index.as_u32() * vm_function_import::SIZE
+    }
+
+    /// Offset of the pointer to a table's `VMTableDefinition`.
+    pub fn table_definition_ptr(&self, index: TableIndex) -> u32 {
+        assert!(index.as_u32() < self.num_tables);
+        self.tables + index.as_u32() * PTR_SIZE
+    }
+
+    /// Offset of a memory's `VMMemoryRef`.
+    pub fn memory_ref(&self, index: MemoryIndex) -> u32 {
+        assert!(index.as_u32() < self.num_memories);
+        self.memories + index.as_u32() * vm_memory_ref::SIZE
+    }
+
+    /// Offset of the pointer to an imported global's storage.
+    pub fn imported_global_ptr(&self, index: GlobalIndex) -> u32 {
+        assert!(index.as_u32() < self.num_imported_globals);
+        self.imported_globals + index.as_u32() * PTR_SIZE
+    }
+
+    /// Offset of a defined global's storage.
+    pub fn defined_global(&self, index: DefinedGlobalIndex) -> u32 {
+        assert!(index.as_u32() < self.num_defined_globals);
+        self.defined_globals + index.as_u32() * vm_global_definition::SIZE
+    }
+
+    /// Offset of a defined function's `VMFuncRef`.
+    pub fn func_ref(&self, index: DefinedFuncIndex) -> u32 {
+        assert!(index.as_u32() < self.num_defined_functions);
+        self.func_refs + index.as_u32() * vm_func_ref::SIZE
+    }
+
+    /// Number of defined functions.
+    pub fn num_defined_functions(&self) -> usize {
+        self.num_defined_functions as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_entity::EntityRef;
+
+    #[test]
+    fn regions_are_ordered_and_aligned() {
+        let mut m = Module::default();
+        m.num_imported_funcs = 1;
+        m.functions.push(crate::FunctionDecl {
+            type_index: crate::TypeIndex::new(0),
+            escapes: true,
+        });
+        m.globals.push(crate::Global {
+            ty: crate::WasmValType::I32,
+            mutable: true,
+        });
+        m.global_inits.push(crate::ConstExpr::default());
+        let o = VMOffsets::new(&m).unwrap();
+        assert_eq!(o.imported_function(FuncIndex::new(0)), vmctx::HEADER_SIZE);
+        assert_eq!(o.defined_global(DefinedGlobalIndex::new(0)) % 16, 0);
+        assert_eq!(o.size() % 16, 0);
+        assert!(o.size() >= o.defined_global(DefinedGlobalIndex::new(0)) + 16);
+    }
+}

@@ -1,0 +1,127 @@
+//! Engine configuration.
+
+use keel_cranelift::{CompilerSettings, OptLevel as CraneliftOptLevel};
+use keel_environ::Tunables;
+use wasmparser::WasmFeatures;
+
+/// How hard the compiler optimizes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OptLevel {
+    /// No optimizations.
+    None,
+    /// Optimize for speed (the default).
+    Speed,
+    /// Optimize for speed and size.
+    SpeedAndSize,
+}
+
+/// Global settings for an [`Engine`](crate::Engine): which WebAssembly
+/// features are accepted, how code is compiled and what it may use.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) features: WasmFeatures,
+    pub(crate) compiler: CompilerSettings,
+    pub(crate) max_wasm_stack: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+macro_rules! feature_setters {
+    ($($(#[$doc:meta])* $name:ident => $flag:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&mut self, enable: bool) -> &mut Self {
+            self.features.set(WasmFeatures::$flag, enable);
+            self
+        }
+    )*};
+}
+
+impl Config {
+    /// The default configuration: WebAssembly 2.0, optimizing for speed,
+    /// 512 KiB of wasm stack, 4 GiB of reserved address space per memory
+    /// with a 32 MiB guard.
+    pub fn new() -> Config {
+        Config {
+            features: WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST,
+            compiler: CompilerSettings::default(),
+            max_wasm_stack: 512 * 1024,
+        }
+    }
+
+    feature_setters! {
+        /// Blocks and functions with several results.
+        wasm_multi_value => MULTI_VALUE;
+        /// `memory.copy`, `memory.fill`, passive segments and friends.
+        wasm_bulk_memory => BULK_MEMORY;
+        /// `funcref`/`externref` values and several tables.
+        wasm_reference_types => REFERENCE_TYPES;
+        /// 128-bit SIMD.
+        wasm_simd => SIMD;
+        /// Non-trapping float-to-int conversions.
+        wasm_saturating_float_to_int => SATURATING_FLOAT_TO_INT;
+        /// Sign-extension operators.
+        wasm_sign_extension => SIGN_EXTENSION;
+        /// Several memories per module.
+        wasm_multi_memory => MULTI_MEMORY;
+        /// Arithmetic in constant expressions.
+        wasm_extended_const => EXTENDED_CONST;
+    }
+
+    /// The compiler's optimization level.
+    pub fn cranelift_opt_level(&mut self, level: OptLevel) -> &mut Self {
+        self.compiler.opt_level = match level {
+            OptLevel::None => CraneliftOptLevel::None,
+            OptLevel::Speed => CraneliftOptLevel::Speed,
+            OptLevel::SpeedAndSize => CraneliftOptLevel::SpeedAndSize,
+        };
+        self
+    }
+
+    /// Make every NaN produced by a float operation canonical, for
+    /// deterministic execution across hosts.
+    pub fn cranelift_nan_canonicalization(&mut self, enable: bool) -> &mut Self {
+        self.compiler.nan_canonicalization = enable;
+        self
+    }
+
+    /// Run Cranelift's IR verifier on every function (slow).
+    pub fn cranelift_debug_verifier(&mut self, enable: bool) -> &mut Self {
+        self.compiler.debug_verifier = enable;
+        self
+    }
+
+    /// Compile functions on several threads.
+    pub fn parallel_compilation(&mut self, enable: bool) -> &mut Self {
+        self.compiler.parallel = enable;
+        self
+    }
+
+    /// The most native stack wasm may use, in bytes, before it traps with
+    /// "call stack exhausted".
+    pub fn max_wasm_stack(&mut self, size: usize) -> &mut Self {
+        self.max_wasm_stack = size;
+        self
+    }
+
+    /// Bytes of address space reserved for each linear memory. At 4 GiB or
+    /// more, 32-bit memory accesses need no explicit bounds checks.
+    pub fn memory_reservation(&mut self, bytes: u64) -> &mut Self {
+        self.compiler.tunables.memory_reservation = bytes;
+        self
+    }
+
+    /// Bytes of guard region after each memory's reservation.
+    pub fn memory_guard_size(&mut self, bytes: u64) -> &mut Self {
+        self.compiler.tunables.memory_guard_size = bytes;
+        self
+    }
+
+    pub(crate) fn tunables(&self) -> &Tunables {
+        &self.compiler.tunables
+    }
+}

@@ -1,0 +1,130 @@
+//! The engine: configuration, compiler, and engine-wide registries.
+
+use crate::Config;
+use crate::vm::code_memory::load_trampoline;
+use crate::vm::mmap::Mmap;
+use anyhow::Context as _;
+use keel_cranelift::Compiler;
+use keel_environ::{SharedTypeIndex, WasmFuncType};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+/// Interned function types: equal signatures get equal ids, so generated
+/// code checks `call_indirect` signatures with one integer comparison.
+#[derive(Default)]
+struct TypeRegistry {
+    ids: HashMap<Arc<WasmFuncType>, SharedTypeIndex>,
+    types: Vec<Arc<WasmFuncType>>,
+}
+
+struct EngineInner {
+    config: Config,
+    compiler: Compiler,
+    types: Mutex<TypeRegistry>,
+    /// Wasm-to-host trampolines by signature, compiled on first use.
+    host_trampolines: Mutex<HashMap<SharedTypeIndex, Mmap>>,
+    epoch: AtomicU64,
+}
+
+/// Compiles and owns what is shared by every store: the compiler, interned
+/// types, host-call trampolines. Cheap to clone (reference counted), and
+/// shareable between threads.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        // The default configuration always targets the host; failing here
+        // means the host CPU is unsupported, which `new` reports as an error.
+        Engine::new(&Config::default()).expect("the default configuration supports this host")
+    }
+}
+
+impl Engine {
+    /// An engine with the given configuration.
+    pub fn new(config: &Config) -> crate::Result<Engine> {
+        crate::vm::sys::install_signal_handlers();
+        let compiler =
+            Compiler::new(config.compiler.clone()).context("cannot create the compiler")?;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                config: config.clone(),
+                compiler,
+                types: Mutex::new(TypeRegistry::default()),
+                host_trampolines: Mutex::new(HashMap::new()),
+                epoch: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Whether two handles are the same engine.
+    pub fn same(a: &Engine, b: &Engine) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+
+    /// Advances the epoch counter that epoch interruption compares against.
+    pub fn increment_epoch(&self) {
+        self.inner
+            .epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn epoch_ptr(&self) -> *const AtomicU64 {
+        &self.inner.epoch
+    }
+
+    pub(crate) fn compiler(&self) -> &Compiler {
+        &self.inner.compiler
+    }
+
+    /// The engine-wide id of a signature.
+    pub(crate) fn register_type(&self, ty: &WasmFuncType) -> SharedTypeIndex {
+        let mut r = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = r.ids.get(ty) {
+            return *id;
+        }
+        let id = SharedTypeIndex::from_u32(r.types.len() as u32);
+        let ty = Arc::new(ty.clone());
+        r.types.push(ty.clone());
+        r.ids.insert(ty, id);
+        id
+    }
+
+    /// The signature behind an id this engine handed out.
+    pub(crate) fn type_of(&self, id: SharedTypeIndex) -> Arc<WasmFuncType> {
+        let r = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        r.types[id.as_u32() as usize].clone()
+    }
+
+    /// The trampoline through which wasm calls host functions of type `id`.
+    pub(crate) fn wasm_to_host_trampoline(&self, id: SharedTypeIndex) -> crate::Result<*const u8> {
+        let mut t = self
+            .inner
+            .host_trampolines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = t.get(&id) {
+            return Ok(m.as_ptr());
+        }
+        let ty = self.type_of(id);
+        let code = self.compiler().compile_wasm_to_array_trampoline(&ty)?;
+        let mmap = load_trampoline(&code).context("cannot map trampoline")?;
+        let ptr = mmap.as_ptr();
+        t.insert(id, mmap);
+        Ok(ptr)
+    }
+}

@@ -1,0 +1,375 @@
+//! Memories, tables, globals, and [`Extern`], the sum of importable things.
+
+use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, StoreOpaque, Stored};
+use crate::vm::vmcontext::VMGlobalDefinition;
+use crate::vm::{LinearMemory, Table as VmTable, ValRaw};
+use crate::{ExternType, Func, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
+use anyhow::{bail, ensure};
+use keel_environ::WASM_PAGE_SIZE;
+use thiserror::Error;
+
+/// Something that can be imported or exported.
+#[derive(Clone, Debug)]
+pub enum Extern {
+    /// A function.
+    Func(Func),
+    /// A global.
+    Global(Global),
+    /// A table.
+    Table(Table),
+    /// A memory.
+    Memory(Memory),
+}
+
+impl Extern {
+    /// The function, if this is one.
+    pub fn into_func(self) -> Option<Func> {
+        match self {
+            Extern::Func(f) => Some(f),
+            _ => None,
+        }
+    }
+    /// The global, if this is one.
+    pub fn into_global(self) -> Option<Global> {
+        match self {
+            Extern::Global(g) => Some(g),
+            _ => None,
+        }
+    }
+    /// The table, if this is one.
+    pub fn into_table(self) -> Option<Table> {
+        match self {
+            Extern::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+    /// The memory, if this is one.
+    pub fn into_memory(self) -> Option<Memory> {
+        match self {
+            Extern::Memory(m) => Some(m),
+            _ => None,
+        }
+    }
+    /// Its type.
+    pub fn ty(&self, store: impl AsContext) -> ExternType {
+        match self {
+            Extern::Func(f) => ExternType::Func(f.ty(&store)),
+            Extern::Global(g) => ExternType::Global(g.ty(&store)),
+            Extern::Table(t) => ExternType::Table(t.ty(&store)),
+            Extern::Memory(m) => ExternType::Memory(m.ty(&store)),
+        }
+    }
+    pub(crate) fn store_id_matches(&self, store: &StoreOpaque) -> bool {
+        let s = match self {
+            Extern::Func(f) => f.0,
+            Extern::Global(g) => g.0,
+            Extern::Table(t) => t.0,
+            Extern::Memory(m) => m.0,
+        };
+        s.store == store.id()
+    }
+}
+
+macro_rules! extern_from {
+    ($($t:ident),*) => {$(
+        impl From<$t> for Extern {
+            fn from(v: $t) -> Extern {
+                Extern::$t(v)
+            }
+        }
+    )*};
+}
+extern_from!(Func, Global, Table, Memory);
+
+/// An out-of-bounds access through [`Memory::read`] or [`Memory::write`].
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[error("out of bounds memory access")]
+pub struct MemoryAccessError {
+    _private: (),
+}
+
+/// A linear memory.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Memory(pub(crate) Stored);
+
+impl Memory {
+    /// A new memory owned by the store.
+    pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> crate::Result<Memory> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let tunables = store.engine().config().tunables().clone();
+        let memory = LinearMemory::new(&ty.to_wasm(), &tunables)?;
+        Ok(store.add_memory(memory))
+    }
+
+    fn vm<'a>(&self, store: &'a StoreOpaque) -> &'a LinearMemory {
+        // SAFETY: memories of a store live as long as the store, and the
+        // shared borrow of the store excludes running wasm.
+        unsafe { store.memories[store.check(self.0)].as_ref() }
+    }
+
+    fn vm_mut<'a>(&self, store: &'a mut StoreOpaque) -> &'a mut LinearMemory {
+        // SAFETY: as above, exclusively.
+        let i = store.check(self.0);
+        // SAFETY: as above, exclusively.
+        unsafe { store.memories[i].as_mut() }
+    }
+
+    /// Its type (with the current size as minimum).
+    pub fn ty(&self, store: impl AsContext) -> MemoryType {
+        let m = self.vm(&store.as_context().0.opaque);
+        MemoryType::new(m.pages() as u32, m.declared_maximum().map(|p| p as u32))
+    }
+
+    /// Its contents.
+    pub fn data<'a, T: 'static>(&self, store: impl Into<StoreContext<'a, T>>) -> &'a [u8] {
+        let store = store.into().0;
+        self.vm(&store.opaque).as_slice()
+    }
+
+    /// Its contents, mutably.
+    pub fn data_mut<'a, T: 'static>(
+        &self,
+        store: impl Into<StoreContextMut<'a, T>>,
+    ) -> &'a mut [u8] {
+        let store = store.into().0;
+        self.vm_mut(&mut store.opaque).as_mut_slice()
+    }
+
+    /// Its first byte.
+    pub fn data_ptr(&self, store: impl AsContext) -> *mut u8 {
+        self.vm(&store.as_context().0.opaque).base()
+    }
+
+    /// Its size in bytes.
+    pub fn data_size(&self, store: impl AsContext) -> usize {
+        self.vm(&store.as_context().0.opaque).byte_size()
+    }
+
+    /// Its size in pages.
+    pub fn size(&self, store: impl AsContext) -> u64 {
+        self.vm(&store.as_context().0.opaque).pages()
+    }
+
+    /// Copies bytes out, failing if the range is out of bounds.
+    pub fn read(
+        &self,
+        store: impl AsContext,
+        offset: usize,
+        buffer: &mut [u8],
+    ) -> Result<(), MemoryAccessError> {
+        let data = self.vm(&store.as_context().0.opaque).as_slice();
+        let src = offset
+            .checked_add(buffer.len())
+            .and_then(|end| data.get(offset..end))
+            .ok_or(MemoryAccessError { _private: () })?;
+        buffer.copy_from_slice(src);
+        Ok(())
+    }
+
+    /// Copies bytes in, failing if the range is out of bounds.
+    pub fn write(
+        &self,
+        mut store: impl AsContextMut,
+        offset: usize,
+        buffer: &[u8],
+    ) -> Result<(), MemoryAccessError> {
+        let data = self
+            .vm_mut(&mut store.as_context_mut().0.opaque)
+            .as_mut_slice();
+        let dst = offset
+            .checked_add(buffer.len())
+            .and_then(|end| data.get_mut(offset..end))
+            .ok_or(MemoryAccessError { _private: () })?;
+        dst.copy_from_slice(buffer);
+        Ok(())
+    }
+
+    /// Grows by `delta` pages, returning the old size in pages.
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> crate::Result<u64> {
+        let ctx = store.as_context_mut();
+        let inner = &mut *ctx.0;
+        let mem = self.vm_mut(&mut inner.opaque);
+        let current = mem.byte_size();
+        let desired = delta
+            .checked_mul(WASM_PAGE_SIZE)
+            .and_then(|d| d.checked_add(current as u64))
+            .and_then(|d| usize::try_from(d).ok());
+        let Some(desired) = desired else {
+            bail!("failed to grow memory by `{delta}` pages");
+        };
+        let maximum = mem
+            .declared_maximum()
+            .map(|p| (p * WASM_PAGE_SIZE) as usize);
+        use crate::vm::libcalls::StoreHooks;
+        ensure!(
+            delta == 0 || inner.memory_growing(current, desired, maximum),
+            "failed to grow memory by `{delta}` pages: limited by the store"
+        );
+        let mem = self.vm_mut(&mut inner.opaque);
+        mem.grow(delta)
+            .ok_or_else(|| anyhow::anyhow!("failed to grow memory by `{delta}` pages"))
+    }
+}
+
+/// A table of references.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Table(pub(crate) Stored);
+
+impl Table {
+    /// A new table owned by the store, every element set to `init`.
+    pub fn new(mut store: impl AsContextMut, ty: TableType, init: Ref) -> crate::Result<Table> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let init = ref_to_raw(store, &init, &ty)?;
+        let table = VmTable::new(ty.element().to_wasm(), ty.minimum(), ty.maximum(), init)
+            .ok_or_else(|| anyhow::anyhow!("table of {} elements is too large", ty.minimum()))?;
+        Ok(store.add_table(table))
+    }
+
+    fn vm<'a>(&self, store: &'a StoreOpaque) -> &'a VmTable {
+        // SAFETY: tables of a store live as long as the store.
+        unsafe { store.tables[store.check(self.0)].as_ref() }
+    }
+
+    fn vm_mut<'a>(&self, store: &'a mut StoreOpaque) -> &'a mut VmTable {
+        // SAFETY: as above, exclusively.
+        let i = store.check(self.0);
+        // SAFETY: as above, exclusively.
+        unsafe { store.tables[i].as_mut() }
+    }
+
+    /// Its type (with the current size as minimum).
+    pub fn ty(&self, store: impl AsContext) -> TableType {
+        let t = self.vm(&store.as_context().0.opaque);
+        TableType::new(
+            crate::RefType::from_wasm(t.ty()),
+            t.size() as u32,
+            t.maximum().map(|m| m as u32),
+        )
+    }
+
+    /// Number of elements.
+    pub fn size(&self, store: impl AsContext) -> u64 {
+        self.vm(&store.as_context().0.opaque).size()
+    }
+
+    /// Element `index`, or `None` if out of bounds.
+    pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Ref> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let raw = *self
+            .vm(store)
+            .elements()
+            .get(usize::try_from(index).ok()?)?;
+        Some(Ref::from_raw_func(store, raw))
+    }
+
+    /// Sets element `index`.
+    pub fn set(&self, mut store: impl AsContextMut, index: u64, value: Ref) -> crate::Result<()> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let t = self.vm(store);
+        let ty = TableType::new(crate::RefType::from_wasm(t.ty()), 0, None);
+        let raw = ref_to_raw(store, &value, &ty)?;
+        let slot = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.vm_mut(store).elements_mut().get_mut(i))
+            .ok_or_else(|| anyhow::anyhow!("table index out of bounds"))?;
+        *slot = raw;
+        Ok(())
+    }
+
+    /// Grows by `delta` elements set to `init`, returning the old size.
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u64, init: Ref) -> crate::Result<u64> {
+        let ctx = store.as_context_mut();
+        let inner = &mut *ctx.0;
+        let ty = self.ty(StoreContext(inner));
+        let raw = ref_to_raw(&inner.opaque, &init, &ty)?;
+        let current = self.vm(&inner.opaque).size();
+        use crate::vm::libcalls::StoreHooks;
+        ensure!(
+            delta == 0 || inner.table_growing(current, current.saturating_add(delta), ty.maximum()),
+            "failed to grow table by `{delta}`: limited by the store"
+        );
+        self.vm_mut(&mut inner.opaque)
+            .grow(delta, raw)
+            .ok_or_else(|| anyhow::anyhow!("failed to grow table by `{delta}`"))
+    }
+}
+
+fn ref_to_raw(store: &StoreOpaque, r: &Ref, ty: &TableType) -> crate::Result<*mut u8> {
+    let Ref::Func(f) = r;
+    ensure!(
+        *ty.element().heap_type() == crate::HeapType::Func,
+        "reference of the wrong type for this table"
+    );
+    if let Some(f) = f {
+        ensure!(
+            f.0.store == store.id(),
+            "function used with the wrong store"
+        );
+    }
+    Ok(r.to_raw(store))
+}
+
+/// A global variable.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Global(pub(crate) Stored);
+
+impl Global {
+    /// A new global owned by the store.
+    pub fn new(mut store: impl AsContextMut, ty: GlobalType, value: Val) -> crate::Result<Global> {
+        let store = &mut store.as_context_mut().0.opaque;
+        check_global_value(store, &ty, &value)?;
+        let def = Box::new(VMGlobalDefinition {
+            storage: value.to_raw(store).bytes(),
+        });
+        Ok(store.add_global(def, ty))
+    }
+
+    /// Its type.
+    pub fn ty(&self, store: impl AsContext) -> GlobalType {
+        let store = &store.as_context().0.opaque;
+        store.globals[store.check(self.0)].ty
+    }
+
+    /// Its value.
+    pub fn get(&self, mut store: impl AsContextMut) -> Val {
+        let store = &mut store.as_context_mut().0.opaque;
+        let data = &store.globals[store.check(self.0)];
+        let ty = *data.ty.content();
+        // SAFETY: global storage lives as long as the store.
+        let raw = ValRaw::from_bytes(unsafe { data.def.as_ref().storage });
+        Val::from_raw(store, raw, &ty)
+    }
+
+    /// Sets its value; fails if it is immutable or `value` has another type.
+    pub fn set(&self, mut store: impl AsContextMut, value: Val) -> crate::Result<()> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let index = store.check(self.0);
+        let ty = store.globals[index].ty;
+        ensure!(
+            ty.mutability() == Mutability::Var,
+            "immutable global cannot be set"
+        );
+        check_global_value(store, &ty, &value)?;
+        let bytes = value.to_raw(store).bytes();
+        // SAFETY: global storage lives as long as the store; no wasm runs
+        // while the store is mutably borrowed.
+        unsafe { store.globals[index].def.as_mut().storage = bytes };
+        Ok(())
+    }
+}
+
+fn check_global_value(store: &StoreOpaque, ty: &GlobalType, value: &Val) -> crate::Result<()> {
+    ensure!(
+        value.matches(ty.content()),
+        "global of type {} cannot hold a {}",
+        ty.content(),
+        value.ty()
+    );
+    if let Val::FuncRef(Some(f)) = value {
+        ensure!(
+            f.0.store == store.id(),
+            "function used with the wrong store"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,363 @@
+//! Instantiation and exports.
+
+use crate::func::{WasmParams, WasmResults};
+use crate::store::{AsContextMut, StoreInner, StoreOpaque, Stored};
+use crate::trap::{from_record, trap_error};
+use crate::types::limits_match;
+use crate::vm::libcalls::StoreHooks;
+use crate::vm::traphandlers::catch_traps;
+use crate::vm::vmcontext::{VMFunctionImport, VMGlobalDefinition, VMOpaqueContext};
+use crate::vm::{Imports, Instance as VmInstance, LinearMemory, Table as VmTable};
+use crate::{Extern, Func, Global, GlobalType, Memory, Module, Table, TypedFunc};
+use anyhow::{Context as _, bail};
+use keel_environ::{EntityIndex, WASM_PAGE_SIZE};
+use std::ptr::NonNull;
+
+/// An instance of a module in a store.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Instance(pub(crate) Stored);
+
+/// What a store keeps per instance.
+pub(crate) struct InstanceData {
+    pub handle: Box<VmInstance>,
+    pub module: Module,
+    exports: Vec<Option<Extern>>,
+}
+
+/// An export of an instance.
+#[derive(Clone, Debug)]
+pub struct Export {
+    name: String,
+    definition: Extern,
+}
+
+impl Export {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// What it is.
+    pub fn into_extern(self) -> Extern {
+        self.definition
+    }
+}
+
+impl Instance {
+    /// Instantiates `module` with `imports`, given in the module's import
+    /// order. Runs the start function. A trap while initializing segments
+    /// or in the start function fails instantiation with that trap.
+    pub fn new(
+        mut store: impl AsContextMut,
+        module: &Module,
+        imports: &[Extern],
+    ) -> crate::Result<Instance> {
+        let store = store.as_context_mut().0;
+        Instance::new_inner(store, module, imports)
+    }
+
+    pub(crate) fn new_inner<T: 'static>(
+        store: &mut StoreInner<T>,
+        module: &Module,
+        imports: &[Extern],
+    ) -> crate::Result<Instance> {
+        let opaque = &mut store.opaque;
+        if !crate::Engine::same(opaque.engine(), module.engine()) {
+            bail!("cross-engine instantiation is not supported");
+        }
+        let env = module.env();
+        if imports.len() != env.imports.len() {
+            bail!(
+                "expected {} imports, found {}",
+                env.imports.len(),
+                imports.len()
+            );
+        }
+        let mut functions = Vec::with_capacity(env.num_imported_funcs);
+        let mut tables: Vec<*mut VmTable> = Vec::with_capacity(env.num_imported_tables);
+        let mut memories: Vec<*mut LinearMemory> = Vec::with_capacity(env.num_imported_memories);
+        let mut globals: Vec<*mut VMGlobalDefinition> =
+            Vec::with_capacity(env.num_imported_globals);
+        for (import, ext) in env.imports.iter().zip(imports) {
+            if !ext.store_id_matches(opaque) {
+                bail!(
+                    "import `{}::{}` comes from another store",
+                    import.module,
+                    import.field
+                );
+            }
+            let incompatible = |detail: String| {
+                anyhow::anyhow!(
+                    "incompatible import type for `{}::{}`: {detail}",
+                    import.module,
+                    import.field
+                )
+            };
+            match (import.index, ext) {
+                (EntityIndex::Function(f), Extern::Func(func)) => {
+                    let expected =
+                        module.loaded().type_ids[env.functions[f].type_index.as_u32() as usize];
+                    let func_ref = func.func_ref(opaque);
+                    // SAFETY: funcrefs of a store are live.
+                    let r = unsafe { func_ref.as_ref() };
+                    if r.type_index != expected {
+                        let actual = opaque.engine().type_of(r.type_index);
+                        return Err(incompatible(format!(
+                            "expected {}, found {actual}",
+                            env.func_type(f)
+                        )));
+                    }
+                    functions.push(VMFunctionImport {
+                        wasm_call: r.wasm_call,
+                        vmctx: r.vmctx,
+                        func_ref: func_ref.as_ptr(),
+                    });
+                }
+                (EntityIndex::Table(t), Extern::Table(table)) => {
+                    let expected = env.tables[t];
+                    let ptr = opaque.tables[opaque.check(table.0)];
+                    // SAFETY: tables of a store are live.
+                    let actual = unsafe { ptr.as_ref() };
+                    if actual.ty() != expected.ty
+                        || !limits_match(
+                            actual.size(),
+                            actual.maximum(),
+                            expected.minimum,
+                            expected.maximum,
+                        )
+                    {
+                        return Err(incompatible(format!(
+                            "expected table {} {:?}..{:?}, found {} {}..{:?}",
+                            expected.ty,
+                            expected.minimum,
+                            expected.maximum,
+                            actual.ty(),
+                            actual.size(),
+                            actual.maximum()
+                        )));
+                    }
+                    tables.push(ptr.as_ptr());
+                }
+                (EntityIndex::Memory(m), Extern::Memory(memory)) => {
+                    let expected = env.memories[m];
+                    let ptr = opaque.memories[opaque.check(memory.0)];
+                    // SAFETY: memories of a store are live.
+                    let actual = unsafe { ptr.as_ref() };
+                    if !limits_match(
+                        actual.pages(),
+                        actual.declared_maximum(),
+                        expected.minimum,
+                        expected.maximum,
+                    ) {
+                        return Err(incompatible(format!(
+                            "expected memory of {}..{:?} pages, found {}..{:?}",
+                            expected.minimum,
+                            expected.maximum,
+                            actual.pages(),
+                            actual.declared_maximum()
+                        )));
+                    }
+                    memories.push(ptr.as_ptr());
+                }
+                (EntityIndex::Global(g), Extern::Global(global)) => {
+                    let expected = GlobalType::from_wasm(env.globals[g]);
+                    let data = &opaque.globals[opaque.check(global.0)];
+                    if data.ty != expected {
+                        return Err(incompatible(format!(
+                            "expected global {:?} {}, found {:?} {}",
+                            expected.mutability(),
+                            expected.content(),
+                            data.ty.mutability(),
+                            data.ty.content()
+                        )));
+                    }
+                    globals.push(data.def.as_ptr());
+                }
+                (expected, _) => {
+                    return Err(incompatible(format!(
+                        "expected a {}, found a {}",
+                        entity_kind(expected),
+                        extern_kind(ext)
+                    )));
+                }
+            }
+        }
+
+        // Initial memory sizes count against the store's limits.
+        for (_, mem) in env.memories.iter().skip(env.num_imported_memories) {
+            let desired = (mem.minimum * WASM_PAGE_SIZE) as usize;
+            let maximum = mem.maximum.map(|m| (m * WASM_PAGE_SIZE) as usize);
+            if !store.memory_growing(0, desired, maximum) {
+                bail!(
+                    "memory minimum size of {} pages exceeds the store's limit",
+                    mem.minimum
+                );
+            }
+        }
+
+        let opaque = &mut store.opaque;
+        let store_index = opaque.instances.len();
+        let store_ptr: *mut StoreOpaque = opaque;
+        let store_context = opaque.store_context_ptr();
+        // SAFETY: the imports were checked above and are owned by this
+        // store, which outlives the instance; the store pointers point into
+        // the boxed store.
+        let handle = unsafe {
+            VmInstance::new(
+                module.loaded().clone(),
+                &Imports {
+                    functions: &functions,
+                    tables: &tables,
+                    memories: &memories,
+                    globals: &globals,
+                },
+                store_ptr.cast(),
+                store_context,
+                store_index,
+            )
+        }
+        .context("failed to create instance")?;
+        opaque.keep_module(module);
+        opaque.instances.push(InstanceData {
+            handle,
+            module: module.clone(),
+            exports: vec![None; env.exports.len()],
+        });
+        let instance = Instance(opaque.stored(store_index));
+
+        opaque.instances[store_index]
+            .handle
+            .initialize_segments()
+            .map_err(trap_error)?;
+
+        if let Some(start) = env.start {
+            let vm = &opaque.instances[store_index].handle;
+            // SAFETY: funcrefs in a live instance are live.
+            let func_ref = unsafe { *vm.func_ref(start) };
+            let caller = opaque.host_caller_ptr();
+            let max_stack = opaque.max_wasm_stack();
+            // SAFETY: the start function has type `[] -> []` (validated);
+            // the closure owns nothing with a destructor.
+            unsafe {
+                catch_traps(opaque.store_context_ptr(), max_stack, || {
+                    let f: unsafe extern "C" fn(*mut VMOpaqueContext, *mut VMOpaqueContext) =
+                        std::mem::transmute(func_ref.wasm_call);
+                    f(func_ref.vmctx, caller);
+                })
+            }
+            .map_err(from_record)?;
+        }
+        Ok(instance)
+    }
+
+    fn data<'a>(&self, store: &'a StoreOpaque) -> &'a InstanceData {
+        &store.instances[store.check(self.0)]
+    }
+
+    /// The export `name`, if there is one.
+    pub fn get_export(&self, mut store: impl AsContextMut, name: &str) -> Option<Extern> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let data = self.data(store);
+        let i = *data.module.env().export_index.get(name)?;
+        Some(self.export_at(store, i))
+    }
+
+    fn export_at(&self, store: &mut StoreOpaque, i: usize) -> Extern {
+        let index = store.check(self.0);
+        if let Some(e) = &store.instances[index].exports[i] {
+            return e.clone();
+        }
+        let data = &store.instances[index];
+        let (_, entity) = data.module.env().exports[i];
+        let vm = &data.handle;
+        let ext = match entity {
+            EntityIndex::Function(f) => {
+                let r = NonNull::new(vm.func_ref(f)).expect("funcrefs of an instance are not null");
+                Extern::Func(store.func_from_ref(r))
+            }
+            EntityIndex::Memory(m) => {
+                let p = NonNull::new(vm.memory(m)).expect("memories of an instance are not null");
+                Extern::Memory(store.memory_handle(p))
+            }
+            EntityIndex::Table(t) => {
+                let p = NonNull::new(vm.table(t)).expect("tables of an instance are not null");
+                Extern::Table(store.table_handle(p))
+            }
+            EntityIndex::Global(g) => {
+                let ty = GlobalType::from_wasm(data.module.env().globals[g]);
+                let p =
+                    NonNull::new(vm.global_ptr(g)).expect("globals of an instance are not null");
+                Extern::Global(store.global_handle(p, ty))
+            }
+        };
+        store.instances[index].exports[i] = Some(ext.clone());
+        ext
+    }
+
+    /// All exports, in order.
+    pub fn exports(&self, mut store: impl AsContextMut) -> std::vec::IntoIter<Export> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let module = self.data(store).module.clone();
+        let exports: Vec<Export> = module
+            .env()
+            .exports
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| Export {
+                name: name.clone(),
+                definition: self.export_at(store, i),
+            })
+            .collect();
+        exports.into_iter()
+    }
+
+    /// The exported function `name`.
+    pub fn get_func(&self, store: impl AsContextMut, name: &str) -> Option<Func> {
+        self.get_export(store, name)?.into_func()
+    }
+
+    /// The exported function `name` with a static signature.
+    pub fn get_typed_func<Params: WasmParams, Results: WasmResults>(
+        &self,
+        mut store: impl AsContextMut,
+        name: &str,
+    ) -> crate::Result<TypedFunc<Params, Results>> {
+        let f = self
+            .get_func(&mut store, name)
+            .ok_or_else(|| anyhow::anyhow!("failed to find function export `{name}`"))?;
+        f.typed(&store)
+            .with_context(|| format!("failed to convert function `{name}` to given type"))
+    }
+
+    /// The exported memory `name`.
+    pub fn get_memory(&self, store: impl AsContextMut, name: &str) -> Option<Memory> {
+        self.get_export(store, name)?.into_memory()
+    }
+
+    /// The exported global `name`.
+    pub fn get_global(&self, store: impl AsContextMut, name: &str) -> Option<Global> {
+        self.get_export(store, name)?.into_global()
+    }
+
+    /// The exported table `name`.
+    pub fn get_table(&self, store: impl AsContextMut, name: &str) -> Option<Table> {
+        self.get_export(store, name)?.into_table()
+    }
+}
+
+fn entity_kind(e: EntityIndex) -> &'static str {
+    match e {
+        EntityIndex::Function(_) => "function",
+        EntityIndex::Table(_) => "table",
+        EntityIndex::Memory(_) => "memory",
+        EntityIndex::Global(_) => "global",
+    }
+}
+
+fn extern_kind(e: &Extern) -> &'static str {
+    match e {
+        Extern::Func(_) => "function",
+        Extern::Table(_) => "table",
+        Extern::Memory(_) => "memory",
+        Extern::Global(_) => "global",
+    }
+}

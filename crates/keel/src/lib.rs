@@ -1,0 +1,69 @@
+//! Keel: a WebAssembly runtime that compiles with Cranelift and runs
+//! untrusted code in a sandbox.
+//!
+//! The API follows Wasmtime's names and signatures where they overlap, so a
+//! host program ports by renaming the crate:
+//!
+//! ```
+//! use keel::{Caller, Engine, Linker, Module, Store};
+//!
+//! fn main() -> keel::Result<()> {
+//!     let engine = Engine::default();
+//!     let module = Module::new(
+//!         &engine,
+//!         r#"(module
+//!              (import "host" "log" (func $log (param i32)))
+//!              (func (export "run") (param i32) (result i32)
+//!                (call $log (local.get 0))
+//!                (i32.mul (local.get 0) (i32.const 2))))"#,
+//!     )?;
+//!     let mut linker = Linker::new(&engine);
+//!     linker.func_wrap("host", "log", |mut caller: Caller<'_, Vec<i32>>, x: i32| {
+//!         caller.data_mut().push(x);
+//!     })?;
+//!     let mut store = Store::new(&engine, Vec::new());
+//!     let instance = linker.instantiate(&mut store, &module)?;
+//!     let run = instance.get_typed_func::<i32, i32>(&mut store, "run")?;
+//!     assert_eq!(run.call(&mut store, 21)?, 42);
+//!     assert_eq!(store.data(), &[21]);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Traps are errors carrying a [`Trap`] and a [`WasmBacktrace`]; the host
+//! process always survives them. See `ARCHITECTURE.md` for how the pieces
+//! fit together.
+
+mod config;
+mod engine;
+mod externals;
+mod func;
+mod instance;
+mod limits;
+mod linker;
+mod module;
+mod store;
+mod trap;
+mod types;
+mod values;
+#[doc(hidden)]
+pub mod vm;
+
+pub use anyhow::{self, Error, bail, ensure, format_err};
+pub use config::{Config, OptLevel};
+pub use engine::Engine;
+pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
+pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
+pub use instance::{Export, Instance};
+pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+pub use linker::Linker;
+pub use module::{ExportType, ImportType, Module};
+pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
+pub use trap::{FrameInfo, Trap, WasmBacktrace};
+pub use types::{
+    ExternType, FuncType, GlobalType, HeapType, MemoryType, Mutability, RefType, TableType, ValType,
+};
+pub use values::{Ref, V128, Val};
+
+/// `Result` with Keel's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,510 @@
+//! Stores: the owner of all instances and the host state `T`.
+//!
+//! Every handle (`Func`, `Memory`, `Instance`, ...) is an index into one
+//! store, tagged with the store's id. Everything a store creates lives until
+//! the store is dropped; that is what lets generated code hold raw pointers
+//! between instances of one store.
+
+use crate::func::{FuncData, HostFunc};
+use crate::instance::InstanceData;
+use crate::limits::ResourceLimiter;
+use crate::vm::libcalls::StoreHooks;
+use crate::vm::vmcontext::{VMContextHeader, VMFuncRef, VMGlobalDefinition, VMStoreContext};
+use crate::vm::{LinearMemory, Table};
+use crate::{Engine, Module};
+use keel_environ::VMCONTEXT_MAGIC;
+use std::collections::HashMap;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A unique id per store, so a handle used with the wrong store is caught.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct StoreId(u64);
+
+impl StoreId {
+    fn allocate() -> StoreId {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        StoreId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A handle to something a store owns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Stored {
+    pub store: StoreId,
+    pub index: usize,
+}
+
+/// A global's storage and type.
+pub(crate) struct GlobalData {
+    pub def: NonNull<VMGlobalDefinition>,
+    pub ty: crate::GlobalType,
+}
+
+/// The part of a store that does not depend on `T`.
+pub struct StoreOpaque {
+    engine: Engine,
+    id: StoreId,
+    pub(crate) vm_store_context: VMStoreContext,
+    /// The caller context passed when the host calls a function directly.
+    pub(crate) host_caller: VMContextHeader,
+    hooks: Option<NonNull<dyn StoreHooks>>,
+    pub(crate) instances: Vec<InstanceData>,
+    pub(crate) funcs: Vec<FuncData>,
+    func_index: HashMap<usize, usize>,
+    pub(crate) memories: Vec<NonNull<LinearMemory>>,
+    pub(crate) tables: Vec<NonNull<Table>>,
+    pub(crate) globals: Vec<GlobalData>,
+    owned_memories: Vec<Box<LinearMemory>>,
+    owned_tables: Vec<Box<Table>>,
+    owned_globals: Vec<Box<VMGlobalDefinition>>,
+    host_funcs: Vec<Arc<HostFunc>>,
+    modules: Vec<Module>,
+    /// Scratch space for untyped calls.
+    pub(crate) call_scratch: Vec<crate::vm::ValRaw>,
+}
+
+// SAFETY: every raw pointer in a store points to memory the store owns (or
+// to engine-owned code), and a store is only used by one thread at a time
+// (`&mut` access); moving it moves the whole graph.
+unsafe impl Send for StoreOpaque {}
+// SAFETY: shared access only reads.
+unsafe impl Sync for StoreOpaque {}
+
+impl StoreOpaque {
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn id(&self) -> StoreId {
+        self.id
+    }
+
+    /// Panics if `s` belongs to another store, as Wasmtime does: mixing
+    /// stores is a bug in the embedding, not a condition to handle.
+    pub(crate) fn check(&self, s: Stored) -> usize {
+        assert!(s.store == self.id, "object used with the wrong store");
+        s.index
+    }
+
+    pub(crate) fn stored(&self, index: usize) -> Stored {
+        Stored {
+            store: self.id,
+            index,
+        }
+    }
+
+    pub(crate) fn max_wasm_stack(&self) -> usize {
+        self.engine.config().max_wasm_stack
+    }
+
+    pub(crate) fn store_context_ptr(&mut self) -> *mut VMStoreContext {
+        &mut self.vm_store_context
+    }
+
+    pub(crate) fn host_caller_ptr(&mut self) -> *mut crate::vm::vmcontext::VMOpaqueContext {
+        (&mut self.host_caller as *mut VMContextHeader).cast()
+    }
+
+    /// The handle for a funcref, creating it on first sight.
+    pub(crate) fn func_from_ref(&mut self, func_ref: NonNull<VMFuncRef>) -> crate::Func {
+        let key = func_ref.as_ptr() as usize;
+        let index = match self.func_index.get(&key) {
+            Some(i) => *i,
+            None => {
+                let i = self.funcs.len();
+                self.funcs.push(FuncData { func_ref });
+                self.func_index.insert(key, i);
+                i
+            }
+        };
+        crate::Func(self.stored(index))
+    }
+
+    /// Keeps a host function alive for the life of the store.
+    pub(crate) fn add_host_func(&mut self, f: Arc<HostFunc>) -> crate::Func {
+        let r = f.func_ref();
+        self.host_funcs.push(f);
+        self.func_from_ref(r)
+    }
+
+    /// The handle for a memory (owned by an instance or by the store).
+    pub(crate) fn memory_handle(&mut self, memory: NonNull<LinearMemory>) -> crate::Memory {
+        let i = self.memories.len();
+        self.memories.push(memory);
+        crate::Memory(self.stored(i))
+    }
+
+    /// Takes ownership of a host-created memory.
+    pub(crate) fn add_memory(&mut self, mut memory: Box<LinearMemory>) -> crate::Memory {
+        let ptr = NonNull::from(&mut *memory);
+        self.owned_memories.push(memory);
+        self.memory_handle(ptr)
+    }
+
+    /// The handle for a table.
+    pub(crate) fn table_handle(&mut self, table: NonNull<Table>) -> crate::Table {
+        let i = self.tables.len();
+        self.tables.push(table);
+        crate::Table(self.stored(i))
+    }
+
+    /// Takes ownership of a host-created table.
+    pub(crate) fn add_table(&mut self, mut table: Box<Table>) -> crate::Table {
+        let ptr = NonNull::from(&mut *table);
+        self.owned_tables.push(table);
+        self.table_handle(ptr)
+    }
+
+    /// The handle for a global.
+    pub(crate) fn global_handle(
+        &mut self,
+        def: NonNull<VMGlobalDefinition>,
+        ty: crate::GlobalType,
+    ) -> crate::Global {
+        let i = self.globals.len();
+        self.globals.push(GlobalData { def, ty });
+        crate::Global(self.stored(i))
+    }
+
+    /// Takes ownership of a host-created global.
+    pub(crate) fn add_global(
+        &mut self,
+        mut def: Box<VMGlobalDefinition>,
+        ty: crate::GlobalType,
+    ) -> crate::Global {
+        let ptr = NonNull::from(&mut *def);
+        self.owned_globals.push(def);
+        self.global_handle(ptr, ty)
+    }
+
+    /// Keeps a module alive for the life of the store.
+    pub(crate) fn keep_module(&mut self, module: &Module) {
+        if !self.modules.iter().any(|m| Module::same(m, module)) {
+            self.modules.push(module.clone());
+        }
+    }
+
+    /// The store hooks of the store a context belongs to.
+    ///
+    /// # Safety
+    ///
+    /// `store` must be the `store` field of a live context: a pointer to a
+    /// `StoreOpaque` whose store is not otherwise borrowed right now.
+    pub(crate) unsafe fn hooks_from_raw<'a>(store: *mut u8) -> &'a mut dyn StoreHooks {
+        // SAFETY: per the contract; `hooks` is set when the store is made
+        // and points into the same boxed `StoreInner`.
+        unsafe {
+            let opaque = &mut *store.cast::<StoreOpaque>();
+            let hooks = opaque.hooks.expect("store hooks are set at creation");
+            &mut *hooks.as_ptr()
+        }
+    }
+}
+
+/// The closure that finds a store's resource limiter in its data.
+pub(crate) type LimiterFn<T> = dyn FnMut(&mut T) -> &mut (dyn ResourceLimiter) + Send + Sync;
+
+/// A store with its host data. `repr(C)` so that a pointer to the first
+/// field (what contexts hold) is a pointer to the whole.
+#[repr(C)]
+pub(crate) struct StoreInner<T: 'static> {
+    pub(crate) opaque: StoreOpaque,
+    pub(crate) limiter: Option<Box<LimiterFn<T>>>,
+    pub(crate) data: T,
+}
+
+impl<T: 'static> StoreHooks for StoreInner<T> {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> bool {
+        match &mut self.limiter {
+            Some(l) => l(&mut self.data)
+                .memory_growing(current, desired, maximum)
+                .unwrap_or(false),
+            None => true,
+        }
+    }
+
+    fn table_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> bool {
+        match &mut self.limiter {
+            Some(l) => l(&mut self.data)
+                .table_growing(
+                    current as usize,
+                    desired as usize,
+                    maximum.map(|m| m as usize),
+                )
+                .unwrap_or(false),
+            None => true,
+        }
+    }
+
+    fn new_epoch(&mut self) -> Option<u64> {
+        None
+    }
+
+    fn out_of_fuel(&mut self) -> bool {
+        false
+    }
+}
+
+impl<T: 'static> StoreInner<T> {
+    /// The store behind a context's `store` pointer.
+    ///
+    /// # Safety
+    ///
+    /// `store` must come from a live context of a `Store<T>` (same `T`)
+    /// that is not otherwise borrowed.
+    pub(crate) unsafe fn from_raw<'a>(store: *mut u8) -> &'a mut StoreInner<T> {
+        // SAFETY: `repr(C)` with the opaque part first.
+        unsafe { &mut *store.cast::<StoreInner<T>>() }
+    }
+}
+
+/// Owns instances, and everything they create, plus host data `T`.
+///
+/// Dropping the store frees all of it at once.
+pub struct Store<T: 'static> {
+    inner: Box<StoreInner<T>>,
+}
+
+impl<T: 'static> Store<T> {
+    /// A store for `engine` holding `data`.
+    pub fn new(engine: &Engine, data: T) -> Store<T> {
+        let mut inner = Box::new(StoreInner {
+            opaque: StoreOpaque {
+                engine: engine.clone(),
+                id: StoreId::allocate(),
+                vm_store_context: VMStoreContext {
+                    stack_limit: usize::MAX,
+                    last_wasm_exit_fp: 0,
+                    fuel_consumed: 0,
+                    epoch_deadline: 0,
+                    epoch_ptr: engine.epoch_ptr(),
+                },
+                host_caller: VMContextHeader {
+                    magic: VMCONTEXT_MAGIC,
+                    store: std::ptr::null_mut(),
+                    store_context: std::ptr::null_mut(),
+                    builtins: std::ptr::null(),
+                    type_ids: std::ptr::null(),
+                    instance: std::ptr::null_mut(),
+                },
+                hooks: None,
+                instances: Vec::new(),
+                funcs: Vec::new(),
+                func_index: HashMap::new(),
+                memories: Vec::new(),
+                tables: Vec::new(),
+                globals: Vec::new(),
+                owned_memories: Vec::new(),
+                owned_tables: Vec::new(),
+                owned_globals: Vec::new(),
+                host_funcs: Vec::new(),
+                modules: Vec::new(),
+                call_scratch: Vec::new(),
+            },
+            limiter: None,
+            data,
+        });
+        // The box never moves, so these self-pointers stay valid.
+        let hooks: &mut dyn StoreHooks = &mut *inner;
+        let hooks = NonNull::from(hooks);
+        let store_ptr: *mut StoreInner<T> = &mut *inner;
+        inner.opaque.hooks = Some(hooks);
+        inner.opaque.host_caller.store = store_ptr.cast();
+        inner.opaque.host_caller.store_context = &mut inner.opaque.vm_store_context;
+        Store { inner }
+    }
+
+    /// The host data.
+    pub fn data(&self) -> &T {
+        &self.inner.data
+    }
+
+    /// The host data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.inner.data
+    }
+
+    /// Consumes the store, returning the host data.
+    pub fn into_data(self) -> T {
+        let inner = *self.inner;
+        inner.data
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.inner.opaque.engine()
+    }
+
+    /// Installs a resource limiter consulted whenever a memory or table
+    /// grows (and when instances are created).
+    pub fn limiter(
+        &mut self,
+        limiter: impl FnMut(&mut T) -> &mut (dyn ResourceLimiter) + Send + Sync + 'static,
+    ) {
+        self.inner.limiter = Some(Box::new(limiter));
+    }
+}
+
+impl<T: std::fmt::Debug + 'static> std::fmt::Debug for Store<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("data", &self.inner.data)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared access to a store.
+pub struct StoreContext<'a, T: 'static>(pub(crate) &'a StoreInner<T>);
+
+/// Exclusive access to a store.
+pub struct StoreContextMut<'a, T: 'static>(pub(crate) &'a mut StoreInner<T>);
+
+impl<'a, T: 'static> StoreContext<'a, T> {
+    /// The host data.
+    pub fn data(&self) -> &'a T {
+        &self.0.data
+    }
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.0.opaque.engine()
+    }
+}
+
+impl<'a, T: 'static> StoreContextMut<'a, T> {
+    /// The host data.
+    pub fn data(&self) -> &T {
+        &self.0.data
+    }
+    /// The host data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.0.data
+    }
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.0.opaque.engine()
+    }
+}
+
+/// Types that give shared access to a store.
+pub trait AsContext {
+    /// The store's host data type.
+    type Data: 'static;
+    /// Shared access to the store.
+    fn as_context(&self) -> StoreContext<'_, Self::Data>;
+}
+
+/// Types that give exclusive access to a store.
+pub trait AsContextMut: AsContext {
+    /// Exclusive access to the store.
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, Self::Data>;
+}
+
+impl<T: 'static> AsContext for Store<T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(&self.inner)
+    }
+}
+
+impl<T: 'static> AsContextMut for Store<T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(&mut self.inner)
+    }
+}
+
+impl<T: 'static> AsContext for StoreContext<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<T: 'static> AsContext for StoreContextMut<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<T: 'static> AsContextMut for StoreContextMut<'_, T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(self.0)
+    }
+}
+
+impl<C: AsContext + ?Sized> AsContext for &C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<C: AsContext + ?Sized> AsContext for &mut C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<C: AsContextMut + ?Sized> AsContextMut for &mut C {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, C::Data> {
+        (**self).as_context_mut()
+    }
+}
+
+impl<'a, T: 'static> From<&'a Store<T>> for StoreContext<'a, T> {
+    fn from(s: &'a Store<T>) -> Self {
+        StoreContext(&s.inner)
+    }
+}
+
+impl<'a, T: 'static> From<&'a mut Store<T>> for StoreContext<'a, T> {
+    fn from(s: &'a mut Store<T>) -> Self {
+        StoreContext(&s.inner)
+    }
+}
+
+impl<'a, T: 'static> From<&'a mut Store<T>> for StoreContextMut<'a, T> {
+    fn from(s: &'a mut Store<T>) -> Self {
+        StoreContextMut(&mut s.inner)
+    }
+}
+
+impl<'a, T: 'static> From<StoreContextMut<'a, T>> for StoreContext<'a, T> {
+    fn from(s: StoreContextMut<'a, T>) -> Self {
+        StoreContext(s.0)
+    }
+}
+
+impl<'a, 'b, T: 'static> From<&'a StoreContextMut<'b, T>> for StoreContext<'a, T> {
+    fn from(s: &'a StoreContextMut<'b, T>) -> Self {
+        StoreContext(s.0)
+    }
+}
+
+impl<'a, 'b, T: 'static> From<&'a mut StoreContextMut<'b, T>> for StoreContextMut<'a, T> {
+    fn from(s: &'a mut StoreContextMut<'b, T>) -> Self {
+        StoreContextMut(s.0)
+    }
+}
+
+impl<'a, 'b, T: 'static> From<&'a mut crate::Caller<'b, T>> for StoreContextMut<'a, T> {
+    fn from(c: &'a mut crate::Caller<'b, T>) -> Self {
+        StoreContextMut(&mut *c.store.0)
+    }
+}
+
+impl<'a, 'b, T: 'static> From<&'a crate::Caller<'b, T>> for StoreContext<'a, T> {
+    fn from(c: &'a crate::Caller<'b, T>) -> Self {
+        StoreContext(&*c.store.0)
+    }
+}
+
+impl<'a, 'b, T: 'static> From<&'a mut crate::Caller<'b, T>> for StoreContext<'a, T> {
+    fn from(c: &'a mut crate::Caller<'b, T>) -> Self {
+        StoreContext(&*c.store.0)
+    }
+}

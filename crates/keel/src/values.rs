@@ -1,0 +1,242 @@
+//! Values that cross the API: [`Val`], [`Ref`], [`V128`].
+
+use crate::store::StoreOpaque;
+use crate::vm::ValRaw;
+use crate::{Func, ValType};
+use std::ptr::NonNull;
+
+/// A 128-bit SIMD value.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct V128(u128);
+
+impl V128 {
+    /// The value as an integer (lane 0 in the low bits).
+    pub fn as_u128(&self) -> u128 {
+        self.0
+    }
+}
+
+impl From<u128> for V128 {
+    fn from(v: u128) -> V128 {
+        V128(v)
+    }
+}
+
+impl From<V128> for u128 {
+    fn from(v: V128) -> u128 {
+        v.0
+    }
+}
+
+/// A reference value.
+#[derive(Clone, Debug)]
+pub enum Ref {
+    /// A function reference, or null.
+    Func(Option<Func>),
+}
+
+impl Ref {
+    /// Whether it is null.
+    pub fn is_null(&self) -> bool {
+        match self {
+            Ref::Func(f) => f.is_none(),
+        }
+    }
+
+    /// The function, if this is a non-null function reference.
+    pub fn as_func(&self) -> Option<Option<&Func>> {
+        match self {
+            Ref::Func(f) => Some(f.as_ref()),
+        }
+    }
+
+    pub(crate) fn to_raw(&self, store: &StoreOpaque) -> *mut u8 {
+        match self {
+            Ref::Func(None) => std::ptr::null_mut(),
+            Ref::Func(Some(f)) => f.func_ref(store).as_ptr().cast(),
+        }
+    }
+
+    pub(crate) fn from_raw_func(store: &mut StoreOpaque, raw: *mut u8) -> Ref {
+        Ref::Func(NonNull::new(raw.cast()).map(|r| store.func_from_ref(r)))
+    }
+}
+
+impl From<Func> for Ref {
+    fn from(f: Func) -> Ref {
+        Ref::Func(Some(f))
+    }
+}
+
+impl From<Option<Func>> for Ref {
+    fn from(f: Option<Func>) -> Ref {
+        Ref::Func(f)
+    }
+}
+
+/// A WebAssembly value.
+#[derive(Clone, Debug)]
+pub enum Val {
+    /// An `i32`.
+    I32(i32),
+    /// An `i64`.
+    I64(i64),
+    /// An `f32`, as its bits (so NaN payloads survive).
+    F32(u32),
+    /// An `f64`, as its bits.
+    F64(u64),
+    /// A `v128`.
+    V128(V128),
+    /// A `funcref`.
+    FuncRef(Option<Func>),
+}
+
+macro_rules! accessors {
+    ($($get:ident $unwrap:ident $variant:ident $ty:ty;)*) => {$(
+        /// The value, if it is of this type.
+        pub fn $get(&self) -> Option<$ty> {
+            match self {
+                Val::$variant(v) => Some(*v),
+                _ => None,
+            }
+        }
+        /// The value; panics if it is of another type.
+        pub fn $unwrap(&self) -> $ty {
+            self.$get().expect(concat!("expected ", stringify!($variant)))
+        }
+    )*};
+}
+
+impl Val {
+    accessors! {
+        i32 unwrap_i32 I32 i32;
+        i64 unwrap_i64 I64 i64;
+        v128 unwrap_v128 V128 V128;
+    }
+
+    /// The value as an `f32`.
+    pub fn f32(&self) -> Option<f32> {
+        match self {
+            Val::F32(b) => Some(f32::from_bits(*b)),
+            _ => None,
+        }
+    }
+
+    /// The value as an `f32`; panics if it is of another type.
+    pub fn unwrap_f32(&self) -> f32 {
+        self.f32().expect("expected F32")
+    }
+
+    /// The value as an `f64`.
+    pub fn f64(&self) -> Option<f64> {
+        match self {
+            Val::F64(b) => Some(f64::from_bits(*b)),
+            _ => None,
+        }
+    }
+
+    /// The value as an `f64`; panics if it is of another type.
+    pub fn unwrap_f64(&self) -> f64 {
+        self.f64().expect("expected F64")
+    }
+
+    /// The function reference, if this is a `funcref`.
+    pub fn funcref(&self) -> Option<Option<&Func>> {
+        match self {
+            Val::FuncRef(f) => Some(f.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// A null reference of type `ty`'s heap type, or zero of a number type.
+    pub fn default_for_ty(ty: &ValType) -> Option<Val> {
+        Some(match ty {
+            ValType::I32 => Val::I32(0),
+            ValType::I64 => Val::I64(0),
+            ValType::F32 => Val::F32(0),
+            ValType::F64 => Val::F64(0),
+            ValType::V128 => Val::V128(V128(0)),
+            ValType::Ref(r) if r.is_nullable() => match r.heap_type() {
+                crate::HeapType::Func => Val::FuncRef(None),
+                crate::HeapType::Extern => return None,
+            },
+            ValType::Ref(_) => return None,
+        })
+    }
+
+    /// The value's type.
+    pub fn ty(&self) -> ValType {
+        match self {
+            Val::I32(_) => ValType::I32,
+            Val::I64(_) => ValType::I64,
+            Val::F32(_) => ValType::F32,
+            Val::F64(_) => ValType::F64,
+            Val::V128(_) => ValType::V128,
+            Val::FuncRef(_) => ValType::FUNCREF,
+        }
+    }
+
+    /// Whether the value is of type `ty`.
+    pub(crate) fn matches(&self, ty: &ValType) -> bool {
+        match (self, ty) {
+            (Val::FuncRef(f), ValType::Ref(r)) => {
+                *r.heap_type() == crate::HeapType::Func && (f.is_some() || r.is_nullable())
+            }
+            (v, t) => v.ty() == *t,
+        }
+    }
+
+    pub(crate) fn to_raw(&self, store: &StoreOpaque) -> ValRaw {
+        match self {
+            Val::I32(v) => ValRaw::i32(*v),
+            Val::I64(v) => ValRaw::i64(*v),
+            Val::F32(v) => ValRaw::f32(*v),
+            Val::F64(v) => ValRaw::f64(*v),
+            Val::V128(v) => ValRaw::v128(v.0),
+            Val::FuncRef(f) => ValRaw::ptr(Ref::Func(*f).to_raw(store)),
+        }
+    }
+
+    pub(crate) fn from_raw(store: &mut StoreOpaque, raw: ValRaw, ty: &ValType) -> Val {
+        match ty {
+            ValType::I32 => Val::I32(raw.get_i32()),
+            ValType::I64 => Val::I64(raw.get_i64()),
+            ValType::F32 => Val::F32(raw.get_f32()),
+            ValType::F64 => Val::F64(raw.get_f64()),
+            ValType::V128 => Val::V128(V128(raw.get_v128())),
+            ValType::Ref(_) => match Ref::from_raw_func(store, raw.get_ptr()) {
+                Ref::Func(f) => Val::FuncRef(f),
+            },
+        }
+    }
+}
+
+macro_rules! from_impls {
+    ($($ty:ty => $variant:ident $(via $conv:ident)?;)*) => {$(
+        impl From<$ty> for Val {
+            fn from(v: $ty) -> Val {
+                Val::$variant(v $(.$conv())?)
+            }
+        }
+    )*};
+}
+
+from_impls! {
+    i32 => I32;
+    i64 => I64;
+    f32 => F32 via to_bits;
+    f64 => F64 via to_bits;
+    V128 => V128;
+}
+
+impl From<Func> for Val {
+    fn from(f: Func) -> Val {
+        Val::FuncRef(Some(f))
+    }
+}
+
+impl From<Option<Func>> for Val {
+    fn from(f: Option<Func>) -> Val {
+        Val::FuncRef(f)
+    }
+}

@@ -1,0 +1,122 @@
+//! Which addresses hold Keel's compiled code, and what is known about them.
+//!
+//! The signal handler asks this registry whether a faulting program counter
+//! is in wasm code and which trap it is. It takes the read lock: the
+//! faulting thread was running wasm, so it cannot be holding the lock
+//! itself, and the lookup neither allocates nor blocks on anything else.
+
+use super::mmap::Mmap;
+use keel_environ::{CompiledModuleInfo, DefinedFuncIndex, FuncIndex, Module, TrapKind};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// A module's executable code and its tables, registered while it lives.
+pub struct CodeObject {
+    mmap: Mmap,
+    text_len: usize,
+    /// Where things are in the text.
+    pub info: CompiledModuleInfo,
+    /// The module, for function names.
+    pub module: Arc<Module>,
+}
+
+impl CodeObject {
+    /// Wraps executable text that `mmap` holds.
+    pub(crate) fn new(
+        mmap: Mmap,
+        text_len: usize,
+        info: CompiledModuleInfo,
+        module: Arc<Module>,
+    ) -> Self {
+        CodeObject {
+            mmap,
+            text_len,
+            info,
+            module,
+        }
+    }
+
+    /// The first byte of the text.
+    pub fn text_start(&self) -> usize {
+        self.mmap.as_ptr() as usize
+    }
+
+    /// The address of `offset` in the text.
+    pub fn text_address(&self, offset: u32) -> *const u8 {
+        debug_assert!((offset as usize) < self.text_len.max(1));
+        self.mmap.as_ptr().wrapping_add(offset as usize)
+    }
+
+    fn end(&self) -> usize {
+        self.text_start() + self.text_len
+    }
+
+    /// Offset of `pc` in this text, if it is inside.
+    pub fn offset_of(&self, pc: usize) -> Option<u32> {
+        if pc >= self.text_start() && pc < self.end() {
+            u32::try_from(pc - self.text_start()).ok()
+        } else {
+            None
+        }
+    }
+
+    /// The function whose body contains `pc`, and the wasm byte offset.
+    pub fn lookup_frame(&self, pc: usize) -> Option<(FuncIndex, Option<u32>)> {
+        let offset = self.offset_of(pc)?;
+        let def: DefinedFuncIndex = self.info.lookup_function(offset)?;
+        Some((
+            self.module.func_index(def),
+            self.info.lookup_wasm_offset(offset),
+        ))
+    }
+}
+
+type Registry = BTreeMap<usize, Arc<CodeObject>>;
+
+static REGISTRY: RwLock<Registry> = RwLock::new(BTreeMap::new());
+
+fn read() -> std::sync::RwLockReadGuard<'static, Registry> {
+    REGISTRY.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes `code` known to trap handling until [`unregister`].
+pub fn register(code: &Arc<CodeObject>) {
+    if code.text_len == 0 {
+        return;
+    }
+    let mut r = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    r.insert(code.end(), code.clone());
+}
+
+/// Forgets the code registered by `code`.
+pub fn unregister(code: &CodeObject) {
+    let mut r = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    r.remove(&code.end());
+}
+
+fn find(r: &Registry, pc: usize) -> Option<&Arc<CodeObject>> {
+    let (_, code) = r.range(pc + 1..).next()?;
+    code.offset_of(pc).map(|_| code)
+}
+
+/// The code object containing `pc`.
+pub fn lookup(pc: usize) -> Option<Arc<CodeObject>> {
+    find(&read(), pc).cloned()
+}
+
+/// The trap kind of the instruction at `pc`, if `pc` is a trap site in
+/// registered code. Safe to call from a signal handler (see module docs).
+pub fn lookup_trap(pc: usize) -> Option<TrapKind> {
+    let r = read();
+    let code = find(&r, pc)?;
+    code.info.lookup_trap(code.offset_of(pc)?)
+}
+
+/// Whether `pc` is inside the body of a wasm function (not a trampoline).
+pub fn is_wasm_function_pc(pc: usize) -> bool {
+    let r = read();
+    find(&r, pc).is_some_and(|code| {
+        code.offset_of(pc)
+            .is_some_and(|o| code.info.lookup_function(o).is_some())
+    })
+}

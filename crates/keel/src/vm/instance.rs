@@ -1,0 +1,501 @@
+//! The runtime side of an instance: its `VMContext` and what it owns.
+//!
+//! An [`Instance`] is boxed (its address is stored in its context) and owns
+//! one zeroed allocation laid out by `VMOffsets`, plus the memories and
+//! tables it defines. Imported entities are borrowed: the store keeps their
+//! owners alive as long as any instance of it exists.
+
+use super::code_registry::CodeObject;
+use super::libcalls::BUILTINS;
+use super::memory::{LinearMemory, MemoryError};
+use super::table::Table;
+use super::val_raw::ValRaw;
+use super::vmcontext::*;
+use keel_environ::{
+    ConstExpr, ConstOp, DataIndex, DataMode, DefinedFuncIndex, DefinedMemoryIndex,
+    DefinedTableIndex, ElemIndex, ElemItems, ElemMode, EntityRef, FuncIndex, GlobalIndex,
+    MemoryIndex, Module, PrimaryMap, SharedTypeIndex, TableIndex, TrapKind, Tunables,
+    VMCONTEXT_MAGIC, VMOffsets,
+};
+use std::alloc::Layout;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// A compiled module, loaded and ready to instantiate.
+pub struct LoadedModule {
+    /// What the module declares.
+    pub env: Arc<Module>,
+    /// Its context layout.
+    pub offsets: VMOffsets,
+    /// Its executable code.
+    pub code: Arc<CodeObject>,
+    /// Engine-wide ids of its types, indexed by `TypeIndex`.
+    pub type_ids: Box<[SharedTypeIndex]>,
+    /// The settings its code was compiled for.
+    pub tunables: Tunables,
+}
+
+/// Why an instance could not be created.
+#[derive(Debug, Error)]
+pub enum InstantiationError {
+    /// A memory could not be created.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// A table is larger than allowed.
+    #[error("table of {0} elements is larger than allowed")]
+    TableTooLarge(u64),
+    /// The context could not be allocated.
+    #[error("out of memory allocating the instance context")]
+    OutOfMemory,
+}
+
+/// What an instance imports, in import order per kind.
+pub struct Imports<'a> {
+    /// Functions.
+    pub functions: &'a [VMFunctionImport],
+    /// Tables.
+    pub tables: &'a [*mut Table],
+    /// Memories.
+    pub memories: &'a [*mut LinearMemory],
+    /// Globals.
+    pub globals: &'a [*mut VMGlobalDefinition],
+}
+
+/// The runtime side of one instance.
+pub struct Instance {
+    module: Arc<LoadedModule>,
+    vmctx: NonNull<u8>,
+    layout: Layout,
+    memories: PrimaryMap<DefinedMemoryIndex, Box<LinearMemory>>,
+    tables: PrimaryMap<DefinedTableIndex, Box<Table>>,
+    dropped_elems: Vec<bool>,
+    dropped_datas: Vec<bool>,
+    /// This instance's index in its store.
+    pub store_index: usize,
+}
+
+// SAFETY: the context and everything it points to belong to one store,
+// which moves between threads as a whole and is never shared.
+unsafe impl Send for Instance {}
+// SAFETY: shared references only read.
+unsafe impl Sync for Instance {}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `Instance::new` with this layout.
+        unsafe { std::alloc::dealloc(self.vmctx.as_ptr(), self.layout) }
+    }
+}
+
+/// Called through a non-escaping function's `array_call`, which nothing
+/// can reach: the API only hands out escaping functions.
+unsafe extern "C" fn array_call_unreachable(
+    _: *mut VMOpaqueContext,
+    _: *mut VMOpaqueContext,
+    _: *mut ValRaw,
+    _: usize,
+) {
+    std::process::abort();
+}
+
+impl Instance {
+    /// Allocates and fills the context of a new instance of `module`.
+    /// Globals and tables get their initial values; segments are applied
+    /// by [`Instance::initialize_segments`].
+    ///
+    /// # Safety
+    ///
+    /// Every import pointer must be live for as long as the instance, and
+    /// of the type the module declares (the caller checked). `store` and
+    /// `store_context` must outlive the instance.
+    pub unsafe fn new(
+        module: Arc<LoadedModule>,
+        imports: &Imports<'_>,
+        store: *mut u8,
+        store_context: *mut VMStoreContext,
+        store_index: usize,
+    ) -> Result<Box<Instance>, InstantiationError> {
+        let env = module.env.clone();
+        let layout = Layout::from_size_align(module.offsets.size() as usize, 16)
+            .map_err(|_| InstantiationError::OutOfMemory)?;
+        // SAFETY: the layout has non-zero size (the header alone is 48 bytes).
+        let vmctx = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+            .ok_or(InstantiationError::OutOfMemory)?;
+        let mut instance = Box::new(Instance {
+            module,
+            vmctx,
+            layout,
+            memories: PrimaryMap::new(),
+            tables: PrimaryMap::new(),
+            dropped_elems: vec![false; env.elems.len()],
+            dropped_datas: vec![false; env.datas.len()],
+            store_index,
+        });
+        let instance_ptr: *mut Instance = &mut *instance;
+        let header = VMContextHeader {
+            magic: VMCONTEXT_MAGIC,
+            store,
+            store_context,
+            builtins: BUILTINS.as_ptr(),
+            type_ids: instance.module.type_ids.as_ptr(),
+            instance: instance_ptr.cast(),
+        };
+        // SAFETY: the allocation starts with room for the header (checked
+        // by the layout tests) and is 16-aligned.
+        unsafe {
+            instance
+                .vmctx
+                .as_ptr()
+                .cast::<VMContextHeader>()
+                .write(header)
+        };
+
+        for (i, import) in imports.functions.iter().enumerate() {
+            // SAFETY: `i` is an imported function index, in bounds.
+            unsafe { *instance.imported_function_mut(FuncIndex::new(i)) = *import };
+        }
+        for (i, table) in imports.tables.iter().enumerate() {
+            // SAFETY: the caller guarantees the import is live.
+            let def = unsafe { (**table).definition() };
+            // SAFETY: in bounds.
+            unsafe { *instance.table_slot(TableIndex::new(i)) = def };
+        }
+        for (i, memory) in imports.memories.iter().enumerate() {
+            // SAFETY: the caller guarantees the import is live.
+            let r = unsafe {
+                VMMemoryRef {
+                    base: (**memory).base(),
+                    definition: (**memory).definition(),
+                }
+            };
+            // SAFETY: in bounds.
+            unsafe { *instance.memory_ref_mut(MemoryIndex::new(i)) = r };
+        }
+        for (i, global) in imports.globals.iter().enumerate() {
+            // SAFETY: in bounds.
+            unsafe { *instance.imported_global_slot(GlobalIndex::new(i)) = *global };
+        }
+
+        // Defined functions' funcrefs.
+        let vmctx_opaque = instance.vmctx.as_ptr().cast::<VMOpaqueContext>();
+        for (def, info) in instance.module.code.info.functions.iter() {
+            let index = env.func_index(def);
+            let ty = env.functions[index].type_index;
+            let array_call: VMArrayCallFunction = match info.array_call {
+                Some(loc) => {
+                    let ptr = instance.module.code.text_address(loc.start);
+                    // SAFETY: the compiler emitted an array-call trampoline
+                    // with exactly this signature at this offset.
+                    unsafe { std::mem::transmute::<*const u8, VMArrayCallFunction>(ptr) }
+                }
+                None => array_call_unreachable,
+            };
+            let func_ref = VMFuncRef {
+                wasm_call: instance.module.code.text_address(info.wasm_call.start),
+                array_call,
+                vmctx: vmctx_opaque,
+                type_index: instance.module.type_ids[ty.index()],
+            };
+            // SAFETY: in bounds.
+            unsafe { *instance.func_ref_mut(def) = func_ref };
+        }
+
+        // Defined memories.
+        for (_, ty) in env.memories.iter().skip(env.num_imported_memories) {
+            let mut memory = LinearMemory::new(ty, &instance.module.tunables)?;
+            let r = VMMemoryRef {
+                base: memory.base(),
+                definition: memory.definition(),
+            };
+            let def = instance.memories.push(memory);
+            let index = env.memory_index(def);
+            // SAFETY: in bounds.
+            unsafe { *instance.memory_ref_mut(index) = r };
+        }
+
+        // Defined globals, in order (an initializer may read earlier ones).
+        for (def, init) in env.global_inits.iter() {
+            let value = instance.eval_const_expr(init);
+            let index = env.global_index(def);
+            // SAFETY: in bounds.
+            unsafe { (*instance.global_ptr(index)).storage = value.bytes() };
+        }
+
+        // Defined tables.
+        for (def, init) in env.table_inits.iter() {
+            let ty = env.tables[env.table_index(def)];
+            let init = match init {
+                Some(e) => instance.eval_const_expr(e).get_ptr(),
+                None => std::ptr::null_mut(),
+            };
+            let mut table = Table::new(ty.ty, ty.minimum, ty.maximum, init)
+                .ok_or(InstantiationError::TableTooLarge(ty.minimum))?;
+            let def_ptr = table.definition();
+            let def = instance.tables.push(table);
+            // SAFETY: in bounds.
+            unsafe { *instance.table_slot(env.table_index(def)) = def_ptr };
+        }
+        Ok(instance)
+    }
+
+    /// The instance owning `vmctx`.
+    ///
+    /// # Safety
+    ///
+    /// `vmctx` must be the context of a live instance, and no other
+    /// reference to that instance may be in use.
+    pub unsafe fn from_vmctx<'a>(vmctx: *mut VMContext) -> &'a mut Instance {
+        // SAFETY: the header of a live context stores its instance.
+        unsafe {
+            &mut *(*vmctx.cast::<VMContextHeader>())
+                .instance
+                .cast::<Instance>()
+        }
+    }
+
+    /// The context.
+    pub fn vmctx(&self) -> *mut VMContext {
+        self.vmctx.as_ptr().cast()
+    }
+
+    /// The loaded module.
+    pub fn module(&self) -> &Arc<LoadedModule> {
+        &self.module
+    }
+
+    /// A field of the context. In-bounds by construction: every offset
+    /// comes from `VMOffsets`, whose accessors assert their index.
+    fn vmctx_field<T>(&self, offset: u32) -> *mut T {
+        debug_assert!(offset < self.module.offsets.size());
+        // SAFETY: `offset` is inside the allocation (see above).
+        unsafe { self.vmctx.as_ptr().add(offset as usize).cast() }
+    }
+
+    fn imported_function_mut(&self, index: FuncIndex) -> *mut VMFunctionImport {
+        self.vmctx_field(self.module.offsets.imported_function(index))
+    }
+
+    fn table_slot(&self, index: TableIndex) -> *mut *mut VMTableDefinition {
+        self.vmctx_field(self.module.offsets.table_definition_ptr(index))
+    }
+
+    fn memory_ref_mut(&self, index: MemoryIndex) -> *mut VMMemoryRef {
+        self.vmctx_field(self.module.offsets.memory_ref(index))
+    }
+
+    fn imported_global_slot(&self, index: GlobalIndex) -> *mut *mut VMGlobalDefinition {
+        self.vmctx_field(self.module.offsets.imported_global_ptr(index))
+    }
+
+    fn func_ref_mut(&self, index: DefinedFuncIndex) -> *mut VMFuncRef {
+        self.vmctx_field(self.module.offsets.func_ref(index))
+    }
+
+    /// The funcref of function `index` (this instance's own, or the
+    /// imported function's).
+    pub fn func_ref(&self, index: FuncIndex) -> *mut VMFuncRef {
+        match self.module.env.defined_func_index(index) {
+            Some(def) => self.func_ref_mut(def),
+            // SAFETY: the import slot was filled at creation.
+            None => unsafe { (*self.imported_function_mut(index)).func_ref.cast_mut() },
+        }
+    }
+
+    /// Memory `index`.
+    pub fn memory(&self, index: MemoryIndex) -> *mut LinearMemory {
+        // SAFETY: the slot was filled at creation; a definition pointer is
+        // a pointer to its `LinearMemory` (first field, `repr(C)`).
+        unsafe { (*self.memory_ref_mut(index)).definition.cast() }
+    }
+
+    /// Table `index`.
+    pub fn table(&self, index: TableIndex) -> *mut Table {
+        // SAFETY: as for memories: the definition is the table's first field.
+        unsafe { (*self.table_slot(index)).cast() }
+    }
+
+    /// Storage of global `index`.
+    pub fn global_ptr(&self, index: GlobalIndex) -> *mut VMGlobalDefinition {
+        match self.module.env.defined_global_index(index) {
+            Some(def) => self.vmctx_field(self.module.offsets.defined_global(def)),
+            // SAFETY: the slot was filled at creation.
+            None => unsafe { *self.imported_global_slot(index) },
+        }
+    }
+
+    /// Evaluates a (validated) constant expression in this instance.
+    pub fn eval_const_expr(&self, expr: &ConstExpr) -> ValRaw {
+        if let Some(v) = expr.as_constant_offset() {
+            // Fast path for `i32.const`/`i64.const`: both encodings agree on
+            // the low bytes the reader looks at.
+            return ValRaw::i64(v as i64);
+        }
+        let mut stack: Vec<ValRaw> = Vec::with_capacity(4);
+        let pop = |stack: &mut Vec<ValRaw>| stack.pop().unwrap_or_default();
+        for op in expr.ops() {
+            let v = match *op {
+                ConstOp::I32Const(v) => ValRaw::i32(v),
+                ConstOp::I64Const(v) => ValRaw::i64(v),
+                ConstOp::F32Const(v) => ValRaw::f32(v),
+                ConstOp::F64Const(v) => ValRaw::f64(v),
+                ConstOp::V128Const(v) => ValRaw::v128(v),
+                // SAFETY: the global's storage is live and initialized
+                // (validation only allows earlier or imported globals).
+                ConstOp::GlobalGet(g) => {
+                    ValRaw::from_bytes(unsafe { (*self.global_ptr(g)).storage })
+                }
+                ConstOp::RefNull(_) => ValRaw::ptr(std::ptr::null_mut()),
+                ConstOp::RefFunc(f) => ValRaw::ptr(self.func_ref(f).cast()),
+                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                    let b = pop(&mut stack).get_i32();
+                    let a = pop(&mut stack).get_i32();
+                    ValRaw::i32(match op {
+                        ConstOp::I32Add => a.wrapping_add(b),
+                        ConstOp::I32Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    })
+                }
+                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                    let b = pop(&mut stack).get_i64();
+                    let a = pop(&mut stack).get_i64();
+                    ValRaw::i64(match op {
+                        ConstOp::I64Add => a.wrapping_add(b),
+                        ConstOp::I64Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    })
+                }
+            };
+            stack.push(v);
+        }
+        pop(&mut stack)
+    }
+
+    /// The value of an offset expression (an `i32` here: 64-bit memories
+    /// and tables are refused at parse time).
+    fn eval_offset(&self, expr: &ConstExpr) -> u64 {
+        u64::from(self.eval_const_expr(expr).get_i32() as u32)
+    }
+
+    /// Applies active element and data segments in order, dropping them and
+    /// the declared ones. Stops at the first that does not fit, reporting
+    /// the trap; earlier writes stay (as the spec requires).
+    pub fn initialize_segments(&mut self) -> Result<(), TrapKind> {
+        let env = self.module.env.clone();
+        for (index, elem) in env.elems.iter() {
+            match &elem.mode {
+                ElemMode::Active { table, offset } => {
+                    let dst = self.eval_offset(offset);
+                    self.table_init(*table, index, dst, 0, elem.items.len() as u64)?;
+                    self.dropped_elems[index.index()] = true;
+                }
+                ElemMode::Declared => self.dropped_elems[index.index()] = true,
+                ElemMode::Passive => {}
+            }
+        }
+        for (index, data) in env.datas.iter() {
+            if let DataMode::Active { memory, offset } = &data.mode {
+                let dst = self.eval_offset(offset);
+                let len = (data.range.end - data.range.start) as u64;
+                self.memory_init(*memory, index, dst, 0, len)?;
+                self.dropped_datas[index.index()] = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// `table.init`: copies `len` items of segment `elem` from `src` to
+    /// `table` at `dst`.
+    pub fn table_init(
+        &mut self,
+        table: TableIndex,
+        elem: ElemIndex,
+        dst: u64,
+        src: u64,
+        len: u64,
+    ) -> Result<(), TrapKind> {
+        let env = self.module.env.clone();
+        let segment = &env.elems[elem];
+        let items_len = if self.dropped_elems[elem.index()] {
+            0
+        } else {
+            segment.items.len() as u64
+        };
+        // SAFETY: table pointers in the context are live.
+        let t = unsafe { &mut *self.table(table) };
+        let in_bounds = src.checked_add(len).is_some_and(|end| end <= items_len)
+            && dst.checked_add(len).is_some_and(|end| end <= t.size());
+        if !in_bounds {
+            return Err(TrapKind::TableOutOfBounds);
+        }
+        let (src, dst, len) = (src as usize, dst as usize, len as usize);
+        match &segment.items {
+            ElemItems::Functions(funcs) => {
+                for (i, f) in funcs[src..src + len].iter().enumerate() {
+                    let value = self.func_ref(*f).cast();
+                    t.elements_mut()[dst + i] = value;
+                }
+            }
+            ElemItems::Expressions(exprs) => {
+                for (i, e) in exprs[src..src + len].iter().enumerate() {
+                    let value = self.eval_const_expr(e).get_ptr();
+                    t.elements_mut()[dst + i] = value;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `elem.drop`.
+    pub fn elem_drop(&mut self, elem: ElemIndex) {
+        self.dropped_elems[elem.index()] = true;
+    }
+
+    /// `memory.init`: copies `len` bytes of segment `data` from `src` to
+    /// `memory` at `dst`.
+    pub fn memory_init(
+        &mut self,
+        memory: MemoryIndex,
+        data: DataIndex,
+        dst: u64,
+        src: u64,
+        len: u64,
+    ) -> Result<(), TrapKind> {
+        let env = self.module.env.clone();
+        let bytes = if self.dropped_datas[data.index()] {
+            &[][..]
+        } else {
+            env.data_bytes(data)
+        };
+        // SAFETY: memory pointers in the context are live.
+        let mem = unsafe { &mut *self.memory(memory) };
+        let in_bounds = src
+            .checked_add(len)
+            .is_some_and(|end| end <= bytes.len() as u64)
+            && dst
+                .checked_add(len)
+                .is_some_and(|end| end <= mem.byte_size() as u64);
+        if !in_bounds {
+            return Err(TrapKind::MemoryOutOfBounds);
+        }
+        let (src, dst, len) = (src as usize, dst as usize, len as usize);
+        mem.as_mut_slice()[dst..dst + len].copy_from_slice(&bytes[src..src + len]);
+        Ok(())
+    }
+
+    /// `data.drop`.
+    pub fn data_drop(&mut self, data: DataIndex) {
+        self.dropped_datas[data.index()] = true;
+    }
+
+    /// The memories this instance defines.
+    pub fn defined_memories(&mut self) -> impl Iterator<Item = &mut LinearMemory> {
+        self.memories.values_mut().map(|m| &mut **m)
+    }
+}
+
+impl Drop for LoadedModule {
+    fn drop(&mut self) {
+        super::code_registry::unregister(&self.code);
+    }
+}

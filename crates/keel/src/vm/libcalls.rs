@@ -1,0 +1,360 @@
+//! Implementations of the builtins generated code calls (see
+//! `keel_environ::builtins`), and of the math routines Cranelift may call.
+//!
+//! Builtins never unwind: each returns a status that generated code turns
+//! into a trap at the call site.
+
+use super::instance::Instance;
+use super::memory::LinearMemory;
+use super::vmcontext::{VMContext, VMContextHeader};
+use keel_environ::{DataIndex, ElemIndex, LibCall, MemoryIndex, TableIndex};
+
+/// The store hook behind resource limits, fuel and epochs, reached from a
+/// context's `store` pointer.
+pub trait StoreHooks {
+    /// Whether a memory may grow from `current` to `desired` bytes.
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> bool;
+    /// Whether a table may grow from `current` to `desired` elements.
+    fn table_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> bool;
+    /// The epoch deadline passed: the new deadline, or `None` to trap.
+    fn new_epoch(&mut self) -> Option<u64>;
+    /// Fuel ran out: whether more was added.
+    fn out_of_fuel(&mut self) -> bool;
+}
+
+/// The store's hooks for the instance calling a builtin.
+///
+/// # Safety
+///
+/// `vmctx` must be a live instance context whose `store` field points to a
+/// `StoreOpaque`, not otherwise borrowed during the builtin.
+unsafe fn hooks<'a>(vmctx: *mut VMContext) -> &'a mut dyn StoreHooks {
+    // SAFETY: per the contract above.
+    unsafe { crate::store::StoreOpaque::hooks_from_raw((*vmctx.cast::<VMContextHeader>()).store) }
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, memory: u32, delta: u64) -> u64 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    // SAFETY: memory pointers in a live context are live.
+    let mem: &mut LinearMemory = unsafe { &mut *instance.memory(MemoryIndex::from_u32(memory)) };
+    let current = mem.byte_size();
+    let desired = delta
+        .checked_mul(keel_environ::WASM_PAGE_SIZE)
+        .and_then(|d| d.checked_add(current as u64))
+        .and_then(|d| usize::try_from(d).ok());
+    let Some(desired) = desired else {
+        return u64::MAX;
+    };
+    let maximum = mem
+        .declared_maximum()
+        .map(|p| (p * keel_environ::WASM_PAGE_SIZE) as usize);
+    // SAFETY: see `hooks`.
+    if delta != 0 && !unsafe { hooks(vmctx) }.memory_growing(current, desired, maximum) {
+        return u64::MAX;
+    }
+    mem.grow(delta).unwrap_or(u64::MAX)
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn table_grow(
+    vmctx: *mut VMContext,
+    table: u32,
+    delta: u64,
+    init: *mut u8,
+) -> u64 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    // SAFETY: table pointers in a live context are live.
+    let t = unsafe { &mut *instance.table(TableIndex::from_u32(table)) };
+    let current = t.size();
+    let Some(desired) = current.checked_add(delta) else {
+        return u64::MAX;
+    };
+    // SAFETY: see `hooks`.
+    if delta != 0 && !unsafe { hooks(vmctx) }.table_growing(current, desired, t.maximum()) {
+        return u64::MAX;
+    }
+    t.grow(delta, init).unwrap_or(u64::MAX)
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn table_fill(
+    vmctx: *mut VMContext,
+    table: u32,
+    dst: u64,
+    value: *mut u8,
+    len: u64,
+) -> u32 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    // SAFETY: table pointers in a live context are live.
+    let t = unsafe { &mut *instance.table(TableIndex::from_u32(table)) };
+    match dst.checked_add(len) {
+        Some(end) if end <= t.size() => {
+            t.elements_mut()[dst as usize..end as usize].fill(value);
+            1
+        }
+        _ => 0,
+    }
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn table_copy(
+    vmctx: *mut VMContext,
+    dst_table: u32,
+    src_table: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    let dst_t = instance.table(TableIndex::from_u32(dst_table));
+    let src_t = instance.table(TableIndex::from_u32(src_table));
+    // SAFETY: both tables are live; reading the source into a temporary
+    // avoids holding two references when they are the same table.
+    let (src_len, dst_len) = unsafe { ((*src_t).size(), (*dst_t).size()) };
+    let ok = src.checked_add(len).is_some_and(|e| e <= src_len)
+        && dst.checked_add(len).is_some_and(|e| e <= dst_len);
+    if !ok {
+        return 0;
+    }
+    let (src, dst, len) = (src as usize, dst as usize, len as usize);
+    if dst_t == src_t {
+        // SAFETY: one live table, one exclusive reference.
+        unsafe { (*dst_t).elements_mut().copy_within(src..src + len, dst) };
+    } else {
+        // SAFETY: two distinct live tables.
+        unsafe {
+            let s = &(*src_t).elements()[src..src + len];
+            (*dst_t).elements_mut()[dst..dst + len].copy_from_slice(s);
+        }
+    }
+    1
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn table_init(
+    vmctx: *mut VMContext,
+    table: u32,
+    elem: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    instance
+        .table_init(
+            TableIndex::from_u32(table),
+            ElemIndex::from_u32(elem),
+            dst,
+            src,
+            len,
+        )
+        .is_ok() as u32
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn elem_drop(vmctx: *mut VMContext, elem: u32) -> u32 {
+    // SAFETY: generated code passes its own context.
+    unsafe { Instance::from_vmctx(vmctx) }.elem_drop(ElemIndex::from_u32(elem));
+    1
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn memory_copy(
+    vmctx: *mut VMContext,
+    dst_mem: u32,
+    dst: u64,
+    src_mem: u32,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    let d = instance.memory(MemoryIndex::from_u32(dst_mem));
+    let s = instance.memory(MemoryIndex::from_u32(src_mem));
+    // SAFETY: both memories are live; only their bases and lengths are read.
+    let (dst_base, dst_len, src_base, src_len) = unsafe {
+        (
+            (*d).base(),
+            (*d).byte_size() as u64,
+            (*s).base(),
+            (*s).byte_size() as u64,
+        )
+    };
+    let ok = src.checked_add(len).is_some_and(|e| e <= src_len)
+        && dst.checked_add(len).is_some_and(|e| e <= dst_len);
+    if !ok {
+        return 0;
+    }
+    // SAFETY: both ranges are inside accessible memory (checked above);
+    // `copy` is `memmove`, correct for overlapping ranges.
+    unsafe {
+        std::ptr::copy(
+            src_base.add(src as usize),
+            dst_base.add(dst as usize),
+            len as usize,
+        )
+    };
+    1
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn memory_fill(
+    vmctx: *mut VMContext,
+    memory: u32,
+    dst: u64,
+    value: u32,
+    len: u64,
+) -> u32 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    let m = instance.memory(MemoryIndex::from_u32(memory));
+    // SAFETY: the memory is live.
+    let (base, size) = unsafe { ((*m).base(), (*m).byte_size() as u64) };
+    if !dst.checked_add(len).is_some_and(|e| e <= size) {
+        return 0;
+    }
+    // SAFETY: the range is inside accessible memory (checked above).
+    unsafe { std::ptr::write_bytes(base.add(dst as usize), value as u8, len as usize) };
+    1
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn memory_init(
+    vmctx: *mut VMContext,
+    memory: u32,
+    data: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    instance
+        .memory_init(
+            MemoryIndex::from_u32(memory),
+            DataIndex::from_u32(data),
+            dst,
+            src,
+            len,
+        )
+        .is_ok() as u32
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) -> u32 {
+    // SAFETY: generated code passes its own context.
+    unsafe { Instance::from_vmctx(vmctx) }.data_drop(DataIndex::from_u32(data));
+    1
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u64 {
+    // SAFETY: see `hooks`.
+    unsafe { hooks(vmctx) }.new_epoch().unwrap_or(0)
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
+    // SAFETY: see `hooks`.
+    unsafe { hooks(vmctx) }.out_of_fuel() as u32
+}
+
+/// A function pointer table that can live in a `static`.
+pub struct BuiltinArray<const N: usize>([*const u8; N]);
+
+// SAFETY: the table holds addresses of functions, which are immutable.
+unsafe impl<const N: usize> Sync for BuiltinArray<N> {}
+
+impl<const N: usize> BuiltinArray<N> {
+    /// The first entry, as generated code sees the array.
+    pub fn as_ptr(&self) -> *const *const u8 {
+        self.0.as_ptr()
+    }
+}
+
+macro_rules! builtin_rust_type {
+    (vmctx) => { *mut VMContext };
+    (i32) => { u32 };
+    (i64) => { u64 };
+    (ptr) => { *mut u8 };
+}
+
+macro_rules! builtins_array {
+    ($( $(#[$doc:meta])* $name:ident( $($pname:ident: $pty:ident),* ) -> $result:ident; )*) => {
+        /// Every builtin, in `BuiltinFunctionIndex` order. Each entry is
+        /// checked against the signature declared in `keel_environ`.
+        pub static BUILTINS: BuiltinArray<{ [$(stringify!($name)),*].len() }> = BuiltinArray([
+            $({
+                let f: unsafe extern "C" fn($(builtin_rust_type!($pty)),*) -> builtin_rust_type!($result) = $name;
+                f as *const u8
+            },)*
+        ]);
+    };
+}
+
+keel_environ::foreach_builtin_function!(builtins_array);
+
+extern "C" fn floor_f32(x: f32) -> f32 {
+    x.floor()
+}
+extern "C" fn floor_f64(x: f64) -> f64 {
+    x.floor()
+}
+extern "C" fn ceil_f32(x: f32) -> f32 {
+    x.ceil()
+}
+extern "C" fn ceil_f64(x: f64) -> f64 {
+    x.ceil()
+}
+extern "C" fn trunc_f32(x: f32) -> f32 {
+    x.trunc()
+}
+extern "C" fn trunc_f64(x: f64) -> f64 {
+    x.trunc()
+}
+extern "C" fn nearest_f32(x: f32) -> f32 {
+    x.round_ties_even()
+}
+extern "C" fn nearest_f64(x: f64) -> f64 {
+    x.round_ties_even()
+}
+extern "C" fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
+    a.mul_add(b, c)
+}
+extern "C" fn fma_f64(a: f64, b: f64, c: f64) -> f64 {
+    a.mul_add(b, c)
+}
+
+/// The address of a routine Cranelift may call.
+pub fn libcall_address(lc: LibCall) -> usize {
+    match lc {
+        LibCall::FloorF32 => floor_f32 as *const () as usize,
+        LibCall::FloorF64 => floor_f64 as *const () as usize,
+        LibCall::CeilF32 => ceil_f32 as *const () as usize,
+        LibCall::CeilF64 => ceil_f64 as *const () as usize,
+        LibCall::TruncF32 => trunc_f32 as *const () as usize,
+        LibCall::TruncF64 => trunc_f64 as *const () as usize,
+        LibCall::NearestF32 => nearest_f32 as *const () as usize,
+        LibCall::NearestF64 => nearest_f64 as *const () as usize,
+        LibCall::FmaF32 => fma_f32 as *const () as usize,
+        LibCall::FmaF64 => fma_f64 as *const () as usize,
+    }
+}

@@ -1,0 +1,160 @@
+//! Anonymous memory mappings: the only place that calls `mmap`,
+//! `mprotect` and `munmap`.
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+
+/// The host page size.
+pub fn page_size() -> usize {
+    static PAGE_SIZE: OnceLock<usize> = OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size).unwrap_or(4096)
+    })
+}
+
+/// Rounds `n` up to a multiple of the page size.
+pub fn round_up_to_page(n: usize) -> Option<usize> {
+    let p = page_size();
+    n.checked_add(p - 1).map(|n| n & !(p - 1))
+}
+
+/// An owned, page-aligned anonymous mapping. Unmapped on drop.
+///
+/// Invariant: `ptr..ptr+len` is a mapping this value created and nothing
+/// else unmaps.
+#[derive(Debug)]
+pub struct Mmap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; moving the owner
+// to another thread moves nothing but the address.
+unsafe impl Send for Mmap {}
+// SAFETY: `&Mmap` only exposes the address and length.
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    /// Reserves `len` bytes (rounded up to pages) of inaccessible address
+    /// space. Costs no memory until parts are made accessible and touched.
+    pub fn reserve(len: usize) -> io::Result<Mmap> {
+        Self::map(len, libc::PROT_NONE)
+    }
+
+    /// Maps `len` bytes (rounded up to pages) of zeroed read-write memory.
+    pub fn accessible(len: usize) -> io::Result<Mmap> {
+        Self::map(len, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    fn map(len: usize, prot: i32) -> io::Result<Mmap> {
+        let len = round_up_to_page(len.max(1))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        // SAFETY: a fresh anonymous private mapping at an address the
+        // kernel chooses cannot overlap anything Rust owns.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::from(io::ErrorKind::Other))?;
+        Ok(Mmap { ptr, len })
+    }
+
+    /// The first byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether `start..start+len` is a page-aligned range inside the mapping.
+    fn check_range(&self, start: usize, len: usize) -> io::Result<()> {
+        let p = page_size();
+        let ok = start % p == 0
+            && len % p == 0
+            && start.checked_add(len).is_some_and(|end| end <= self.len);
+        if ok {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "range outside mapping",
+            ))
+        }
+    }
+
+    fn protect(&mut self, start: usize, len: usize, prot: i32) -> io::Result<()> {
+        self.check_range(start, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the range is inside our own mapping (checked above).
+        let r = unsafe { libc::mprotect(self.ptr.as_ptr().add(start).cast(), len, prot) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Makes a page-aligned range readable and writable.
+    pub fn make_accessible(&mut self, start: usize, len: usize) -> io::Result<()> {
+        self.protect(start, len, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    /// Makes a page-aligned range readable and executable (and no longer
+    /// writable).
+    pub fn make_executable(&mut self, start: usize, len: usize) -> io::Result<()> {
+        self.protect(start, len, libc::PROT_READ | libc::PROT_EXEC)
+    }
+
+    /// Makes a page-aligned range inaccessible.
+    pub fn make_inaccessible(&mut self, start: usize, len: usize) -> io::Result<()> {
+        self.protect(start, len, libc::PROT_NONE)
+    }
+
+    /// Returns a page-aligned range to the kernel: it reads as zero again
+    /// and stops counting towards resident memory.
+    pub fn discard(&mut self, start: usize, len: usize) -> io::Result<()> {
+        self.check_range(start, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the range is inside our own private anonymous mapping,
+        // for which MADV_DONTNEED means "zero-fill on next touch".
+        let r = unsafe {
+            libc::madvise(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: we own exactly this mapping (the type's invariant).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The runtime core: everything that touches raw memory, generated code or
+//! signals. This is the only module of Keel with `unsafe` code; the public
+//! API above it is safe and reaches the machine only through the small
+//! types here.
+//!
+//! - [`mmap`]: anonymous mappings.
+//! - [`memory`], [`table`]: linear memories and tables.
+//! - [`vmcontext`]: the structs generated code shares with the runtime.
+//! - [`instance`]: an instance's context and initialization.
+//! - [`code_memory`], [`code_registry`]: loaded code and its lookup tables.
+//! - [`traphandlers`], [`sys`]: entering wasm, signals, unwinding.
+//! - [`libcalls`]: builtins generated code calls.
+
+pub mod code_memory;
+pub mod code_registry;
+pub mod instance;
+pub mod libcalls;
+pub mod memory;
+pub mod mmap;
+pub mod sys;
+pub mod table;
+pub mod traphandlers;
+pub mod val_raw;
+pub mod vmcontext;
+
+pub use instance::{Imports, Instance, InstantiationError, LoadedModule};
+pub use memory::LinearMemory;
+pub use table::Table;
+pub use val_raw::ValRaw;

@@ -1,0 +1,7 @@
+//! Unix (Linux) support.
+
+pub mod signals;
+pub mod thread;
+
+pub use signals::install_signal_handlers;
+pub use thread::ThreadInfo;

@@ -1,0 +1,264 @@
+//! Entering wasm and getting out of it when it traps.
+//!
+//! Every call from the host into wasm goes through [`catch_traps`]: it sets
+//! the store's stack limit, pushes a [`CallThreadState`] on this thread's
+//! chain of activations and runs the call under `keel_call_with_catch`
+//! (`sigsetjmp`). A trap comes back here by `keel_unwind` (`siglongjmp`),
+//! from one of two places:
+//!
+//! - the signal handler, for a fault or a trap instruction in wasm code
+//!   ([`handle_wasm_fault`]);
+//! - a host function that returned an error or panicked ([`raise`]).
+//!
+//! Both capture the wasm backtrace first, by walking frame pointers, while
+//! the wasm frames still exist. The frames skipped by the jump are wasm
+//! frames and the host function's shim, which has no values left to drop
+//! when it raises: no Rust destructor is ever skipped.
+//!
+//! Activations nest (host → wasm → host → wasm): a trap unwinds to the
+//! innermost entry only.
+
+use super::code_registry;
+use super::sys::unix::thread::{STACK_SLACK, with_thread_info};
+use super::vmcontext::VMStoreContext;
+use keel_environ::TrapKind;
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
+
+unsafe extern "C" {
+    fn keel_call_with_catch(
+        slot: *mut *mut c_void,
+        body: unsafe extern "C" fn(*mut c_void),
+        payload: *mut c_void,
+    ) -> i32;
+    fn keel_unwind(buf: *mut c_void) -> !;
+}
+
+/// Most frames a backtrace records; deeper ones are counted, not kept.
+pub const MAX_BACKTRACE_FRAMES: usize = 256;
+
+/// Why wasm stopped early.
+pub enum UnwindReason {
+    /// A wasm trap.
+    Trap(TrapKind),
+    /// A host function returned an error.
+    User(anyhow::Error),
+    /// A host function panicked; the panic resumes once back in the host.
+    Panic(Box<dyn Any + Send>),
+}
+
+/// A trap, with the program counters of the wasm frames it went through
+/// (innermost first).
+pub struct TrapRecord {
+    /// Why.
+    pub reason: UnwindReason,
+    /// Return addresses (and the faulting pc first, for a fault).
+    pub pcs: Vec<usize>,
+    /// Whether the first pc is the faulting instruction itself rather than
+    /// a return address.
+    pub first_pc_is_fault: bool,
+    /// Frames beyond `MAX_BACKTRACE_FRAMES` that were not recorded.
+    pub frames_elided: usize,
+}
+
+/// One activation of wasm on this thread.
+struct CallThreadState {
+    jmp_buf: Cell<*mut c_void>,
+    prev: *const CallThreadState,
+    reason: UnsafeCell<Option<UnwindReason>>,
+    // Left uninitialized: zeroing 2 KiB on every call would cost more than
+    // the call. Only `pcs[..pcs_len]` is ever read.
+    pcs: UnsafeCell<[MaybeUninit<usize>; MAX_BACKTRACE_FRAMES]>,
+    pcs_len: Cell<usize>,
+    frames_elided: Cell<usize>,
+    first_pc_is_fault: Cell<bool>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const CallThreadState> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` (a call into wasm) so that a trap inside returns an error
+/// instead of crashing.
+///
+/// # Safety
+///
+/// - `store_context` must point to the live `VMStoreContext` of the store
+///   whose code `f` runs.
+/// - `f` must own nothing with a destructor: if wasm traps, `f`'s frame is
+///   skipped, not unwound.
+pub unsafe fn catch_traps<F: FnOnce()>(
+    store_context: *mut VMStoreContext,
+    max_wasm_stack: usize,
+    f: F,
+) -> Result<(), Box<TrapRecord>> {
+    let stack_low = with_thread_info(|t| t.stack_low);
+    // SAFETY: the caller guarantees the pointer is live; no other reference
+    // to the store context is used while we hold this one.
+    let ctx = unsafe { &mut *store_context };
+    let old_limit = ctx.stack_limit;
+    let old_exit_fp = ctx.last_wasm_exit_fp;
+    if old_limit == usize::MAX {
+        // The outermost entry of this store sets the limit; nested entries
+        // share it so that recursion through the host is bounded too.
+        let marker = 0u8;
+        let sp = &marker as *const u8 as usize;
+        let mut limit = sp.saturating_sub(max_wasm_stack);
+        if stack_low != 0 {
+            limit = limit.max(stack_low + STACK_SLACK);
+        }
+        ctx.stack_limit = limit;
+    }
+
+    let state = CallThreadState {
+        jmp_buf: Cell::new(std::ptr::null_mut()),
+        prev: CURRENT.get(),
+        reason: UnsafeCell::new(None),
+        pcs: UnsafeCell::new([MaybeUninit::uninit(); MAX_BACKTRACE_FRAMES]),
+        pcs_len: Cell::new(0),
+        frames_elided: Cell::new(0),
+        first_pc_is_fault: Cell::new(false),
+    };
+    CURRENT.set(&state);
+
+    unsafe extern "C" fn call_closure<F: FnOnce()>(payload: *mut c_void) {
+        // SAFETY: `payload` is the `Option<F>` below, alive for the call.
+        let f = unsafe { &mut *payload.cast::<Option<F>>() };
+        if let Some(f) = f.take() {
+            f();
+        }
+    }
+    let mut f = Some(f);
+    // SAFETY: the slot, body and payload are valid for the whole call; a
+    // jump back lands inside `keel_call_with_catch`, whose frame is live.
+    let completed = unsafe {
+        keel_call_with_catch(
+            state.jmp_buf.as_ptr(),
+            call_closure::<F>,
+            (&mut f as *mut Option<F>).cast(),
+        )
+    };
+
+    CURRENT.set(state.prev);
+    ctx.stack_limit = old_limit;
+    ctx.last_wasm_exit_fp = old_exit_fp;
+    if completed == 1 {
+        return Ok(());
+    }
+    let reason = state
+        .reason
+        .into_inner()
+        .unwrap_or(UnwindReason::Trap(TrapKind::UnreachableCodeReached));
+    let len = state.pcs_len.get();
+    let pcs = state.pcs.into_inner()[..len]
+        .iter()
+        // SAFETY: `capture_backtrace` initialized the first `len` entries.
+        .map(|pc| unsafe { pc.assume_init() })
+        .collect();
+    Err(Box::new(TrapRecord {
+        reason,
+        pcs,
+        first_pc_is_fault: state.first_pc_is_fault.get(),
+        frames_elided: state.frames_elided.get(),
+    }))
+}
+
+/// Records the wasm frames from `fp` upwards. With `first_pc`, that pc
+/// (the faulting instruction) comes first.
+///
+/// # Safety
+///
+/// `fp` must be the frame pointer of a wasm frame (or of a Keel trampoline
+/// called by wasm) on this thread's live stack; the frame-pointer chain is
+/// only followed while return addresses are in wasm function bodies.
+unsafe fn capture_backtrace(state: &CallThreadState, first_pc: Option<usize>, mut fp: usize) {
+    // SAFETY: only this thread touches `state.pcs`, and no reference to it
+    // is held elsewhere during capture.
+    let pcs = unsafe { &mut *state.pcs.get() };
+    let mut len = 0;
+    let mut elided = 0;
+    let mut record = |pc: usize| {
+        if len < MAX_BACKTRACE_FRAMES {
+            pcs[len] = MaybeUninit::new(pc);
+            len += 1;
+        } else {
+            elided += 1;
+        }
+    };
+    if let Some(pc) = first_pc {
+        record(pc);
+    }
+    while fp != 0 {
+        // SAFETY: `fp` is a frame pointer of a wasm frame or trampoline
+        // (the loop only continues past frames whose return address is in
+        // wasm code, whose caller maintains the chain); the saved frame
+        // pointer and return address sit at `fp` and `fp + 8`.
+        let (next_fp, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        if !code_registry::is_wasm_function_pc(ret.wrapping_sub(1)) {
+            break;
+        }
+        record(ret);
+        fp = next_fp;
+    }
+    state.pcs_len.set(len);
+    state.frames_elided.set(elided);
+    state.first_pc_is_fault.set(first_pc.is_some());
+}
+
+/// Called by the signal handler: if `pc` is a trap site in Keel's code and
+/// this thread is running wasm, records the trap and jumps to the entry.
+/// Returns only when the fault is not Keel's.
+///
+/// # Safety
+///
+/// Must be called from a signal handler for a synchronous fault at `pc`
+/// with frame pointer `fp`.
+pub unsafe fn handle_wasm_fault(pc: usize, fp: usize) {
+    let state = CURRENT.get();
+    if state.is_null() {
+        return;
+    }
+    let Some(kind) = code_registry::lookup_trap(pc) else {
+        return;
+    };
+    // SAFETY: `state` is the innermost live activation on this thread (it
+    // is popped before `catch_traps` returns).
+    let state = unsafe { &*state };
+    // SAFETY: `pc` is in a wasm function and `fp` is its frame pointer: a
+    // trap site always comes after the prologue has set the frame up.
+    unsafe { capture_backtrace(state, Some(pc), fp) };
+    // SAFETY: nothing else references the reason while wasm runs; the
+    // previous value is `None`, so nothing is dropped here.
+    unsafe { *state.reason.get() = Some(UnwindReason::Trap(kind)) };
+    // SAFETY: the jump buffer belongs to the live `keel_call_with_catch`
+    // frame of this activation.
+    unsafe { keel_unwind(state.jmp_buf.get()) }
+}
+
+/// Unwinds the innermost activation with `reason`, from a host function
+/// called by wasm whose wasm-to-host trampoline saved `exit_fp`.
+///
+/// # Safety
+///
+/// Must be called on a thread inside [`catch_traps`], from a host function
+/// shim that has nothing left to drop. `exit_fp` must be the store's
+/// `last_wasm_exit_fp` when that shim was entered from wasm (or 0).
+pub unsafe fn raise(reason: UnwindReason, exit_fp: usize) -> ! {
+    let state = CURRENT.get();
+    if state.is_null() {
+        // No activation: a shim was called outside `catch_traps`, which the
+        // API never does. Aborting is the only sound option.
+        std::process::abort();
+    }
+    // SAFETY: as in `handle_wasm_fault`.
+    let state = unsafe { &*state };
+    // SAFETY: `exit_fp` is the trampoline's frame pointer, whose frame
+    // is still live below the host function (see the contract).
+    unsafe { capture_backtrace(state, None, exit_fp) };
+    // SAFETY: nothing else references the reason while the host runs.
+    unsafe { *state.reason.get() = Some(reason) };
+    // SAFETY: as in `handle_wasm_fault`.
+    unsafe { keel_unwind(state.jmp_buf.get()) }
+}

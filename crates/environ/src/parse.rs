@@ -55,7 +55,11 @@ impl ModuleParser {
             features: self.features,
         };
         let mut saw_end = false;
-        for payload in Parser::new(0).parse_all(bytes) {
+        // The reader must know the features too: some encodings (64-bit
+        // limits, memory indices) are only well-formed with a feature on.
+        let mut parser = Parser::new(0);
+        parser.set_features(self.features);
+        for payload in parser.parse_all(bytes) {
             let payload = payload?;
             match validator.payload(&payload)? {
                 ValidPayload::Ok => {}

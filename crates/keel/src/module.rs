@@ -30,9 +30,26 @@ impl Module {
     /// form. Validation errors name the byte offset.
     pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> crate::Result<Module> {
         let bytes = bytes.as_ref();
+        if bytes.is_empty() {
+            anyhow::bail!("not a WebAssembly module: the input is empty");
+        }
+        if bytes.starts_with(b"\0asm") {
+            return Module::from_binary(engine, bytes);
+        }
         #[cfg(feature = "wat")]
-        let bytes = wat::parse_bytes(bytes)?;
-        Module::from_binary(engine, &bytes)
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            // The text error's first lines say what and where; the source
+            // excerpt after them would spread the error over many lines.
+            let binary = wat::parse_str(text).map_err(|e| {
+                let msg = e.to_string();
+                let lines: Vec<&str> = msg.lines().take(2).map(str::trim).collect();
+                anyhow::anyhow!("{}", lines.join(" "))
+            })?;
+            return Module::from_binary(engine, &binary);
+        }
+        anyhow::bail!(
+            "not a WebAssembly module: the magic header `\\0asm` is missing (at offset 0x0)"
+        )
     }
 
     /// Compiles a module from a file.

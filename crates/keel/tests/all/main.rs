@@ -1,0 +1,5 @@
+//! Integration tests of the embedding API. One binary, one module per topic.
+
+mod api;
+mod bad_input;
+mod traps;

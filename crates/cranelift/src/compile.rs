@@ -74,10 +74,10 @@ impl Compiler {
             .map(|(i, body)| Job::Body(i, body))
             .collect();
         for (i, decl) in module.functions.iter() {
-            if let Some(def) = module.defined_func_index(i) {
-                if decl.escapes {
-                    jobs.push(Job::ArrayTrampoline(def));
-                }
+            if let Some(def) = module.defined_func_index(i)
+                && decl.escapes
+            {
+                jobs.push(Job::ArrayTrampoline(def));
             }
         }
         let compile =

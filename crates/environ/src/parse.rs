@@ -210,7 +210,10 @@ impl ModuleParser {
                 }
             }
             Payload::StartSection { func, .. } => {
-                m.start = Some(FuncIndex::from_u32(func));
+                // The host calls it, through its array entry.
+                let f = FuncIndex::from_u32(func);
+                m.functions[f].escapes = true;
+                m.start = Some(f);
             }
             Payload::ElementSection(reader) => {
                 for elem in reader {
@@ -315,10 +318,10 @@ impl ModuleParser {
     fn const_expr(&self, m: &mut Module, e: &wasmparser::ConstExpr<'_>) -> ModuleResult<ConstExpr> {
         let expr = ConstExpr::from_wasmparser(e)?;
         for op in expr.ops() {
-            if let crate::ConstOp::RefFunc(f) = op {
-                if let Some(decl) = m.functions.get_mut(*f) {
-                    decl.escapes = true;
-                }
+            if let crate::ConstOp::RefFunc(f) = op
+                && let Some(decl) = m.functions.get_mut(*f)
+            {
+                decl.escapes = true;
             }
         }
         Ok(expr)

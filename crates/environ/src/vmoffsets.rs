@@ -273,8 +273,10 @@ mod tests {
 
     #[test]
     fn regions_are_ordered_and_aligned() {
-        let mut m = Module::default();
-        m.num_imported_funcs = 1;
+        let mut m = Module {
+            num_imported_funcs: 1,
+            ..Module::default()
+        };
         m.functions.push(crate::FunctionDecl {
             type_index: crate::TypeIndex::new(0),
             escapes: true,

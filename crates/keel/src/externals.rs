@@ -2,7 +2,7 @@
 
 use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, StoreOpaque, Stored};
 use crate::vm::vmcontext::VMGlobalDefinition;
-use crate::vm::{LinearMemory, Table as VmTable, ValRaw};
+use crate::vm::{LinearMemory, Table as VmTable};
 use crate::{ExternType, Func, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
 use anyhow::{bail, ensure};
 use keel_environ::WASM_PAGE_SIZE;
@@ -102,16 +102,11 @@ impl Memory {
     }
 
     fn vm<'a>(&self, store: &'a StoreOpaque) -> &'a LinearMemory {
-        // SAFETY: memories of a store live as long as the store, and the
-        // shared borrow of the store excludes running wasm.
-        unsafe { store.memories[store.check(self.0)].as_ref() }
+        store.memory(self.0)
     }
 
     fn vm_mut<'a>(&self, store: &'a mut StoreOpaque) -> &'a mut LinearMemory {
-        // SAFETY: as above, exclusively.
-        let i = store.check(self.0);
-        // SAFETY: as above, exclusively.
-        unsafe { store.memories[i].as_mut() }
+        store.memory_mut(self.0)
     }
 
     /// Its type (with the current size as minimum).
@@ -226,15 +221,11 @@ impl Table {
     }
 
     fn vm<'a>(&self, store: &'a StoreOpaque) -> &'a VmTable {
-        // SAFETY: tables of a store live as long as the store.
-        unsafe { store.tables[store.check(self.0)].as_ref() }
+        store.table(self.0)
     }
 
     fn vm_mut<'a>(&self, store: &'a mut StoreOpaque) -> &'a mut VmTable {
-        // SAFETY: as above, exclusively.
-        let i = store.check(self.0);
-        // SAFETY: as above, exclusively.
-        unsafe { store.tables[i].as_mut() }
+        store.table_mut(self.0)
     }
 
     /// Its type (with the current size as minimum).
@@ -333,10 +324,8 @@ impl Global {
     /// Its value.
     pub fn get(&self, mut store: impl AsContextMut) -> Val {
         let store = &mut store.as_context_mut().0.opaque;
-        let data = &store.globals[store.check(self.0)];
-        let ty = *data.ty.content();
-        // SAFETY: global storage lives as long as the store.
-        let raw = ValRaw::from_bytes(unsafe { data.def.as_ref().storage });
+        let ty = *store.globals[store.check(self.0)].ty.content();
+        let raw = store.global_value(self.0);
         Val::from_raw(store, raw, &ty)
     }
 
@@ -350,10 +339,8 @@ impl Global {
             "immutable global cannot be set"
         );
         check_global_value(store, &ty, &value)?;
-        let bytes = value.to_raw(store).bytes();
-        // SAFETY: global storage lives as long as the store; no wasm runs
-        // while the store is mutably borrowed.
-        unsafe { store.globals[index].def.as_mut().storage = bytes };
+        let raw = value.to_raw(store);
+        store.set_global_value(self.0, raw);
         Ok(())
     }
 }

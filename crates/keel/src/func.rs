@@ -285,11 +285,11 @@ impl Func {
                 store.call_scratch = values;
                 bail!("argument {i} is a {} where {t} was expected", p.ty());
             }
-            if let Val::FuncRef(Some(f)) = p {
-                if f.0.store != store.id() {
-                    store.call_scratch = values;
-                    bail!("argument {i} is a function from another store");
-                }
+            if let Val::FuncRef(Some(f)) = p
+                && f.0.store != store.id()
+            {
+                store.call_scratch = values;
+                bail!("argument {i} is a function from another store");
             }
             values[i] = p.to_raw(store);
         }

@@ -2,11 +2,10 @@
 
 use crate::func::{WasmParams, WasmResults};
 use crate::store::{AsContextMut, StoreInner, StoreOpaque, Stored};
-use crate::trap::{from_record, trap_error};
+use crate::trap::trap_error;
 use crate::types::limits_match;
 use crate::vm::libcalls::StoreHooks;
-use crate::vm::traphandlers::catch_traps;
-use crate::vm::vmcontext::{VMFunctionImport, VMGlobalDefinition, VMOpaqueContext};
+use crate::vm::vmcontext::{VMFunctionImport, VMGlobalDefinition};
 use crate::vm::{Imports, Instance as VmInstance, LinearMemory, Table as VmTable};
 use crate::{Extern, Func, Global, GlobalType, Memory, Module, Table, TypedFunc};
 use anyhow::{Context as _, bail};
@@ -97,8 +96,7 @@ impl Instance {
                     let expected =
                         module.loaded().type_ids[env.functions[f].type_index.as_u32() as usize];
                     let func_ref = func.func_ref(opaque);
-                    // SAFETY: funcrefs of a store are live.
-                    let r = unsafe { func_ref.as_ref() };
+                    let r = opaque.func_ref_value(func.0);
                     if r.type_index != expected {
                         let actual = opaque.engine().type_of(r.type_index);
                         return Err(incompatible(format!(
@@ -115,8 +113,7 @@ impl Instance {
                 (EntityIndex::Table(t), Extern::Table(table)) => {
                     let expected = env.tables[t];
                     let ptr = opaque.tables[opaque.check(table.0)];
-                    // SAFETY: tables of a store are live.
-                    let actual = unsafe { ptr.as_ref() };
+                    let actual = opaque.table(table.0);
                     if actual.ty() != expected.ty
                         || !limits_match(
                             actual.size(),
@@ -140,8 +137,7 @@ impl Instance {
                 (EntityIndex::Memory(m), Extern::Memory(memory)) => {
                     let expected = env.memories[m];
                     let ptr = opaque.memories[opaque.check(memory.0)];
-                    // SAFETY: memories of a store are live.
-                    let actual = unsafe { ptr.as_ref() };
+                    let actual = opaque.memory(memory.0);
                     if !limits_match(
                         actual.pages(),
                         actual.declared_maximum(),
@@ -230,21 +226,14 @@ impl Instance {
             .map_err(trap_error)?;
 
         if let Some(start) = env.start {
-            let vm = &opaque.instances[store_index].handle;
-            // SAFETY: funcrefs in a live instance are live.
-            let func_ref = unsafe { *vm.func_ref(start) };
-            let caller = opaque.host_caller_ptr();
-            let max_stack = opaque.max_wasm_stack();
-            // SAFETY: the start function has type `[] -> []` (validated);
-            // the closure owns nothing with a destructor.
-            unsafe {
-                catch_traps(opaque.store_context_ptr(), max_stack, || {
-                    let f: unsafe extern "C" fn(*mut VMOpaqueContext, *mut VMOpaqueContext) =
-                        std::mem::transmute(func_ref.wasm_call);
-                    f(func_ref.vmctx, caller);
-                })
-            }
-            .map_err(from_record)?;
+            let func_ref = opaque.instances[store_index].handle.func_ref(start);
+            let func = opaque.func_from_ref(
+                NonNull::new(func_ref).expect("funcrefs of an instance are not null"),
+            );
+            let mut no_values = [crate::vm::ValRaw::default()];
+            // The start function escapes (it is exported to the host by
+            // being called from it), so it has an array entry.
+            func.call_raw(opaque, &mut no_values)?;
         }
         Ok(instance)
     }

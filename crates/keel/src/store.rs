@@ -56,8 +56,13 @@ pub struct StoreOpaque {
     pub(crate) memories: Vec<NonNull<LinearMemory>>,
     pub(crate) tables: Vec<NonNull<Table>>,
     pub(crate) globals: Vec<GlobalData>,
+    // Boxed: generated code holds pointers to these, which must not move
+    // when the vector grows.
+    #[allow(clippy::vec_box, reason = "elements must keep their addresses")]
     owned_memories: Vec<Box<LinearMemory>>,
+    #[allow(clippy::vec_box, reason = "elements must keep their addresses")]
     owned_tables: Vec<Box<Table>>,
+    #[allow(clippy::vec_box, reason = "elements must keep their addresses")]
     owned_globals: Vec<Box<VMGlobalDefinition>>,
     host_funcs: Vec<Arc<HostFunc>>,
     modules: Vec<Module>,
@@ -106,6 +111,55 @@ impl StoreOpaque {
 
     pub(crate) fn host_caller_ptr(&mut self) -> *mut crate::vm::vmcontext::VMOpaqueContext {
         (&mut self.host_caller as *mut VMContextHeader).cast()
+    }
+
+    /// The memory behind a handle.
+    pub(crate) fn memory(&self, handle: Stored) -> &LinearMemory {
+        // SAFETY: memories of a store live as long as the store, and a
+        // shared borrow of the store excludes running wasm.
+        unsafe { self.memories[self.check(handle)].as_ref() }
+    }
+
+    /// The memory behind a handle, mutably.
+    pub(crate) fn memory_mut(&mut self, handle: Stored) -> &mut LinearMemory {
+        let i = self.check(handle);
+        // SAFETY: as in `memory`, exclusively.
+        unsafe { self.memories[i].as_mut() }
+    }
+
+    /// The table behind a handle.
+    pub(crate) fn table(&self, handle: Stored) -> &Table {
+        // SAFETY: as for memories.
+        unsafe { self.tables[self.check(handle)].as_ref() }
+    }
+
+    /// The table behind a handle, mutably.
+    pub(crate) fn table_mut(&mut self, handle: Stored) -> &mut Table {
+        let i = self.check(handle);
+        // SAFETY: as for memories, exclusively.
+        unsafe { self.tables[i].as_mut() }
+    }
+
+    /// A global's current value.
+    pub(crate) fn global_value(&self, handle: Stored) -> crate::vm::ValRaw {
+        let data = &self.globals[self.check(handle)];
+        // SAFETY: global storage lives as long as the store.
+        crate::vm::ValRaw::from_bytes(unsafe { data.def.as_ref().storage })
+    }
+
+    /// Overwrites a global's value (type already checked).
+    pub(crate) fn set_global_value(&mut self, handle: Stored, value: crate::vm::ValRaw) {
+        let i = self.check(handle);
+        // SAFETY: global storage lives as long as the store; no wasm of
+        // this store runs while it is mutably borrowed.
+        unsafe { self.globals[i].def.as_mut().storage = value.bytes() };
+    }
+
+    /// A copy of a function's funcref.
+    pub(crate) fn func_ref_value(&self, handle: Stored) -> VMFuncRef {
+        // SAFETY: funcrefs of a store live as long as the store and never
+        // change once created.
+        unsafe { *self.funcs[self.check(handle)].func_ref.as_ptr() }
     }
 
     /// The handle for a funcref, creating it on first sight.

@@ -196,6 +196,10 @@ impl fmt::Display for WasmBacktrace {
 
 /// Turns what the runtime recorded into the error the API returns. A
 /// panic in a host function resumes here, back in the host.
+#[allow(
+    clippy::boxed_local,
+    reason = "traps arrive boxed to keep call results small"
+)]
 pub(crate) fn from_record(record: Box<TrapRecord>) -> crate::Error {
     let backtrace =
         WasmBacktrace::from_pcs(&record.pcs, record.first_pc_is_fault, record.frames_elided);

@@ -155,10 +155,10 @@ impl Runner {
             },
             WastDirective::AssertInvalid { mut module, .. }
             | WastDirective::AssertMalformed { mut module, .. } => {
-                if let Ok(bytes) = encode(&mut module) {
-                    if Module::new(&self.engine, &bytes).is_ok() {
-                        bail!("expected the module to be rejected, but it compiled");
-                    }
+                if let Ok(bytes) = encode(&mut module)
+                    && Module::new(&self.engine, &bytes).is_ok()
+                {
+                    bail!("expected the module to be rejected, but it compiled");
                 }
             }
             WastDirective::AssertUnlinkable {

@@ -356,7 +356,7 @@ macro_rules! tuple_impls {
             fn from_abi(abi: Self::Abi, store: &mut StoreOpaque) -> Self {
                 tuple_impls!(@from_abi abi store $($t)*)
             }
-            #[allow(unused_variables, reason = "empty tuple")]
+            #[allow(unused_variables, clippy::unused_unit, reason = "empty tuple")]
             fn load_raw(store: &mut StoreOpaque, values: &[ValRaw]) -> Self {
                 ($($t::from_raw(values[$i], store),)*)
             }

@@ -340,9 +340,9 @@ impl Instance {
                 ConstOp::F32Const(v) => ValRaw::f32(v),
                 ConstOp::F64Const(v) => ValRaw::f64(v),
                 ConstOp::V128Const(v) => ValRaw::v128(v),
-                // SAFETY: the global's storage is live and initialized
-                // (validation only allows earlier or imported globals).
                 ConstOp::GlobalGet(g) => {
+                    // SAFETY: the global's storage is live and initialized
+                    // (validation only allows earlier or imported globals).
                     ValRaw::from_bytes(unsafe { (*self.global_ptr(g)).storage })
                 }
                 ConstOp::RefNull(_) => ValRaw::ptr(std::ptr::null_mut()),

@@ -224,7 +224,7 @@ unsafe extern "C" fn memory_fill(
     let m = instance.memory(MemoryIndex::from_u32(memory));
     // SAFETY: the memory is live.
     let (base, size) = unsafe { ((*m).base(), (*m).byte_size() as u64) };
-    if !dst.checked_add(len).is_some_and(|e| e <= size) {
+    if dst.checked_add(len).is_none_or(|e| e > size) {
         return 0;
     }
     // SAFETY: the range is inside accessible memory (checked above).

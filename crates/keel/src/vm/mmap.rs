@@ -82,11 +82,16 @@ impl Mmap {
         self.len
     }
 
+    /// Whether the mapping is empty (never: mappings have at least a page).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Whether `start..start+len` is a page-aligned range inside the mapping.
     fn check_range(&self, start: usize, len: usize) -> io::Result<()> {
         let p = page_size();
-        let ok = start % p == 0
-            && len % p == 0
+        let ok = start.is_multiple_of(p)
+            && len.is_multiple_of(p)
             && start.checked_add(len).is_some_and(|end| end <= self.len);
         if ok {
             Ok(())

@@ -1,7 +1,7 @@
 //! Runtime entry points that generated code calls through the context's
 //! builtins array.
 //!
-//! The list is written once, in [`foreach_builtin_function!`]. The compiler
+//! The list is written once, in [`foreach_builtin_function!`](crate::foreach_builtin_function). The compiler
 //! expands it into call signatures; the runtime expands it into the array of
 //! function pointers, so the index of each entry and its signature cannot
 //! disagree between the two.

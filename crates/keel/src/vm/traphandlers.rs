@@ -1,7 +1,7 @@
 //! Entering wasm and getting out of it when it traps.
 //!
 //! Every call from the host into wasm goes through [`catch_traps`]: it sets
-//! the store's stack limit, pushes a [`CallThreadState`] on this thread's
+//! the store's stack limit, pushes a `CallThreadState` on this thread's
 //! chain of activations and runs the call under `keel_call_with_catch`
 //! (`sigsetjmp`). A trap comes back here by `keel_unwind` (`siglongjmp`),
 //! from one of two places:

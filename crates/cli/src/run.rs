@@ -108,5 +108,7 @@ fn format_val(v: &Val) -> String {
         Val::V128(x) => format!("{:#034x}", x.as_u128()),
         Val::FuncRef(None) => "null".to_string(),
         Val::FuncRef(Some(_)) => "<funcref>".to_string(),
+        Val::ExternRef(None) => "null".to_string(),
+        Val::ExternRef(Some(_)) => "<externref>".to_string(),
     }
 }

@@ -246,11 +246,10 @@ impl Table {
     /// Element `index`, or `None` if out of bounds.
     pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Ref> {
         let store = &mut store.as_context_mut().0.opaque;
-        let raw = *self
-            .vm(store)
-            .elements()
-            .get(usize::try_from(index).ok()?)?;
-        Some(Ref::from_raw_func(store, raw))
+        let table = self.vm(store);
+        let heap = *crate::RefType::from_wasm(table.ty()).heap_type();
+        let raw = *table.elements().get(usize::try_from(index).ok()?)?;
+        Some(Ref::from_raw(store, raw, heap))
     }
 
     /// Sets element `index`.
@@ -286,12 +285,11 @@ impl Table {
 }
 
 fn ref_to_raw(store: &StoreOpaque, r: &Ref, ty: &TableType) -> crate::Result<*mut u8> {
-    let Ref::Func(f) = r;
     ensure!(
-        *ty.element().heap_type() == crate::HeapType::Func,
+        *ty.element().heap_type() == r.heap_type(),
         "reference of the wrong type for this table"
     );
-    if let Some(f) = f {
+    if let Ref::Func(Some(f)) = r {
         ensure!(
             f.0.store == store.id(),
             "function used with the wrong store"

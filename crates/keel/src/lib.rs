@@ -37,6 +37,7 @@
 mod config;
 mod engine;
 mod externals;
+mod externref;
 mod func;
 mod instance;
 mod limits;
@@ -46,13 +47,13 @@ mod store;
 mod trap;
 mod types;
 mod values;
-#[doc(hidden)]
-pub mod vm;
+mod vm;
 
 pub use anyhow::{self, Error, bail, ensure, format_err};
 pub use config::{Config, OptLevel};
 pub use engine::Engine;
 pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
+pub use externref::ExternRef;
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::{Export, Instance};
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};

@@ -66,6 +66,8 @@ pub struct StoreOpaque {
     owned_globals: Vec<Box<VMGlobalDefinition>>,
     host_funcs: Vec<Arc<HostFunc>>,
     modules: Vec<Module>,
+    /// Externrefs wasm of this store may hold.
+    externrefs: crate::externref::ExternRefSet,
     /// Scratch space for untyped calls.
     pub(crate) call_scratch: Vec<crate::vm::ValRaw>,
 }
@@ -111,6 +113,26 @@ impl StoreOpaque {
 
     pub(crate) fn host_caller_ptr(&mut self) -> *mut crate::vm::vmcontext::VMOpaqueContext {
         (&mut self.host_caller as *mut VMContextHeader).cast()
+    }
+
+    /// The externrefs wasm may hold.
+    pub(crate) fn externrefs(&self) -> &crate::externref::ExternRefSet {
+        &self.externrefs
+    }
+
+    /// Visits every externref held by a table or global of this store.
+    pub(crate) fn for_each_externref_root(&self, visit: &mut dyn FnMut(usize)) {
+        for instance in &self.instances {
+            instance.handle.for_each_externref(visit);
+        }
+        for table in &self.owned_tables {
+            if table.ty().heap == keel_environ::WasmHeapType::Extern {
+                table.elements().iter().for_each(|e| visit(*e as usize));
+            }
+        }
+        for global in &self.owned_globals {
+            visit(crate::vm::ValRaw::from_bytes(global.storage).get_ptr() as usize);
+        }
     }
 
     /// The memory behind a handle.
@@ -322,6 +344,14 @@ pub struct Store<T: 'static> {
     inner: Box<StoreInner<T>>,
 }
 
+impl Drop for StoreOpaque {
+    fn drop(&mut self) {
+        // Instances go first: nothing may see the externrefs after this.
+        self.instances.clear();
+        self.externrefs.clear();
+    }
+}
+
 impl<T: 'static> Store<T> {
     /// A store for `engine` holding `data`.
     pub fn new(engine: &Engine, data: T) -> Store<T> {
@@ -356,6 +386,7 @@ impl<T: 'static> Store<T> {
                 owned_globals: Vec::new(),
                 host_funcs: Vec::new(),
                 modules: Vec::new(),
+                externrefs: Default::default(),
                 call_scratch: Vec::new(),
             },
             limiter: None,
@@ -390,6 +421,14 @@ impl<T: 'static> Store<T> {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         self.inner.opaque.engine()
+    }
+
+    /// Frees every externref that wasm can no longer reach, now rather
+    /// than at the next threshold. Returns how many remain.
+    pub fn gc(&mut self) -> usize {
+        let opaque = &self.inner.opaque;
+        opaque.externrefs.collect_now(opaque);
+        opaque.externrefs.len()
     }
 
     /// Installs a resource limiter consulted whenever a memory or table

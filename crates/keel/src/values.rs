@@ -2,7 +2,7 @@
 
 use crate::store::StoreOpaque;
 use crate::vm::ValRaw;
-use crate::{Func, ValType};
+use crate::{ExternRef, Func, HeapType, ValType};
 use std::ptr::NonNull;
 
 /// A 128-bit SIMD value.
@@ -33,6 +33,8 @@ impl From<V128> for u128 {
 pub enum Ref {
     /// A function reference, or null.
     Func(Option<Func>),
+    /// A host reference, or null.
+    Extern(Option<ExternRef>),
 }
 
 impl Ref {
@@ -40,25 +42,53 @@ impl Ref {
     pub fn is_null(&self) -> bool {
         match self {
             Ref::Func(f) => f.is_none(),
+            Ref::Extern(e) => e.is_none(),
         }
     }
 
-    /// The function, if this is a non-null function reference.
+    /// The function, if this is a function reference.
     pub fn as_func(&self) -> Option<Option<&Func>> {
         match self {
             Ref::Func(f) => Some(f.as_ref()),
+            Ref::Extern(_) => None,
+        }
+    }
+
+    /// The host reference, if this is an `externref`.
+    pub fn as_extern(&self) -> Option<Option<&ExternRef>> {
+        match self {
+            Ref::Extern(e) => Some(e.as_ref()),
+            Ref::Func(_) => None,
+        }
+    }
+
+    /// What it points to.
+    pub(crate) fn heap_type(&self) -> HeapType {
+        match self {
+            Ref::Func(_) => HeapType::Func,
+            Ref::Extern(_) => HeapType::Extern,
         }
     }
 
     pub(crate) fn to_raw(&self, store: &StoreOpaque) -> *mut u8 {
         match self {
-            Ref::Func(None) => std::ptr::null_mut(),
+            Ref::Func(None) | Ref::Extern(None) => std::ptr::null_mut(),
             Ref::Func(Some(f)) => f.func_ref(store).as_ptr().cast(),
+            Ref::Extern(Some(e)) => e.to_raw(store),
         }
     }
 
-    pub(crate) fn from_raw_func(store: &mut StoreOpaque, raw: *mut u8) -> Ref {
-        Ref::Func(NonNull::new(raw.cast()).map(|r| store.func_from_ref(r)))
+    pub(crate) fn from_raw(store: &mut StoreOpaque, raw: *mut u8, heap: HeapType) -> Ref {
+        match heap {
+            HeapType::Func => Ref::Func(NonNull::new(raw.cast()).map(|r| store.func_from_ref(r))),
+            HeapType::Extern => Ref::Extern(ExternRef::from_raw(raw)),
+        }
+    }
+}
+
+impl From<ExternRef> for Ref {
+    fn from(e: ExternRef) -> Ref {
+        Ref::Extern(Some(e))
     }
 }
 
@@ -89,6 +119,8 @@ pub enum Val {
     V128(V128),
     /// A `funcref`.
     FuncRef(Option<Func>),
+    /// An `externref`.
+    ExternRef(Option<ExternRef>),
 }
 
 macro_rules! accessors {
@@ -148,6 +180,14 @@ impl Val {
         }
     }
 
+    /// The host reference, if this is an `externref`.
+    pub fn externref(&self) -> Option<Option<&ExternRef>> {
+        match self {
+            Val::ExternRef(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+
     /// A null reference of type `ty`'s heap type, or zero of a number type.
     pub fn default_for_ty(ty: &ValType) -> Option<Val> {
         Some(match ty {
@@ -158,7 +198,7 @@ impl Val {
             ValType::V128 => Val::V128(V128(0)),
             ValType::Ref(r) if r.is_nullable() => match r.heap_type() {
                 crate::HeapType::Func => Val::FuncRef(None),
-                crate::HeapType::Extern => return None,
+                crate::HeapType::Extern => Val::ExternRef(None),
             },
             ValType::Ref(_) => return None,
         })
@@ -173,6 +213,7 @@ impl Val {
             Val::F64(_) => ValType::F64,
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FUNCREF,
+            Val::ExternRef(_) => ValType::EXTERNREF,
         }
     }
 
@@ -180,7 +221,10 @@ impl Val {
     pub(crate) fn matches(&self, ty: &ValType) -> bool {
         match (self, ty) {
             (Val::FuncRef(f), ValType::Ref(r)) => {
-                *r.heap_type() == crate::HeapType::Func && (f.is_some() || r.is_nullable())
+                *r.heap_type() == HeapType::Func && (f.is_some() || r.is_nullable())
+            }
+            (Val::ExternRef(e), ValType::Ref(r)) => {
+                *r.heap_type() == HeapType::Extern && (e.is_some() || r.is_nullable())
             }
             (v, t) => v.ty() == *t,
         }
@@ -194,6 +238,9 @@ impl Val {
             Val::F64(v) => ValRaw::f64(*v),
             Val::V128(v) => ValRaw::v128(v.0),
             Val::FuncRef(f) => ValRaw::ptr(Ref::Func(*f).to_raw(store)),
+            Val::ExternRef(e) => {
+                ValRaw::ptr(e.as_ref().map_or(std::ptr::null_mut(), |e| e.to_raw(store)))
+            }
         }
     }
 
@@ -204,8 +251,9 @@ impl Val {
             ValType::F32 => Val::F32(raw.get_f32()),
             ValType::F64 => Val::F64(raw.get_f64()),
             ValType::V128 => Val::V128(V128(raw.get_v128())),
-            ValType::Ref(_) => match Ref::from_raw_func(store, raw.get_ptr()) {
+            ValType::Ref(r) => match Ref::from_raw(store, raw.get_ptr(), *r.heap_type()) {
                 Ref::Func(f) => Val::FuncRef(f),
+                Ref::Extern(e) => Val::ExternRef(e),
             },
         }
     }
@@ -238,5 +286,26 @@ impl From<Func> for Val {
 impl From<Option<Func>> for Val {
     fn from(f: Option<Func>) -> Val {
         Val::FuncRef(f)
+    }
+}
+
+impl From<ExternRef> for Val {
+    fn from(e: ExternRef) -> Val {
+        Val::ExternRef(Some(e))
+    }
+}
+
+impl From<Option<ExternRef>> for Val {
+    fn from(e: Option<ExternRef>) -> Val {
+        Val::ExternRef(e)
+    }
+}
+
+impl From<Ref> for Val {
+    fn from(r: Ref) -> Val {
+        match r {
+            Ref::Func(f) => Val::FuncRef(f),
+            Ref::Extern(e) => Val::ExternRef(e),
+        }
     }
 }

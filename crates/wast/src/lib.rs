@@ -139,7 +139,7 @@ impl Runner {
             }
             WastDirective::AssertReturn { exec, results, .. } => {
                 let values = self.execute(exec)?;
-                values::check_results(&values, &results)?;
+                values::check_results(&self.store, &values, &results)?;
             }
             WastDirective::AssertTrap { exec, message, .. } => match self.execute(exec) {
                 Ok(values) => bail!("expected trap `{message}`, got {values:?}"),
@@ -195,14 +195,13 @@ impl Runner {
         let func = instance
             .get_func(&mut self.store, invoke.name)
             .ok_or_else(|| anyhow!("no function export `{}`", invoke.name))?;
-        let args = invoke
-            .args
-            .iter()
-            .map(|a| match a {
-                WastArg::Core(a) => values::arg(a),
+        let mut args = Vec::with_capacity(invoke.args.len());
+        for a in &invoke.args {
+            match a {
+                WastArg::Core(a) => args.push(values::arg(&mut self.store, a)?),
                 _ => bail!("component-model arguments are not supported"),
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            }
+        }
         let ty = func.ty(&self.store);
         let mut results: Vec<Val> = ty.results().map(|_| Val::I32(0)).collect();
         func.call(&mut self.store, &args, &mut results)?;

@@ -1,12 +1,12 @@
 //! Converting script values to Keel values and comparing results.
 
 use anyhow::{anyhow, bail};
-use keel::{V128, Val};
+use keel::{ExternRef, Store, V128, Val};
 use wast::WastRet;
 use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 
 /// A script argument as a value.
-pub(crate) fn arg(a: &WastArgCore<'_>) -> anyhow::Result<Val> {
+pub(crate) fn arg(store: &mut Store<()>, a: &WastArgCore<'_>) -> anyhow::Result<Val> {
     Ok(match a {
         WastArgCore::I32(v) => Val::I32(*v),
         WastArgCore::I64(v) => Val::I64(*v),
@@ -17,12 +17,22 @@ pub(crate) fn arg(a: &WastArgCore<'_>) -> anyhow::Result<Val> {
             ty: AbstractHeapType::Func,
             ..
         }) => Val::FuncRef(None),
+        WastArgCore::RefNull(HeapType::Abstract {
+            ty: AbstractHeapType::Extern,
+            ..
+        }) => Val::ExternRef(None),
+        // `ref.extern N` is a host value the script can recognize later.
+        WastArgCore::RefExtern(n) => Val::ExternRef(Some(ExternRef::new(store, *n)?)),
         other => bail!("unsupported argument {other:?}"),
     })
 }
 
 /// Checks every result against its pattern.
-pub(crate) fn check_results(values: &[Val], expected: &[WastRet<'_>]) -> anyhow::Result<()> {
+pub(crate) fn check_results(
+    store: &Store<()>,
+    values: &[Val],
+    expected: &[WastRet<'_>],
+) -> anyhow::Result<()> {
     if values.len() != expected.len() {
         bail!("expected {} results, got {}", expected.len(), values.len());
     }
@@ -30,14 +40,14 @@ pub(crate) fn check_results(values: &[Val], expected: &[WastRet<'_>]) -> anyhow:
         let WastRet::Core(e) = e else {
             bail!("component-model results are not supported");
         };
-        if !matches(v, e) {
+        if !matches(store, v, e) {
             return Err(anyhow!("result {i}: expected {e:?}, got {v:?}"));
         }
     }
     Ok(())
 }
 
-fn matches(v: &Val, e: &WastRetCore<'_>) -> bool {
+fn matches(store: &Store<()>, v: &Val, e: &WastRetCore<'_>) -> bool {
     match (v, e) {
         (Val::I32(a), WastRetCore::I32(b)) => a == b,
         (Val::I64(a), WastRetCore::I64(b)) => a == b,
@@ -46,7 +56,16 @@ fn matches(v: &Val, e: &WastRetCore<'_>) -> bool {
         (Val::V128(a), WastRetCore::V128(p)) => v128_matches(a.as_u128(), p),
         (Val::FuncRef(f), WastRetCore::RefNull(_)) => f.is_none(),
         (Val::FuncRef(f), WastRetCore::RefFunc(_)) => f.is_some(),
-        (v, WastRetCore::Either(options)) => options.iter().any(|e| matches(v, e)),
+        (Val::ExternRef(r), WastRetCore::RefNull(_)) => r.is_none(),
+        (Val::ExternRef(r), WastRetCore::RefExtern(None)) => r.is_some(),
+        (Val::ExternRef(Some(r)), WastRetCore::RefExtern(Some(n))) => {
+            r.data(store)
+                .ok()
+                .flatten()
+                .and_then(|d| d.downcast_ref::<u32>())
+                == Some(n)
+        }
+        (v, WastRetCore::Either(options)) => options.iter().any(|e| matches(store, v, e)),
         _ => false,
     }
 }

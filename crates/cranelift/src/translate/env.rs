@@ -230,6 +230,17 @@ impl<'a> FuncEnvironment<'a> {
         self.load_vmctx_readonly(b, self.offsets.table_definition_ptr(table))
     }
 
+    /// The table's current number of elements.
+    pub fn table_size(&self, b: &mut FunctionBuilder<'_>, table: TableIndex) -> Value {
+        let def = self.table_definition(b, table);
+        b.ins().load(
+            self.pointer_type,
+            self.table_flags(),
+            def,
+            offset_i32(vm_table_definition::CURRENT_ELEMENTS),
+        )
+    }
+
     /// The address of element `index` of `table`, trapping with
     /// `TableOutOfBounds` when it is past the end.
     pub fn table_element_address(

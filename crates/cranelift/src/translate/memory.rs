@@ -47,6 +47,14 @@ pub(super) fn translate(
         O::I64Store32 { memarg } => store(t, memarg, 32),
         O::MemorySize { mem } => memory_size(t, *mem),
         O::MemoryGrow { mem } => memory_grow(t, *mem),
+        O::MemoryCopy { dst_mem, src_mem } => memory_copy(t, *dst_mem, *src_mem),
+        O::MemoryFill { mem } => memory_fill(t, *mem),
+        O::MemoryInit { data_index, mem } => memory_init(t, *data_index, *mem),
+        O::DataDrop { data_index } => {
+            let data = t.b.ins().iconst(types::I32, i64::from(*data_index));
+            t.env
+                .call_builtin(&mut t.b, BuiltinFunctionIndex::data_drop, &[data]);
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -123,4 +131,68 @@ fn memory_grow(t: &mut FuncTranslator<'_, '_>, mem: u32) {
         .call_builtin(&mut t.b, BuiltinFunctionIndex::memory_grow, &[mem, delta]);
     let old = t.b.ins().ireduce(types::I32, old);
     t.state.push1(old);
+}
+
+/// The bulk operations call builtins: they run at `memmove`/`memset`
+/// speed, and check the whole range before touching any byte.
+fn bulk(t: &mut FuncTranslator<'_, '_>, builtin: BuiltinFunctionIndex, args: &[BulkArg]) {
+    let mut values = Vec::with_capacity(args.len());
+    for a in args {
+        values.push(match *a {
+            BulkArg::Index(i) => t.b.ins().iconst(types::I32, i64::from(i)),
+            BulkArg::Wide(v) => t.b.ins().uextend(types::I64, v),
+            BulkArg::Narrow(v) => v,
+        });
+    }
+    let ok = t.env.call_builtin(&mut t.b, builtin, &values);
+    t.b.ins().trapz(
+        ok,
+        crate::trap::trap_code(keel_environ::TrapKind::MemoryOutOfBounds),
+    );
+}
+
+/// One argument of a bulk builtin.
+enum BulkArg {
+    /// A static index (memory, segment).
+    Index(u32),
+    /// A 32-bit operand widened to 64 bits.
+    Wide(Value),
+    /// An operand passed as is.
+    Narrow(Value),
+}
+
+fn memory_copy(t: &mut FuncTranslator<'_, '_>, dst_mem: u32, src_mem: u32) {
+    let (dst, src, len) = t.state.pop3();
+    use BulkArg::*;
+    bulk(
+        t,
+        BuiltinFunctionIndex::memory_copy,
+        &[
+            Index(dst_mem),
+            Wide(dst),
+            Index(src_mem),
+            Wide(src),
+            Wide(len),
+        ],
+    );
+}
+
+fn memory_fill(t: &mut FuncTranslator<'_, '_>, mem: u32) {
+    let (dst, value, len) = t.state.pop3();
+    use BulkArg::*;
+    bulk(
+        t,
+        BuiltinFunctionIndex::memory_fill,
+        &[Index(mem), Wide(dst), Narrow(value), Wide(len)],
+    );
+}
+
+fn memory_init(t: &mut FuncTranslator<'_, '_>, data: u32, mem: u32) {
+    let (dst, src, len) = t.state.pop3();
+    use BulkArg::*;
+    bulk(
+        t,
+        BuiltinFunctionIndex::memory_init,
+        &[Index(mem), Index(data), Wide(dst), Wide(src), Wide(len)],
+    );
 }

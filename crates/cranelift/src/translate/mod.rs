@@ -12,6 +12,7 @@ pub(crate) mod env;
 mod memory;
 mod numeric;
 mod state;
+mod table;
 mod variables;
 
 use crate::CompileError;
@@ -157,7 +158,10 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 table_index,
             } => call::call_indirect(self, *type_index, *table_index),
             other => {
-                if memory::translate(self, other)? || numeric::translate(self, other) {
+                if memory::translate(self, other)?
+                    || numeric::translate(self, other)
+                    || table::translate(self, other)
+                {
                     return Ok(());
                 }
                 return Err(CompileError::Unsupported {

@@ -167,6 +167,26 @@ unsafe impl WasmTy for Option<Func> {
     }
 }
 
+// SAFETY: an externref is a pointer-sized integer in generated code.
+unsafe impl WasmTy for Option<crate::ExternRef> {
+    type Abi = *mut u8;
+    fn valtype() -> ValType {
+        ValType::EXTERNREF
+    }
+    fn into_abi(self, store: &StoreOpaque) -> *mut u8 {
+        self.map_or(std::ptr::null_mut(), |e| e.to_raw(store))
+    }
+    fn from_abi(abi: *mut u8, _: &mut StoreOpaque) -> Self {
+        crate::ExternRef::from_raw(abi)
+    }
+    fn into_raw(self, s: &StoreOpaque) -> ValRaw {
+        ValRaw::ptr(WasmTy::into_abi(self, s))
+    }
+    fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
+        <Self as WasmTy>::from_abi(raw.get_ptr(), s)
+    }
+}
+
 fn check_types(expected: &[ValType], actual: &[WasmValType]) -> Result<(), String> {
     if expected.len() != actual.len() {
         return Err(format!(

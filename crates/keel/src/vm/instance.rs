@@ -254,16 +254,6 @@ impl Instance {
         }
     }
 
-    /// The context.
-    pub fn vmctx(&self) -> *mut VMContext {
-        self.vmctx.as_ptr().cast()
-    }
-
-    /// The loaded module.
-    pub fn module(&self) -> &Arc<LoadedModule> {
-        &self.module
-    }
-
     /// A field of the context. In-bounds by construction: every offset
     /// comes from `VMOffsets`, whose accessors assert their index.
     fn vmctx_field<T>(&self, offset: u32) -> *mut T {
@@ -488,9 +478,24 @@ impl Instance {
         self.dropped_datas[data.index()] = true;
     }
 
-    /// The memories this instance defines.
-    pub fn defined_memories(&mut self) -> impl Iterator<Item = &mut LinearMemory> {
-        self.memories.values_mut().map(|m| &mut **m)
+    /// Visits every externref this instance's own tables and globals hold.
+    pub fn for_each_externref(&self, visit: &mut dyn FnMut(usize)) {
+        let env = &self.module.env;
+        for table in self.tables.values() {
+            if table.ty().heap == keel_environ::WasmHeapType::Extern {
+                table.elements().iter().for_each(|e| visit(*e as usize));
+            }
+        }
+        for (def, _) in env.global_inits.iter() {
+            let index = env.global_index(def);
+            if let keel_environ::WasmValType::Ref(r) = env.globals[index].ty
+                && r.heap == keel_environ::WasmHeapType::Extern
+            {
+                // SAFETY: defined globals live in this instance's context.
+                let raw = ValRaw::from_bytes(unsafe { (*self.global_ptr(index)).storage });
+                visit(raw.get_ptr() as usize);
+            }
+        }
     }
 }
 

@@ -82,11 +82,6 @@ impl Mmap {
         self.len
     }
 
-    /// Whether the mapping is empty (never: mappings have at least a page).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Whether `start..start+len` is a page-aligned range inside the mapping.
     fn check_range(&self, start: usize, len: usize) -> io::Result<()> {
         let p = page_size();
@@ -125,33 +120,6 @@ impl Mmap {
     /// writable).
     pub fn make_executable(&mut self, start: usize, len: usize) -> io::Result<()> {
         self.protect(start, len, libc::PROT_READ | libc::PROT_EXEC)
-    }
-
-    /// Makes a page-aligned range inaccessible.
-    pub fn make_inaccessible(&mut self, start: usize, len: usize) -> io::Result<()> {
-        self.protect(start, len, libc::PROT_NONE)
-    }
-
-    /// Returns a page-aligned range to the kernel: it reads as zero again
-    /// and stops counting towards resident memory.
-    pub fn discard(&mut self, start: usize, len: usize) -> io::Result<()> {
-        self.check_range(start, len)?;
-        if len == 0 {
-            return Ok(());
-        }
-        // SAFETY: the range is inside our own private anonymous mapping,
-        // for which MADV_DONTNEED means "zero-fill on next touch".
-        let r = unsafe {
-            libc::madvise(
-                self.ptr.as_ptr().add(start).cast(),
-                len,
-                libc::MADV_DONTNEED,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
     }
 }
 

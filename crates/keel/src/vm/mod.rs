@@ -13,6 +13,7 @@
 
 pub mod code_memory;
 pub mod code_registry;
+pub mod externref;
 pub mod instance;
 pub mod libcalls;
 pub mod memory;
@@ -23,7 +24,7 @@ pub mod traphandlers;
 pub mod val_raw;
 pub mod vmcontext;
 
-pub use instance::{Imports, Instance, InstantiationError, LoadedModule};
+pub use instance::{Imports, Instance, LoadedModule};
 pub use memory::LinearMemory;
 pub use table::Table;
 pub use val_raw::ValRaw;

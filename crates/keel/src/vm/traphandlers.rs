@@ -66,6 +66,9 @@ pub struct TrapRecord {
 /// One activation of wasm on this thread.
 struct CallThreadState {
     jmp_buf: Cell<*mut c_void>,
+    /// An address in `catch_traps`'s frame: every wasm frame of this
+    /// activation lies below it.
+    entry_sp: usize,
     prev: *const CallThreadState,
     reason: UnsafeCell<Option<UnwindReason>>,
     // Left uninitialized: zeroing 2 KiB on every call would cost more than
@@ -100,11 +103,11 @@ pub unsafe fn catch_traps<F: FnOnce()>(
     let ctx = unsafe { &mut *store_context };
     let old_limit = ctx.stack_limit;
     let old_exit_fp = ctx.last_wasm_exit_fp;
+    let marker = 0u8;
+    let sp = &marker as *const u8 as usize;
     if old_limit == usize::MAX {
         // The outermost entry of this store sets the limit; nested entries
         // share it so that recursion through the host is bounded too.
-        let marker = 0u8;
-        let sp = &marker as *const u8 as usize;
         let mut limit = sp.saturating_sub(max_wasm_stack);
         if stack_low != 0 {
             limit = limit.max(stack_low + STACK_SLACK);
@@ -114,6 +117,7 @@ pub unsafe fn catch_traps<F: FnOnce()>(
 
     let state = CallThreadState {
         jmp_buf: Cell::new(std::ptr::null_mut()),
+        entry_sp: sp,
         prev: CURRENT.get(),
         reason: UnsafeCell::new(None),
         pcs: UnsafeCell::new([MaybeUninit::uninit(); MAX_BACKTRACE_FRAMES]),
@@ -261,4 +265,79 @@ pub unsafe fn raise(reason: UnwindReason, exit_fp: usize) -> ! {
     unsafe { *state.reason.get() = Some(reason) };
     // SAFETY: as in `handle_wasm_fault`.
     unsafe { keel_unwind(state.jmp_buf.get()) }
+}
+
+/// Calls `visit` with every word of this thread's stack between here and
+/// the outermost wasm entry, and with the callee-saved registers: every
+/// place a live wasm value can be while the host runs. Nothing is visited
+/// when no wasm runs on this thread.
+///
+/// Values wasm keeps in caller-saved registers are dead across the call
+/// that led here (the calling convention says so); callee-saved ones are
+/// either still in their register (captured below) or saved by a callee in
+/// a frame inside the scanned range.
+#[inline(never)]
+pub fn scan_stack_conservatively(visit: &mut dyn FnMut(usize)) {
+    let mut top = 0usize;
+    let mut state = CURRENT.get();
+    while !state.is_null() {
+        // SAFETY: activations on the chain are live frames of this thread.
+        let s = unsafe { &*state };
+        top = top.max(s.entry_sp);
+        state = s.prev;
+    }
+    if top == 0 {
+        return;
+    }
+    let regs = callee_saved_registers();
+    let here = std::hint::black_box(&regs) as *const _ as usize;
+    for r in regs {
+        visit(r);
+    }
+    let mut addr = here & !7;
+    while addr < top {
+        // SAFETY: `here..top` is this thread's live stack (between this
+        // frame and an older frame on the same stack), mapped and
+        // machine-initialized; the word is read as an opaque integer and
+        // never dereferenced.
+        visit(unsafe { std::ptr::read_volatile(addr as *const usize) });
+        addr += 8;
+    }
+}
+
+/// The callee-saved general-purpose registers, as they are now.
+#[inline(never)]
+fn callee_saved_registers() -> [usize; 11] {
+    let mut regs = [0usize; 11];
+    let p = regs.as_mut_ptr();
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: stores six registers into the first six slots of `regs`,
+    // which `p` points to; touches nothing else.
+    unsafe {
+        std::arch::asm!(
+            "mov [{p}], rbx",
+            "mov [{p} + 8], rbp",
+            "mov [{p} + 16], r12",
+            "mov [{p} + 24], r13",
+            "mov [{p} + 32], r14",
+            "mov [{p} + 40], r15",
+            p = in(reg) p,
+            options(nostack, preserves_flags),
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: stores x19..x29 into the eleven slots of `regs`.
+    unsafe {
+        std::arch::asm!(
+            "stp x19, x20, [{p}]",
+            "stp x21, x22, [{p}, #16]",
+            "stp x23, x24, [{p}, #32]",
+            "stp x25, x26, [{p}, #48]",
+            "stp x27, x28, [{p}, #64]",
+            "str x29, [{p}, #80]",
+            p = in(reg) p,
+            options(nostack, preserves_flags),
+        );
+    }
+    regs
 }

@@ -4,4 +4,3 @@ pub mod signals;
 pub mod thread;
 
 pub use signals::install_signal_handlers;
-pub use thread::ThreadInfo;

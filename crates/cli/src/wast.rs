@@ -4,7 +4,9 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Runs spec test scripts and reports failing directives.
+/// Runs spec test scripts and reports failing directives. Each script runs
+/// with the WebAssembly features of the version or proposal its path names
+/// (see `keel_wast::config_for_script`).
 #[derive(Args)]
 pub struct WastCommand {
     /// Scripts to run.
@@ -16,7 +18,6 @@ impl WastCommand {
     /// Runs every script; prints one line per failing directive and a
     /// final `N passed, M failed`.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let config = keel::Config::new();
         let (mut passed, mut failed) = (0usize, 0usize);
         for file in &self.files {
             let text = match std::fs::read_to_string(file) {
@@ -27,6 +28,7 @@ impl WastCommand {
                     continue;
                 }
             };
+            let config = keel_wast::config_for_script(&file.to_string_lossy());
             match keel_wast::run_script(&text, &config) {
                 Ok(report) => {
                     passed += report.passed;

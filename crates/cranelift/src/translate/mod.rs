@@ -11,6 +11,7 @@ mod control;
 pub(crate) mod env;
 mod memory;
 mod numeric;
+mod simd;
 mod state;
 mod table;
 mod variables;
@@ -161,6 +162,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 if memory::translate(self, other)?
                     || numeric::translate(self, other)
                     || table::translate(self, other)
+                    || simd::translate(self, other)
                 {
                     return Ok(());
                 }

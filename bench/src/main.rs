@@ -12,11 +12,26 @@ struct Kernel {
     wat: &'static str,
 }
 
+/// Kernels written in C and compiled with Zig (see `crates/test-programs`).
+const C_KERNELS: &[(&str, &str, &[&str])] = &[("simd-image", "bench_simd", &["-O3", "-msimd128"])];
+
 const KERNELS: &[Kernel] = &[
-    Kernel { name: "fib", wat: include_str!("../kernels/fib.wat") },
-    Kernel { name: "sieve", wat: include_str!("../kernels/sieve.wat") },
-    Kernel { name: "mandelbrot", wat: include_str!("../kernels/mandelbrot.wat") },
-    Kernel { name: "dispatch", wat: include_str!("../kernels/dispatch.wat") },
+    Kernel {
+        name: "fib",
+        wat: include_str!("../kernels/fib.wat"),
+    },
+    Kernel {
+        name: "sieve",
+        wat: include_str!("../kernels/sieve.wat"),
+    },
+    Kernel {
+        name: "mandelbrot",
+        wat: include_str!("../kernels/mandelbrot.wat"),
+    },
+    Kernel {
+        name: "dispatch",
+        wat: include_str!("../kernels/dispatch.wat"),
+    },
 ];
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -32,11 +47,34 @@ fn report(figure: &str, keel: Duration, wasmtime: Duration, unit: &str) {
     };
     let k = keel.as_secs_f64() * scale;
     let w = wasmtime.as_secs_f64() * scale;
-    println!("{figure} keel={k:.3}{unit} wasmtime={w:.3}{unit} ratio={:.2}", k / w);
+    println!(
+        "{figure} keel={k:.3}{unit} wasmtime={w:.3}{unit} ratio={:.2}",
+        k / w
+    );
+}
+
+/// With `BENCH_ONLY=keel` or `BENCH_ONLY=wasmtime`, each figure runs one
+/// engine once: for counting instructions with
+/// `valgrind --tool=callgrind`, which is repeatable on a noisy machine.
+fn only() -> Option<String> {
+    std::env::var("BENCH_ONLY").ok()
 }
 
 /// Times `keel` and `wasmtime` alternately, `rounds` times each.
-fn measure(rounds: usize, mut keel: impl FnMut(), mut wasmtime: impl FnMut()) -> (Duration, Duration) {
+fn measure(
+    rounds: usize,
+    mut keel: impl FnMut(),
+    mut wasmtime: impl FnMut(),
+) -> (Duration, Duration) {
+    if let Some(engine) = only() {
+        let t = Instant::now();
+        if engine == "keel" {
+            keel()
+        } else {
+            wasmtime()
+        }
+        return (t.elapsed(), t.elapsed());
+    }
     let (mut k, mut w) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let t = Instant::now();
@@ -54,7 +92,7 @@ struct Engines {
     wasmtime: wasmtime::Engine,
 }
 
-fn bench_compile(e: &Engines, k: &Kernel, bytes: &[u8]) {
+fn bench_compile(e: &Engines, k: &str, bytes: &[u8]) {
     let (kt, wt) = measure(
         21,
         || {
@@ -64,10 +102,10 @@ fn bench_compile(e: &Engines, k: &Kernel, bytes: &[u8]) {
             wasmtime::Module::new(&e.wasmtime, bytes).expect("wasmtime compiles");
         },
     );
-    report(&format!("compile/{}", k.name), kt, wt, "ms");
+    report(&format!("compile/{k}"), kt, wt, "ms");
 }
 
-fn bench_run(e: &Engines, k: &Kernel, bytes: &[u8]) -> anyhow::Result<()> {
+fn bench_run(e: &Engines, k: &str, bytes: &[u8]) -> anyhow::Result<()> {
     let km = keel::Module::new(&e.keel, bytes)?;
     let mut ks = keel::Store::new(&e.keel, ());
     let ki = keel::Instance::new(&mut ks, &km, &[])?;
@@ -79,8 +117,10 @@ fn bench_run(e: &Engines, k: &Kernel, bytes: &[u8]) -> anyhow::Result<()> {
     let wf = wi.get_typed_func::<(), i64>(&mut ws, "run")?;
 
     // Both must compute the same thing, or the comparison means nothing.
-    let (a, b) = (kf.call(&mut ks, ())?, wf.call(&mut ws, ())?);
-    anyhow::ensure!(a == b, "{}: keel returned {a}, wasmtime {b}", k.name);
+    if only().is_none() {
+        let (a, b) = (kf.call(&mut ks, ())?, wf.call(&mut ws, ())?);
+        anyhow::ensure!(a == b, "{k}: keel returned {a}, wasmtime {b}");
+    }
 
     let (kt, wt) = measure(
         11,
@@ -91,7 +131,7 @@ fn bench_run(e: &Engines, k: &Kernel, bytes: &[u8]) -> anyhow::Result<()> {
             std::hint::black_box(wf.call(&mut ws, ()).expect("wasmtime runs"));
         },
     );
-    report(&format!("run/{}", k.name), kt, wt, "ms");
+    report(&format!("run/{k}"), kt, wt, "ms");
     Ok(())
 }
 
@@ -101,13 +141,27 @@ fn main() -> anyhow::Result<()> {
         keel: keel::Engine::new(&keel::Config::new())?,
         wasmtime: wasmtime::Engine::new(&wasmtime::Config::new())?,
     };
+    let mut kernels: Vec<(String, Vec<u8>)> = Vec::new();
     for k in KERNELS {
-        let bytes = wat::parse_str(k.wat)?;
-        if format!("compile/{}", k.name).contains(&filter) {
-            bench_compile(&engines, k, &bytes);
+        kernels.push((k.name.to_string(), wat::parse_str(k.wat)?));
+    }
+    for (name, source, flags) in C_KERNELS {
+        let wanted = [format!("compile/{name}"), format!("run/{name}")];
+        if wanted.iter().any(|w| w.contains(&filter)) {
+            let wasm = keel_test_programs::compile(
+                source,
+                keel_test_programs::Target::Freestanding,
+                flags,
+            );
+            kernels.push((name.to_string(), wasm));
         }
-        if format!("run/{}", k.name).contains(&filter) {
-            bench_run(&engines, k, &bytes)?;
+    }
+    for (name, bytes) in &kernels {
+        if format!("compile/{name}").contains(&filter) {
+            bench_compile(&engines, name, bytes);
+        }
+        if format!("run/{name}").contains(&filter) {
+            bench_run(&engines, name, bytes)?;
         }
     }
     Ok(())

@@ -288,3 +288,141 @@ fn module_reflection() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn multi_value_through_the_api() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "split" (func $split (param i64) (result i32 i32)))
+            (func (export "convert") (param i32 i64) (result f32 f64)
+              (f32.convert_i32_s (local.get 0)) (f64.convert_i64_s (local.get 1)))
+            (func (export "swap_sum") (param i64) (result i32 i32 i32)
+              (local $a i32) (local $b i32)
+              (call $split (local.get 0))
+              (local.set $b) (local.set $a)
+              (local.get $b) (local.get $a) (i32.add (local.get $a) (local.get $b)))
+            (func (export "block_params") (param i32) (result i32)
+              (local.get 0) (i32.const 10)
+              (block (param i32 i32) (result i32) (i32.sub))))"#,
+    )
+    .unwrap();
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("host", "split", |x: i64| ((x >> 32) as i32, x as i32))
+        .unwrap();
+    let mut store = Store::new(&engine, ());
+    let i = linker.instantiate(&mut store, &module).unwrap();
+    let convert = i
+        .get_typed_func::<(i32, i64), (f32, f64)>(&mut store, "convert")
+        .unwrap();
+    assert_eq!(
+        convert.call(&mut store, (-3, 1 << 40)).unwrap(),
+        (-3.0, (1u64 << 40) as f64)
+    );
+    let swap = i
+        .get_typed_func::<i64, (i32, i32, i32)>(&mut store, "swap_sum")
+        .unwrap();
+    assert_eq!(swap.call(&mut store, (7 << 32) | 5).unwrap(), (5, 7, 12));
+    let f = i.get_func(&mut store, "swap_sum").unwrap();
+    let mut out = vec![Val::I32(0); 3];
+    f.call(&mut store, &[Val::I64((1 << 32) | 2)], &mut out)
+        .unwrap();
+    assert_eq!(
+        [
+            out[0].unwrap_i32(),
+            out[1].unwrap_i32(),
+            out[2].unwrap_i32()
+        ],
+        [2, 1, 3]
+    );
+    let bp = i
+        .get_typed_func::<i32, i32>(&mut store, "block_params")
+        .unwrap();
+    assert_eq!(bp.call(&mut store, 15).unwrap(), 5);
+}
+
+#[test]
+fn v128_values_through_the_api() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (global (export "g") (mut v128) (v128.const i32x4 1 2 3 4))
+            (func (export "add") (param v128 v128) (result v128) (i32x4.add (local.get 0) (local.get 1)))
+            (func (export "lane") (param v128) (result i32) (i32x4.extract_lane 2 (local.get 0))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let i = Instance::new(&mut store, &module, &[]).unwrap();
+    let lanes = |l: [u32; 4]| {
+        V128::from(
+            l.iter()
+                .enumerate()
+                .fold(0u128, |acc, (i, x)| acc | (u128::from(*x) << (32 * i))),
+        )
+    };
+    let add = i
+        .get_typed_func::<(V128, V128), V128>(&mut store, "add")
+        .unwrap();
+    let sum = add
+        .call(
+            &mut store,
+            (lanes([1, 2, 3, 4]), lanes([10, 20, 30, u32::MAX])),
+        )
+        .unwrap();
+    assert_eq!(sum, lanes([11, 22, 33, 3]));
+    let lane = i.get_func(&mut store, "lane").unwrap();
+    let mut out = [Val::I32(0)];
+    lane.call(&mut store, &[Val::V128(sum)], &mut out).unwrap();
+    assert_eq!(out[0].unwrap_i32(), 33);
+    let g = i.get_global(&mut store, "g").unwrap();
+    assert_eq!(g.get(&mut store).unwrap_v128(), lanes([1, 2, 3, 4]));
+    g.set(&mut store, Val::V128(sum)).unwrap();
+    assert_eq!(g.get(&mut store).unwrap_v128(), sum);
+}
+
+#[test]
+fn bulk_memory_runs_at_memmove_speed_and_checks_bounds() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (memory (export "m") 256)
+            (func (export "fill") (param i32 i32 i32) (memory.fill (local.get 0) (local.get 1) (local.get 2)))
+            (func (export "copy") (param i32 i32 i32) (memory.copy (local.get 0) (local.get 1) (local.get 2))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let i = Instance::new(&mut store, &module, &[]).unwrap();
+    let fill = i
+        .get_typed_func::<(i32, i32, i32), ()>(&mut store, "fill")
+        .unwrap();
+    let copy = i
+        .get_typed_func::<(i32, i32, i32), ()>(&mut store, "copy")
+        .unwrap();
+    let m = i.get_memory(&mut store, "m").unwrap();
+    let size = 16 << 20;
+    fill.call(&mut store, (0, 0xab, size)).unwrap();
+    // Overlapping copy (memmove semantics).
+    m.data_mut(&mut store)[..4].copy_from_slice(&[1, 2, 3, 4]);
+    copy.call(&mut store, (1, 0, 4)).unwrap();
+    assert_eq!(&m.data(&store)[..5], &[1, 1, 2, 3, 4]);
+    // Out of bounds: trap, and nothing written.
+    let before = m.data(&store)[size as usize - 1];
+    let err = fill.call(&mut store, (size - 1, 0, 2)).unwrap_err();
+    assert_eq!(err.downcast_ref::<Trap>(), Some(&Trap::MemoryOutOfBounds));
+    assert_eq!(m.data(&store)[size as usize - 1], before);
+    // 16 MiB copies well within a second even in a debug build: not a byte loop.
+    let t = std::time::Instant::now();
+    for _ in 0..20 {
+        copy.call(&mut store, (0, 1 << 20, size - (1 << 20)))
+            .unwrap();
+    }
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+}

@@ -3,4 +3,5 @@
 mod api;
 mod bad_input;
 mod externref;
+mod simd_c;
 mod traps;

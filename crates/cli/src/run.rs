@@ -1,46 +1,144 @@
 //! `keel run [OPTIONS] MODULE [ARGS...]`
+//!
+//! Runs a WASI command (its `_start`), or calls an export (`--invoke`).
+//! Flags follow `wasmtime run`: `--dir HOST[::GUEST]` (plus Keel's
+//! `::readonly` suffix), `--env NAME=VAL` and `--env NAME`, `--invoke`,
+//! `--tcplisten ADDR`. Everything after MODULE goes to the guest, even
+//! `--help`.
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use keel::{Engine, Func, Linker, Module, Store, Val, ValType};
+use keel_wasi::{DirPerms, I32Exit, WasiCtx};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Runs a module: calls `--invoke NAME` with ARGS, or its default export.
+/// Runs a module with WASI: calls `_start`, or `--invoke NAME` with ARGS.
 #[derive(Args)]
 pub struct RunCommand {
-    /// The export to call, with the arguments that follow the module.
+    /// Calls this export instead of `_start`; the arguments after the
+    /// module are its arguments, and its results are printed one per line.
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
+    /// Gives the guest a host directory: `HOST` (seen under the same
+    /// path), `HOST::GUEST`, or either with `::readonly` appended.
+    #[arg(long = "dir", value_name = "HOST[::GUEST][::readonly]")]
+    dirs: Vec<String>,
+    /// Sets an environment variable for the guest (`NAME=VAL`), or passes
+    /// the host's value of `NAME`.
+    #[arg(long = "env", value_name = "NAME[=VAL]")]
+    envs: Vec<String>,
+    /// Gives the guest a TCP socket listening on this address, for
+    /// `sock_accept`.
+    #[arg(long = "tcplisten", value_name = "ADDR")]
+    listen: Vec<String>,
     /// The module (binary `.wasm` or text `.wat`).
     module: PathBuf,
-    /// Arguments: to the invoked function, or to the program.
+    /// Arguments: to the program, or to the invoked function.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
 
+/// A `--dir` value.
+fn parse_dir(spec: &str) -> anyhow::Result<(String, String, DirPerms)> {
+    let mut parts: Vec<&str> = spec.split("::").collect();
+    let perms = if parts.len() > 1 && parts.last() == Some(&"readonly") {
+        parts.pop();
+        DirPerms::ReadOnly
+    } else {
+        DirPerms::ReadWrite
+    };
+    match parts.as_slice() {
+        [host] => Ok((host.to_string(), host.to_string(), perms)),
+        [host, guest] => Ok((host.to_string(), guest.to_string(), perms)),
+        _ => bail!("invalid --dir `{spec}`: expected HOST[::GUEST][::readonly]"),
+    }
+}
+
 impl RunCommand {
-    /// Compiles, instantiates and runs the module.
+    fn wasi_ctx(&self) -> anyhow::Result<WasiCtx> {
+        let mut b = WasiCtx::builder();
+        b.inherit_stdio();
+        b.arg(self.module.to_string_lossy());
+        if self.invoke.is_none() {
+            b.args(&self.args);
+        }
+        for e in &self.envs {
+            match e.split_once('=') {
+                Some((k, v)) => {
+                    b.env(k, v);
+                }
+                None => {
+                    if let Ok(v) = std::env::var(e) {
+                        b.env(e.as_str(), v);
+                    }
+                }
+            }
+        }
+        for d in &self.dirs {
+            let (host, guest, perms) = parse_dir(d)?;
+            b.preopened_dir(&host, guest, perms)
+                .with_context(|| format!("cannot open directory `{host}` for --dir"))?;
+        }
+        for addr in &self.listen {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on `{addr}`"))?;
+            b.preopened_socket(l);
+        }
+        Ok(b.build())
+    }
+
+    /// Compiles, instantiates and runs the module. The guest's exit status
+    /// is Keel's.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let engine = Engine::default();
         let module = Module::from_file(&engine, &self.module)
             .with_context(|| format!("failed to load `{}`", self.module.display()))?;
-        let mut store = Store::new(&engine, ());
-        let linker = Linker::new(&engine);
-        let instance = linker.instantiate(&mut store, &module)?;
+        let mut linker = Linker::new(&engine);
+        keel_wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
+        let mut store = Store::new(&engine, self.wasi_ctx()?);
+        let result = self.run(&mut store, &linker, &module);
+        match result {
+            Ok(code) => Ok(code),
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(I32Exit(code)) => Ok(ExitCode::from(*code as u8)),
+                None => Err(e),
+            },
+        }
+    }
+
+    fn run(
+        &self,
+        store: &mut Store<WasiCtx>,
+        linker: &Linker<WasiCtx>,
+        module: &Module,
+    ) -> anyhow::Result<ExitCode> {
+        let instance = linker.instantiate(&mut *store, module)?;
+        if self.invoke.is_none()
+            && let Some(start) = instance.get_func(&mut *store, "_start")
+        {
+            start.call(&mut *store, &[], &mut [])?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        // A reactor: initialize it, then call what was asked for.
+        if let Some(init) = instance.get_func(&mut *store, "_initialize") {
+            init.call(&mut *store, &[], &mut [])?;
+        }
         let func = match &self.invoke {
             Some(name) => instance
-                .get_func(&mut store, name)
+                .get_func(&mut *store, name)
                 .with_context(|| format!("no exported function named `{name}`"))?,
-            None => match instance
-                .get_func(&mut store, "_start")
-                .or_else(|| instance.get_func(&mut store, ""))
-            {
+            None => match instance.get_func(&mut *store, "") {
                 Some(f) => f,
                 None => return Ok(ExitCode::SUCCESS),
             },
         };
-        let results = invoke(&mut store, func, &self.args)?;
+        let args = if self.invoke.is_some() {
+            &self.args[..]
+        } else {
+            &[]
+        };
+        let results = invoke(store, func, args)?;
         for r in results {
             println!("{}", format_val(&r));
         }
@@ -49,7 +147,7 @@ impl RunCommand {
 }
 
 /// Calls `func` with `args` parsed according to its parameter types.
-fn invoke(store: &mut Store<()>, func: Func, args: &[String]) -> anyhow::Result<Vec<Val>> {
+fn invoke(store: &mut Store<WasiCtx>, func: Func, args: &[String]) -> anyhow::Result<Vec<Val>> {
     let ty = func.ty(&*store);
     if ty.params().len() != args.len() {
         bail!(
@@ -106,9 +204,8 @@ fn format_val(v: &Val) -> String {
         Val::F32(b) => f32::from_bits(*b).to_string(),
         Val::F64(b) => f64::from_bits(*b).to_string(),
         Val::V128(x) => format!("{:#034x}", x.as_u128()),
-        Val::FuncRef(None) => "null".to_string(),
+        Val::FuncRef(None) | Val::ExternRef(None) => "null".to_string(),
         Val::FuncRef(Some(_)) => "<funcref>".to_string(),
-        Val::ExternRef(None) => "null".to_string(),
         Val::ExternRef(Some(_)) => "<externref>".to_string(),
     }
 }

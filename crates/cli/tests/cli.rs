@@ -179,3 +179,153 @@ fn stack_exhaustion_is_a_trap_not_a_crash() {
         "{err}"
     );
 }
+
+/// Runs `keel` in `dir` (so that relative `--dir` paths work).
+fn keel_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .current_dir(dir)
+        .args(args)
+        .env("WHO", "world")
+        .output()
+        .expect("keel runs")
+}
+
+fn wasi_program_dir(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    std::fs::write(dir.join("in/input.txt"), "hello keel\n").unwrap();
+    std::fs::write(dir.join("in/other.txt"), "x").unwrap();
+    let wasm = keel_test_programs::compile("wasi_cli", keel_test_programs::Target::Wasi, &["-O2"]);
+    std::fs::write(dir.join("prog.wasm"), wasm).unwrap();
+    dir
+}
+
+#[test]
+fn run_a_wasi_program_with_dirs_env_args_and_exit_status() {
+    let dir = wasi_program_dir("wasi-run");
+    let out = keel_in(
+        &dir,
+        &[
+            "run",
+            "--dir",
+            "in",
+            "--dir",
+            "out",
+            "--env",
+            "WHO",
+            "prog.wasm",
+            "42",
+            "--help",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(42), "{stdout}{}", stderr(&out));
+    assert!(
+        stdout.contains("arg 0: prog.wasm\narg 1: 42\narg 2: --help\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("WHO=world"), "{stdout}");
+    assert!(stdout.contains("in/ has 2 entries"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/copy.txt")).unwrap(),
+        "HELLO KEEL\n"
+    );
+    // --env NAME=VAL and no --env: the guest sees only what it is given.
+    let out = keel_in(
+        &dir,
+        &[
+            "run",
+            "--dir",
+            "in",
+            "--dir",
+            "out",
+            "--env",
+            "WHO=you",
+            "prog.wasm",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("WHO=you"));
+    let out = keel_in(&dir, &["run", "--dir", "in", "--dir", "out", "prog.wasm"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("WHO=(unset)"));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn without_a_dir_the_guest_sees_no_files() {
+    let dir = wasi_program_dir("wasi-nodir");
+    let out = keel_in(&dir, &["run", "prog.wasm"]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("open in/input.txt"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn readonly_dir_refuses_writes() {
+    let dir = wasi_program_dir("wasi-ro");
+    let out = keel_in(
+        &dir,
+        &[
+            "run",
+            "--dir",
+            "in",
+            "--dir",
+            "out::out::readonly",
+            "prog.wasm",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(!dir.join("out/copy.txt").exists());
+    // Mapping a host directory to another guest name.
+    let out = keel_in(
+        &dir,
+        &[
+            "run",
+            "--dir",
+            "in::in",
+            "--dir",
+            "out::out",
+            "prog.wasm",
+            "3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn a_trapping_wasi_program_exits_134_with_a_backtrace() {
+    let dir = wasi_program_dir("wasi-trap");
+    let out = keel_in(
+        &dir,
+        &["run", "--dir", "in", "--dir", "out", "prog.wasm", "crash"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(134), "{err}");
+    assert!(
+        err.starts_with("error: wasm trap: out of bounds memory access"),
+        "{err}"
+    );
+    assert!(
+        err.contains("wasm backtrace:") && err.contains("main"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reactor_is_initialized_then_invoked() {
+    let dir = temp_dir("reactor");
+    let file = write(
+        &dir,
+        "reactor.wat",
+        br#"(module
+            (global $g (mut i32) (i32.const 0))
+            (func (export "_initialize") (global.set $g (i32.const 40)))
+            (func (export "get") (param i32) (result i32) (i32.add (global.get $g) (local.get 0))))"#,
+    );
+    let out = keel(&["run", "--invoke", "get", &file, "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
+}

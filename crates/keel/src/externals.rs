@@ -130,6 +130,17 @@ impl Memory {
         self.vm_mut(&mut store.opaque).as_mut_slice()
     }
 
+    /// Its contents and the store's host data, both mutably: what a host
+    /// function needs to read guest memory while updating its own state.
+    pub fn data_and_store_mut<'a, T: 'static>(
+        &self,
+        store: impl Into<StoreContextMut<'a, T>>,
+    ) -> (&'a mut [u8], &'a mut T) {
+        let inner = store.into().0;
+        let crate::store::StoreInner { opaque, data, .. } = inner;
+        (self.vm_mut(opaque).as_mut_slice(), data)
+    }
+
     /// Its first byte.
     pub fn data_ptr(&self, store: impl AsContext) -> *mut u8 {
         self.vm(&store.as_context().0.opaque).base()

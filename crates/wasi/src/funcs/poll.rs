@@ -1,0 +1,258 @@
+//! `poll_oneoff`: wait for clocks and descriptors.
+
+use crate::WasiCtx;
+use crate::abi::{GuestMemory, rights};
+use crate::ctx::InputStream;
+use crate::errno::{Errno, WasiResult};
+use crate::table::Kind;
+use rustix::event::{PollFd, PollFlags};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+const EVENT_CLOCK: u8 = 0;
+const EVENT_FD_READ: u8 = 1;
+const EVENT_FD_WRITE: u8 = 2;
+const SUBCLOCK_ABSTIME: u16 = 1;
+const EVENT_HANGUP: u16 = 1;
+
+/// One subscription, parsed.
+enum Sub {
+    Clock { userdata: u64, deadline: Instant },
+    Fd { userdata: u64, ty: u8, fd: u32 },
+}
+
+/// One event to report.
+struct Event {
+    userdata: u64,
+    error: u16,
+    ty: u8,
+    nbytes: u64,
+    flags: u16,
+}
+
+/// Whether a descriptor is ready, or must be asked of the OS.
+enum Readiness<'a> {
+    Ready(u64),
+    Os(BorrowedFd<'a>),
+    Error(Errno),
+}
+
+impl WasiCtx {
+    pub(crate) fn poll_oneoff(
+        &mut self,
+        mem: &mut GuestMemory<'_>,
+        subs: u32,
+        events: u32,
+        count: u32,
+        nevents: u32,
+    ) -> WasiResult<()> {
+        if count == 0 {
+            return Err(Errno::Inval);
+        }
+        // Both arrays must lie in memory before anything is read or waited.
+        mem.slice(subs, count.checked_mul(48).ok_or(Errno::Fault)?)?;
+        mem.slice(events, count.checked_mul(32).ok_or(Errno::Fault)?)?;
+        let now = Instant::now();
+        let mut parsed = Vec::with_capacity(count.min(1024) as usize);
+        let mut out: Vec<Event> = Vec::new();
+        for i in 0..count {
+            let at = subs
+                .checked_add(i.checked_mul(48).ok_or(Errno::Fault)?)
+                .ok_or(Errno::Fault)?;
+            mem.slice(at, 48)?;
+            let userdata = mem.u64(at)?;
+            match mem.u8(at + 8)? {
+                EVENT_CLOCK => {
+                    let id = mem.u32(at + 16)?;
+                    let timeout = mem.u64(at + 24)?;
+                    let flags = mem.u16(at + 40)?;
+                    match clock_delay(id, timeout, flags) {
+                        Ok(d) => parsed.push(Sub::Clock {
+                            userdata,
+                            deadline: now + d,
+                        }),
+                        Err(e) => out.push(Event::error(userdata, EVENT_CLOCK, e)),
+                    }
+                }
+                ty @ (EVENT_FD_READ | EVENT_FD_WRITE) => parsed.push(Sub::Fd {
+                    userdata,
+                    ty,
+                    fd: mem.u32(at + 16)?,
+                }),
+                _ => return Err(Errno::Inval),
+            }
+        }
+
+        let mut wait = true;
+        loop {
+            // Descriptors that are ready without asking, and those to poll.
+            let mut os: Vec<(usize, BorrowedFd<'_>, u8)> = Vec::new();
+            for (i, s) in parsed.iter().enumerate() {
+                if let Sub::Fd { userdata, ty, fd } = s {
+                    match self.readiness(*fd, *ty) {
+                        Readiness::Ready(n) => out.push(Event::ready(*userdata, *ty, n, 0)),
+                        Readiness::Error(e) => out.push(Event::error(*userdata, *ty, e)),
+                        Readiness::Os(bfd) => os.push((i, bfd, *ty)),
+                    }
+                }
+            }
+            let deadline = parsed
+                .iter()
+                .filter_map(|s| match s {
+                    Sub::Clock { deadline, .. } => Some(*deadline),
+                    _ => None,
+                })
+                .min();
+            let timeout = if !out.is_empty() || !wait {
+                Some(Duration::ZERO)
+            } else {
+                deadline.map(|d| d.saturating_duration_since(Instant::now()))
+            };
+            if !os.is_empty() {
+                let mut fds: Vec<PollFd<'_>> = os
+                    .iter()
+                    .map(|(_, fd, ty)| {
+                        let f = if *ty == EVENT_FD_READ {
+                            PollFlags::IN
+                        } else {
+                            PollFlags::OUT
+                        };
+                        PollFd::new(fd, f)
+                    })
+                    .collect();
+                let ts = timeout.map(|t| rustix::time::Timespec {
+                    tv_sec: t.as_secs() as i64,
+                    tv_nsec: i64::from(t.subsec_nanos()),
+                });
+                match rustix::event::poll(&mut fds, ts.as_ref()) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(std::io::Error::from(e).into()),
+                }
+                for ((i, _, ty), pfd) in os.iter().zip(&fds) {
+                    let r = pfd.revents();
+                    if r.is_empty() {
+                        continue;
+                    }
+                    if let Sub::Fd { userdata, .. } = parsed[*i] {
+                        let hangup = if r.contains(PollFlags::HUP) {
+                            EVENT_HANGUP
+                        } else {
+                            0
+                        };
+                        out.push(Event::ready(userdata, *ty, 0, hangup));
+                    }
+                }
+            } else if let Some(t) = timeout {
+                std::thread::sleep(t);
+            } else if out.is_empty() {
+                // Nothing can ever become ready.
+                return Err(Errno::Inval);
+            }
+            let now = Instant::now();
+            for s in &parsed {
+                if let Sub::Clock { userdata, deadline } = s
+                    && *deadline <= now
+                {
+                    out.push(Event::ready(*userdata, EVENT_CLOCK, 0, 0));
+                }
+            }
+            if !out.is_empty() || !wait {
+                break;
+            }
+            // Woken without an event (a signal): look once more, no wait.
+            wait = deadline.is_none_or(|d| d > now);
+        }
+
+        out.truncate(count as usize);
+        for (i, e) in out.iter().enumerate() {
+            let mut b = [0u8; 32];
+            b[0..8].copy_from_slice(&e.userdata.to_le_bytes());
+            b[8..10].copy_from_slice(&e.error.to_le_bytes());
+            b[10] = e.ty;
+            b[16..24].copy_from_slice(&e.nbytes.to_le_bytes());
+            b[24..26].copy_from_slice(&e.flags.to_le_bytes());
+            mem.write(events.checked_add(32 * i as u32).ok_or(Errno::Fault)?, &b)?;
+        }
+        mem.set_u32(nevents, out.len() as u32)
+    }
+
+    fn readiness(&self, fd: u32, ty: u8) -> Readiness<'_> {
+        let d = match self.table.get(fd) {
+            Ok(d) => d,
+            Err(e) => return Readiness::Error(e),
+        };
+        let needed = rights::POLL_FD_READWRITE
+            | if ty == EVENT_FD_READ {
+                rights::FD_READ
+            } else {
+                rights::FD_WRITE
+            };
+        if d.rights_base & needed != needed {
+            return Readiness::Error(Errno::Notcapable);
+        }
+        match &d.kind {
+            Kind::Input(InputStream::Inherit) => Readiness::Os(host_stdin().as_fd()),
+            Kind::Stream(s) => Readiness::Os(s.as_fd()),
+            Kind::Listener(l) => Readiness::Os(l.as_fd()),
+            Kind::File(f) if ty == EVENT_FD_READ => {
+                // Regular files are always ready; report what is left.
+                use std::io::Seek;
+                let left = f
+                    .metadata()
+                    .ok()
+                    .zip((&*f).stream_position().ok())
+                    .map_or(0, |(m, pos)| m.len().saturating_sub(pos));
+                Readiness::Ready(left)
+            }
+            Kind::Dir(_) => Readiness::Error(Errno::Isdir),
+            _ => Readiness::Ready(0),
+        }
+    }
+}
+
+impl Event {
+    fn ready(userdata: u64, ty: u8, nbytes: u64, flags: u16) -> Event {
+        Event {
+            userdata,
+            error: 0,
+            ty,
+            nbytes,
+            flags,
+        }
+    }
+
+    fn error(userdata: u64, ty: u8, e: Errno) -> Event {
+        Event {
+            userdata,
+            error: e as u16,
+            ty,
+            nbytes: 0,
+            flags: 0,
+        }
+    }
+}
+
+/// The host's stdin handle, kept for the life of the process so that its
+/// descriptor can be borrowed for polling.
+fn host_stdin() -> &'static std::io::Stdin {
+    static STDIN: std::sync::OnceLock<std::io::Stdin> = std::sync::OnceLock::new();
+    STDIN.get_or_init(std::io::stdin)
+}
+
+/// How long a clock subscription waits from now.
+fn clock_delay(id: u32, timeout: u64, flags: u16) -> WasiResult<Duration> {
+    use rustix::time::{ClockId, clock_gettime};
+    let clock = match id {
+        0 => ClockId::Realtime,
+        1 => ClockId::Monotonic,
+        2 => ClockId::ProcessCPUTime,
+        3 => ClockId::ThreadCPUTime,
+        _ => return Err(Errno::Inval),
+    };
+    if flags & SUBCLOCK_ABSTIME == 0 {
+        return Ok(Duration::from_nanos(timeout));
+    }
+    let now = clock_gettime(clock);
+    let now = (now.tv_sec.max(0) as u64) * 1_000_000_000 + now.tv_nsec.max(0) as u64;
+    Ok(Duration::from_nanos(timeout.saturating_sub(now)))
+}

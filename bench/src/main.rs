@@ -135,6 +135,61 @@ fn bench_run(e: &Engines, k: &str, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `wasi/hello-end-to-end`: what a serverless host pays per cold request,
+/// from bytes to output: compile a C hello-world, link WASI with captured
+/// stdout, instantiate, run `_start`.
+fn bench_wasi_hello(e: &Engines) -> anyhow::Result<()> {
+    let wasm = keel_test_programs::compile("hello", keel_test_programs::Target::Wasi, &["-O2"]);
+    let keel_run = || -> anyhow::Result<Vec<u8>> {
+        let module = keel::Module::new(&e.keel, &wasm)?;
+        let out = keel_wasi::MemoryOutputPipe::new();
+        let ctx = keel_wasi::WasiCtx::builder()
+            .args(&["hello"])
+            .stdout(keel_wasi::OutputStream::Memory(out.clone()))
+            .build();
+        let mut linker = keel::Linker::new(&e.keel);
+        keel_wasi::add_to_linker(&mut linker, |c: &mut keel_wasi::WasiCtx| c)?;
+        let mut store = keel::Store::new(&e.keel, ctx);
+        let instance = linker.instantiate(&mut store, &module)?;
+        instance
+            .get_typed_func::<(), ()>(&mut store, "_start")?
+            .call(&mut store, ())?;
+        Ok(out.contents())
+    };
+    let wasmtime_run = || -> anyhow::Result<Vec<u8>> {
+        use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+        let module = wasmtime::Module::new(&e.wasmtime, &wasm)?;
+        let out = MemoryOutputPipe::new(1 << 20);
+        let ctx = wasmtime_wasi::WasiCtxBuilder::new()
+            .args(&["hello"])
+            .stdout(out.clone())
+            .build_p1();
+        let mut linker = wasmtime::Linker::new(&e.wasmtime);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c| c)?;
+        let mut store = wasmtime::Store::new(&e.wasmtime, ctx);
+        let instance = linker.instantiate(&mut store, &module)?;
+        instance
+            .get_typed_func::<(), ()>(&mut store, "_start")?
+            .call(&mut store, ())?;
+        Ok(out.contents().to_vec())
+    };
+    if only().is_none() {
+        let (a, b) = (keel_run()?, wasmtime_run()?);
+        anyhow::ensure!(a == b"Hello, world!\n" && a == b, "hello: keel printed {a:?}, wasmtime {b:?}");
+    }
+    let (kt, wt) = measure(
+        21,
+        || {
+            keel_run().expect("keel runs hello");
+        },
+        || {
+            wasmtime_run().expect("wasmtime runs hello");
+        },
+    );
+    report("wasi/hello-end-to-end", kt, wt, "us");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let filter = std::env::args().nth(1).unwrap_or_default();
     let engines = Engines {
@@ -163,6 +218,9 @@ fn main() -> anyhow::Result<()> {
         if format!("run/{name}").contains(&filter) {
             bench_run(&engines, name, bytes)?;
         }
+    }
+    if "wasi/hello-end-to-end".contains(&filter) {
+        bench_wasi_hello(&engines)?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use keel::{Engine, Func, Linker, Module, Store, Val, ValType};
 use keel_wasi::{DirPerms, I32Exit, WasiCtx};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Runs a module with WASI: calls `_start`, or `--invoke NAME` with ARGS.
@@ -32,11 +32,16 @@ pub struct RunCommand {
     /// `sock_accept`.
     #[arg(long = "tcplisten", value_name = "ADDR")]
     listen: Vec<String>,
-    /// The module (binary `.wasm` or text `.wat`).
-    module: PathBuf,
-    /// Arguments: to the program, or to the invoked function.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// The module (binary `.wasm` or text `.wat`), then the arguments: to
+    /// the program, or to the invoked function. Everything after the
+    /// module is passed on, even `--help`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "MODULE [ARGS]"
+    )]
+    module_and_args: Vec<String>,
 }
 
 /// A `--dir` value.
@@ -56,12 +61,32 @@ fn parse_dir(spec: &str) -> anyhow::Result<(String, String, DirPerms)> {
 }
 
 impl RunCommand {
+    /// The module's path.
+    fn module(&self) -> &Path {
+        // clap guarantees at least one value (`required`).
+        Path::new(
+            self.module_and_args
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Everything after the module.
+    fn args(&self) -> &[String] {
+        self.module_and_args.get(1..).unwrap_or_default()
+    }
+
     fn wasi_ctx(&self) -> anyhow::Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         b.inherit_stdio();
-        b.arg(self.module.to_string_lossy());
+        // argv[0] is the module's file name only, as `wasmtime run` does:
+        // the guest has no business knowing where the host keeps it.
+        let module = self.module();
+        let argv0 = module.file_name().unwrap_or(module.as_os_str());
+        b.arg(argv0.to_string_lossy());
         if self.invoke.is_none() {
-            b.args(&self.args);
+            b.args(self.args());
         }
         for e in &self.envs {
             match e.split_once('=') {
@@ -92,8 +117,8 @@ impl RunCommand {
     /// is Keel's.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let engine = Engine::default();
-        let module = Module::from_file(&engine, &self.module)
-            .with_context(|| format!("failed to load `{}`", self.module.display()))?;
+        let module = Module::from_file(&engine, self.module())
+            .with_context(|| format!("failed to load `{}`", self.module().display()))?;
         let mut linker = Linker::new(&engine);
         keel_wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
         let mut store = Store::new(&engine, self.wasi_ctx()?);
@@ -134,7 +159,7 @@ impl RunCommand {
             },
         };
         let args = if self.invoke.is_some() {
-            &self.args[..]
+            self.args()
         } else {
             &[]
         };

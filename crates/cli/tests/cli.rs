@@ -246,9 +246,30 @@ fn run_a_wasi_program_with_dirs_env_args_and_exit_status() {
         ],
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("WHO=you"));
+    // The test captures stdout through a pipe, which is no terminal.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stdout is a terminal: 0\n"));
+    // `--help` right after the module is the guest's, not Keel's.
+    let out = keel_in(
+        &dir,
+        &["run", "--dir", "in", "--dir", "out", "prog.wasm", "--help"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("arg 1: --help\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = keel_in(&dir, &["run", "--dir", "in", "--dir", "out", "prog.wasm"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("WHO=(unset)"));
     assert_eq!(out.status.code(), Some(0));
+    // argv[0] is the module's file name, never the host path to it.
+    let module = dir.join("prog.wasm");
+    let module = module.to_str().expect("test paths are UTF-8");
+    let out = keel_in(&dir, &["run", "--dir", "in", "--dir", "out", module]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("arg 0: prog.wasm\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

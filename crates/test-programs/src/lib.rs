@@ -77,6 +77,15 @@ pub fn compile(name: &str, target: Target, flags: &[&str]) -> Vec<u8> {
     if let Ok(bytes) = std::fs::read(&out) {
         return bytes;
     }
+    // One compilation at a time, across threads and test processes: on a
+    // fresh machine concurrent `zig cc` runs race to build wasi-libc into
+    // Zig's shared cache and one of them fails to find a half-written file.
+    let lock =
+        std::fs::File::create(cache.join(".lock")).expect("target/test-programs is writable");
+    lock.lock().expect("lock target/test-programs/.lock");
+    if let Ok(bytes) = std::fs::read(&out) {
+        return bytes;
+    }
     let zig = ensure_zig().unwrap_or_else(|e| panic!("Zig is not available: {e}"));
     let tmp = out.with_extension(format!("tmp{}", std::process::id()));
     let mut cmd = Command::new("python3");

@@ -67,9 +67,11 @@ impl From<io::Error> for Errno {
         }
         match e.kind() {
             // cap-std reports a path that would leave the directory it is
-            // resolved beneath as a bare PermissionDenied: that is a
-            // missing capability, not a file permission.
-            io::ErrorKind::PermissionDenied => Errno::Notcapable,
+            // resolved beneath as a bare PermissionDenied. Wasmtime answers
+            // `EPERM` there, and programs print the message of the errno
+            // they get, so Keel answers the same. (`ENOTCAPABLE` remains
+            // the answer to a descriptor lacking a right.)
+            io::ErrorKind::PermissionDenied => Errno::Perm,
             io::ErrorKind::NotFound => Errno::Noent,
             io::ErrorKind::AlreadyExists => Errno::Exist,
             io::ErrorKind::InvalidInput => Errno::Inval,

@@ -66,10 +66,37 @@ impl Descriptor {
         }
     }
 
-    /// The WASI file type.
-    pub fn filetype(&self) -> u8 {
+    /// The file, for calls that need a seekable one: a directory is
+    /// `EISDIR`, a stream or socket `ESPIPE`.
+    pub fn seekable_file(&self) -> WasiResult<&std::fs::File> {
         match &self.kind {
-            Kind::Input(_) | Kind::Output(_) => filetype::CHARACTER_DEVICE,
+            Kind::File(f) => Ok(f),
+            Kind::Dir(_) => Err(Errno::Isdir),
+            _ => Err(Errno::Spipe),
+        }
+    }
+
+    /// The WASI file type of the descriptor numbered `fd`. A standard
+    /// stream is a character device only if it is the host's and a
+    /// terminal; otherwise its type is unknown, as under Wasmtime. Programs
+    /// ask through `isatty` (brotli refuses to write compressed data to a
+    /// terminal), so a pipe must not look like one.
+    pub fn filetype(&self, fd: u32) -> u8 {
+        use std::io::IsTerminal;
+        let terminal = |yes: bool| {
+            if yes {
+                filetype::CHARACTER_DEVICE
+            } else {
+                filetype::UNKNOWN
+            }
+        };
+        match &self.kind {
+            Kind::Input(InputStream::Inherit) => terminal(std::io::stdin().is_terminal()),
+            Kind::Output(OutputStream::Inherit) if fd == 2 => {
+                terminal(std::io::stderr().is_terminal())
+            }
+            Kind::Output(OutputStream::Inherit) => terminal(std::io::stdout().is_terminal()),
+            Kind::Input(_) | Kind::Output(_) => filetype::UNKNOWN,
             Kind::Dir(_) => filetype::DIRECTORY,
             Kind::Listener(_) | Kind::Stream(_) => filetype::SOCKET_STREAM,
             Kind::File(f) => f

@@ -17,6 +17,9 @@ use keel_wasi::{DirPerms, WasiCtx};
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
+/// A path that would leave its preopen (`EPERM`, as Wasmtime answers).
+const PERM: i32 = 63;
+/// A descriptor lacking a right, such as writing in a read-only preopen.
 const NOTCAPABLE: i32 = 76;
 const LOOP: i32 = 32;
 const INVAL: i32 = 28;
@@ -24,38 +27,38 @@ const OK: i32 = 0;
 
 /// Each attack and the errno it must get.
 const EXPECTED: &[(&str, i32)] = &[
-    ("dotdot-open", NOTCAPABLE),
-    ("dotdot-nested", NOTCAPABLE),
-    ("dotdot-directory", NOTCAPABLE),
-    ("absolute-etc-passwd", NOTCAPABLE),
-    ("absolute-host-path", NOTCAPABLE),
-    ("absolute-symlink-follow", NOTCAPABLE),
-    ("relative-symlink-follow", NOTCAPABLE),
-    ("directory-symlink-traverse", NOTCAPABLE),
+    ("dotdot-open", PERM),
+    ("dotdot-nested", PERM),
+    ("dotdot-directory", PERM),
+    ("absolute-etc-passwd", PERM),
+    ("absolute-host-path", PERM),
+    ("absolute-symlink-follow", PERM),
+    ("relative-symlink-follow", PERM),
+    ("directory-symlink-traverse", PERM),
     ("symlink-loop", LOOP),
     ("symlink-nofollow", LOOP),
-    ("symlink-truncate-outside", NOTCAPABLE),
-    ("stat-dotdot", NOTCAPABLE),
-    ("stat-through-symlink", NOTCAPABLE),
-    ("set-times-through-symlink", NOTCAPABLE),
-    ("hardlink-outside-in", NOTCAPABLE),
-    ("hardlink-inside-out", NOTCAPABLE),
-    ("hardlink-through-dir-symlink", NOTCAPABLE),
-    ("rename-out", NOTCAPABLE),
-    ("rename-in", NOTCAPABLE),
+    ("symlink-truncate-outside", PERM),
+    ("stat-dotdot", PERM),
+    ("stat-through-symlink", PERM),
+    ("set-times-through-symlink", PERM),
+    ("hardlink-outside-in", PERM),
+    ("hardlink-inside-out", PERM),
+    ("hardlink-through-dir-symlink", PERM),
+    ("rename-out", PERM),
+    ("rename-in", PERM),
     ("rename-into-readonly", NOTCAPABLE),
-    ("unlink-dotdot", NOTCAPABLE),
-    ("unlink-through-dir-symlink", NOTCAPABLE),
-    ("mkdir-outside", NOTCAPABLE),
-    ("rmdir-outside", NOTCAPABLE),
+    ("unlink-dotdot", PERM),
+    ("unlink-through-dir-symlink", PERM),
+    ("mkdir-outside", PERM),
+    ("rmdir-outside", PERM),
     ("symlink-create-absolute", NOTCAPABLE),
     // Creating a link whose target is relative is allowed...
     ("symlink-create-relative-escape", OK),
     // ...but following it out is not.
-    ("symlink-created-then-followed", NOTCAPABLE),
-    ("subdir-dotdot-escape", NOTCAPABLE),
+    ("symlink-created-then-followed", PERM),
+    ("subdir-dotdot-escape", PERM),
     // A descriptor is a capability for what is beneath it, not its parent.
-    ("subdir-dotdot-to-parent", NOTCAPABLE),
+    ("subdir-dotdot-to-parent", PERM),
     ("nul-in-path", INVAL),
     ("readonly-create", NOTCAPABLE),
     ("readonly-open-for-write", NOTCAPABLE),

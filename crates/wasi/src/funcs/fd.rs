@@ -93,7 +93,7 @@ impl WasiCtx {
     ) -> WasiResult<()> {
         let d = self.table.get(fd)?;
         let mut b = [0u8; 24];
-        b[0] = d.filetype();
+        b[0] = d.filetype(fd);
         b[2..4].copy_from_slice(&d.flags.to_le_bytes());
         b[8..16].copy_from_slice(&d.rights_base.to_le_bytes());
         b[16..24].copy_from_slice(&d.rights_inheriting.to_le_bytes());
@@ -158,7 +158,7 @@ impl WasiCtx {
             _ => Filestat {
                 dev: 0,
                 ino: 0,
-                filetype: d.filetype(),
+                filetype: d.filetype(fd),
                 nlink: 1,
                 size: 0,
                 atim: 0,
@@ -214,11 +214,7 @@ impl WasiCtx {
     ) -> WasiResult<()> {
         let d = self.table.get(fd)?;
         d.require(rights::FD_READ | rights::FD_SEEK)?;
-        let file = match &d.kind {
-            Kind::File(f) => f,
-            Kind::Dir(_) => return Err(Errno::Isdir),
-            _ => return Err(Errno::Spipe),
-        };
+        let file = d.seekable_file()?;
         let iovs = mem.iovecs(iovs, count)?;
         let mut total = 0usize;
         let mut pos = offset;
@@ -245,11 +241,7 @@ impl WasiCtx {
     ) -> WasiResult<()> {
         let d = self.table.get(fd)?;
         d.require(rights::FD_WRITE | rights::FD_SEEK)?;
-        let file = match &d.kind {
-            Kind::File(f) => f,
-            Kind::Dir(_) => return Err(Errno::Isdir),
-            _ => return Err(Errno::Spipe),
-        };
+        let file = d.seekable_file()?;
         let iovs = mem.iovecs(iovs, count)?;
         let data = mem.gather(&iovs)?;
         file.write_all_at(&data, offset)?;

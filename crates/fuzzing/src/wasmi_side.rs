@@ -466,3 +466,29 @@ fn wasmi_import_order(module: &Module, info: &ModuleInfo) -> Vec<usize> {
     }
     order
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first finding of the `instantiate` oracle was its own: wasmi
+    /// wants positional imports grouped by kind, so a module importing a
+    /// memory before a table looked like a Keel divergence.
+    #[test]
+    fn positional_imports_follow_wasmi_order() {
+        // (module (import "" "" (memory 1)) (import "" "" (table 1 funcref))
+        //         (import "m" "f" (func)))
+        let wasm: &[u8] = &[
+            0, 97, 115, 109, 1, 0, 0, 0, // header
+            1, 4, 1, 96, 0, 0, // type section: (func)
+            2, 18, 3, // import section, 3 imports
+            0, 0, 2, 0, 1, // "" "" memory min 1
+            0, 0, 1, 112, 0, 1, // "" "" table funcref min 1
+            1, 109, 1, 102, 0, 0, // "m" "f" func type 0
+        ];
+        let info = ModuleInfo::read(wasm, keel_features()).expect("valid");
+        let engine = Engine::default();
+        let module = Module::new(&engine, wasm).expect("wasmi compiles it");
+        assert_eq!(wasmi_import_order(&module, &info), vec![2, 1, 0]);
+    }
+}

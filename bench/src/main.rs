@@ -5,6 +5,8 @@
 //! Each value is the median of repeated measurements; the two engines are
 //! measured alternately so that machine noise hits both alike.
 
+mod instantiate;
+
 use std::time::{Duration, Instant};
 
 struct Kernel {
@@ -40,13 +42,19 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn report(figure: &str, keel: Duration, wasmtime: Duration, unit: &str) {
+    report_secs(figure, keel.as_secs_f64(), wasmtime.as_secs_f64(), unit);
+}
+
+/// Like `report`, for times in seconds that may be below a nanosecond's
+/// resolution (one call of many).
+fn report_secs(figure: &str, keel: f64, wasmtime: f64, unit: &str) {
     let scale = match unit {
         "ms" => 1e3,
         "us" => 1e6,
         _ => 1e9,
     };
-    let k = keel.as_secs_f64() * scale;
-    let w = wasmtime.as_secs_f64() * scale;
+    let k = keel * scale;
+    let w = wasmtime * scale;
     println!(
         "{figure} keel={k:.3}{unit} wasmtime={w:.3}{unit} ratio={:.2}",
         k / w
@@ -175,7 +183,10 @@ fn bench_wasi_hello(e: &Engines) -> anyhow::Result<()> {
     };
     if only().is_none() {
         let (a, b) = (keel_run()?, wasmtime_run()?);
-        anyhow::ensure!(a == b"Hello, world!\n" && a == b, "hello: keel printed {a:?}, wasmtime {b:?}");
+        anyhow::ensure!(
+            a == b"Hello, world!\n" && a == b,
+            "hello: keel printed {a:?}, wasmtime {b:?}"
+        );
     }
     let (kt, wt) = measure(
         21,
@@ -191,6 +202,9 @@ fn bench_wasi_hello(e: &Engines) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
+    if let Ok(engine) = std::env::var("BENCH_RSS_CHILD") {
+        return instantiate::rss_child(&engine);
+    }
     let filter = std::env::args().nth(1).unwrap_or_default();
     let engines = Engines {
         keel: keel::Engine::new(&keel::Config::new())?,
@@ -221,6 +235,24 @@ fn main() -> anyhow::Result<()> {
     }
     if "wasi/hello-end-to-end".contains(&filter) {
         bench_wasi_hello(&engines)?;
+    }
+    let wanted = |f: &str| f.contains(&filter);
+    if wanted("instantiate/empty/default") || wanted("instantiate/empty/pooling") {
+        instantiate::bench_instantiate("empty", &wat::parse_str("(module)")?, &filter)?;
+    }
+    if wanted("instantiate/data1m/default") || wanted("instantiate/data1m/pooling") {
+        let wasm = wat::parse_str(instantiate::data1m_wat())?;
+        instantiate::bench_instantiate("data1m", &wasm, &filter)?;
+    }
+    if wanted("instantiate/wasi-c/default") || wanted("instantiate/wasi-c/pooling") {
+        let wasm = keel_test_programs::compile("hello", keel_test_programs::Target::Wasi, &["-O2"]);
+        instantiate::bench_instantiate_wasi(&wasm, &filter)?;
+    }
+    if wanted("call/host-to-wasm") || wanted("call/wasm-to-host") {
+        instantiate::bench_calls(&filter)?;
+    }
+    if wanted("rss/10k-data1m") {
+        instantiate::bench_rss()?;
     }
     Ok(())
 }

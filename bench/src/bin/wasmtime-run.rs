@@ -14,18 +14,25 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).peekable();
-    anyhow::ensure!(args.next().as_deref() == Some("run"), "usage: wasmtime-run run [--dir D] [--env E] MODULE [ARGS...]");
+    anyhow::ensure!(
+        args.next().as_deref() == Some("run"),
+        "usage: wasmtime-run run [--dir D] [--env E] MODULE [ARGS...]"
+    );
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stdio();
     let module = loop {
         match args.next() {
             Some(flag) if flag == "--dir" => {
-                let spec = args.next().ok_or_else(|| anyhow::anyhow!("--dir needs a value"))?;
+                let spec = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--dir needs a value"))?;
                 let (host, guest) = spec.split_once("::").unwrap_or((&spec, &spec));
                 wasi.preopened_dir(host, guest, FsPerms::ReadWrite)?;
             }
             Some(flag) if flag == "--env" => {
-                let spec = args.next().ok_or_else(|| anyhow::anyhow!("--env needs a value"))?;
+                let spec = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--env needs a value"))?;
                 match spec.split_once('=') {
                     Some((k, v)) => wasi.env(k, v),
                     None => wasi.env(&spec, std::env::var(&spec).unwrap_or_default()),
@@ -35,7 +42,10 @@ fn main() -> anyhow::Result<()> {
             None => anyhow::bail!("no module given"),
         }
     };
-    let argv0 = Path::new(&module).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(module.clone());
+    let argv0 = Path::new(&module)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(module.clone());
     wasi.arg(argv0);
     for a in args {
         wasi.arg(a);

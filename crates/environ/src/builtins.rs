@@ -28,6 +28,9 @@ macro_rules! foreach_builtin_function {
             table_copy(vmctx: vmctx, dst_table: i32, src_table: i32, dst: i64, src: i64, len: i64) -> i32;
             /// `table.init`; returns ok.
             table_init(vmctx: vmctx, table: i32, elem: i32, dst: i64, src: i64, len: i64) -> i32;
+            /// The funcref of a funcref table element read before it was
+            /// initialized (its stored word is 0); the index is in bounds.
+            table_lazy_func_ref(vmctx: vmctx, table: i32, index: i64) -> ptr;
             /// `elem.drop`.
             elem_drop(vmctx: vmctx, elem: i32) -> i32;
             /// `memory.copy`; returns ok.

@@ -23,6 +23,8 @@ pub struct Config {
     pub(crate) features: WasmFeatures,
     pub(crate) compiler: CompilerSettings,
     pub(crate) max_wasm_stack: usize,
+    pub(crate) allocation_strategy: crate::InstanceAllocationStrategy,
+    pub(crate) memory_init_cow: bool,
 }
 
 impl Default for Config {
@@ -53,6 +55,8 @@ impl Config {
                 | WasmFeatures::MULTI_MEMORY,
             compiler: CompilerSettings::default(),
             max_wasm_stack: 512 * 1024,
+            allocation_strategy: crate::InstanceAllocationStrategy::OnDemand,
+            memory_init_cow: true,
         }
     }
 
@@ -121,6 +125,25 @@ impl Config {
     /// Bytes of guard region after each memory's reservation.
     pub fn memory_guard_size(&mut self, bytes: u64) -> &mut Self {
         self.compiler.tunables.memory_guard_size = bytes;
+        self
+    }
+
+    /// How instances are allocated: on demand (the default) or from a
+    /// pool reserved when the engine is created.
+    pub fn allocation_strategy(
+        &mut self,
+        strategy: impl Into<crate::InstanceAllocationStrategy>,
+    ) -> &mut Self {
+        self.allocation_strategy = strategy.into();
+        self
+    }
+
+    /// Whether a memory whose data segments all have constant offsets
+    /// starts as a copy-on-write mapping of an image built once per module
+    /// (the default), instead of copying the segments at every
+    /// instantiation.
+    pub fn memory_init_cow(&mut self, enable: bool) -> &mut Self {
+        self.memory_init_cow = enable;
         self
     }
 

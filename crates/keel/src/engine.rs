@@ -3,6 +3,7 @@
 use crate::Config;
 use crate::vm::code_memory::load_trampoline;
 use crate::vm::mmap::Mmap;
+use crate::vm::pool::InstancePool;
 use anyhow::Context as _;
 use keel_cranelift::Compiler;
 use keel_environ::{SharedTypeIndex, WasmFuncType};
@@ -25,6 +26,8 @@ struct EngineInner {
     /// Wasm-to-host trampolines by signature, compiled on first use.
     host_trampolines: Mutex<HashMap<SharedTypeIndex, Mmap>>,
     epoch: AtomicU64,
+    /// The pooling allocator's slots, with that strategy.
+    pool: Option<Arc<InstancePool>>,
 }
 
 /// Compiles and owns what is shared by every store: the compiler, interned
@@ -55,6 +58,15 @@ impl Engine {
         crate::vm::sys::install_signal_handlers();
         let compiler =
             Compiler::new(config.compiler.clone()).context("cannot create the compiler")?;
+        let pool = match &config.allocation_strategy {
+            crate::InstanceAllocationStrategy::OnDemand => None,
+            crate::InstanceAllocationStrategy::Pooling(p) => {
+                let t = config.tunables();
+                let slot = t.memory_reservation.saturating_add(t.memory_guard_size);
+                let slot = usize::try_from(slot).unwrap_or(usize::MAX);
+                Some(Arc::new(InstancePool::new(p.limits.clone(), slot)?))
+            }
+        };
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
@@ -62,6 +74,7 @@ impl Engine {
                 types: Mutex::new(TypeRegistry::default()),
                 host_trampolines: Mutex::new(HashMap::new()),
                 epoch: AtomicU64::new(0),
+                pool,
             }),
         })
     }
@@ -85,6 +98,14 @@ impl Engine {
 
     pub(crate) fn epoch_ptr(&self) -> *const AtomicU64 {
         &self.inner.epoch
+    }
+
+    /// How this engine allocates instances.
+    pub(crate) fn allocation(&self) -> crate::vm::Allocation<'_> {
+        crate::vm::Allocation {
+            pool: self.inner.pool.as_ref(),
+            memory_init_cow: self.inner.config.memory_init_cow,
+        }
     }
 
     pub(crate) fn compiler(&self) -> &Compiler {

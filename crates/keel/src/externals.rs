@@ -97,7 +97,7 @@ impl Memory {
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> crate::Result<Memory> {
         let store = &mut store.as_context_mut().0.opaque;
         let tunables = store.engine().config().tunables().clone();
-        let memory = LinearMemory::new(&ty.to_wasm(), &tunables)?;
+        let memory = LinearMemory::new(&ty.to_wasm(), &tunables, None)?;
         Ok(store.add_memory(memory))
     }
 
@@ -226,8 +226,14 @@ impl Table {
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Ref) -> crate::Result<Table> {
         let store = &mut store.as_context_mut().0.opaque;
         let init = ref_to_raw(store, &init, &ty)?;
-        let table = VmTable::new(ty.element().to_wasm(), ty.minimum(), ty.maximum(), init)
-            .ok_or_else(|| anyhow::anyhow!("table of {} elements is too large", ty.minimum()))?;
+        let table = VmTable::new(
+            ty.element().to_wasm(),
+            ty.minimum(),
+            ty.maximum(),
+            init,
+            None,
+        )
+        .ok_or_else(|| anyhow::anyhow!("table of {} elements is too large", ty.minimum()))?;
         Ok(store.add_table(table))
     }
 
@@ -257,9 +263,9 @@ impl Table {
     /// Element `index`, or `None` if out of bounds.
     pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Ref> {
         let store = &mut store.as_context_mut().0.opaque;
-        let table = self.vm(store);
+        let table = self.vm_mut(store);
         let heap = *crate::RefType::from_wasm(table.ty()).heap_type();
-        let raw = *table.elements().get(usize::try_from(index).ok()?)?;
+        let raw = table.get(index)?;
         Some(Ref::from_raw(store, raw, heap))
     }
 
@@ -269,12 +275,9 @@ impl Table {
         let t = self.vm(store);
         let ty = TableType::new(crate::RefType::from_wasm(t.ty()), 0, None);
         let raw = ref_to_raw(store, &value, &ty)?;
-        let slot = usize::try_from(index)
-            .ok()
-            .and_then(|i| self.vm_mut(store).elements_mut().get_mut(i))
-            .ok_or_else(|| anyhow::anyhow!("table index out of bounds"))?;
-        *slot = raw;
-        Ok(())
+        self.vm_mut(store)
+            .set(index, raw)
+            .ok_or_else(|| anyhow::anyhow!("table index out of bounds"))
     }
 
     /// Grows by `delta` elements set to `init`, returning the old size.

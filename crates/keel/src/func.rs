@@ -74,6 +74,20 @@ impl HostFunc {
     pub(crate) fn func_ref(&self) -> NonNull<VMFuncRef> {
         NonNull::from(&self.ctx.func_ref)
     }
+
+    /// The engine-wide id of its signature.
+    pub(crate) fn type_index(&self) -> keel_environ::SharedTypeIndex {
+        self.ctx.func_ref.type_index
+    }
+
+    /// The record an instance importing it stores.
+    pub(crate) fn import(&self) -> crate::vm::vmcontext::VMFunctionImport {
+        crate::vm::vmcontext::VMFunctionImport {
+            wasm_call: self.ctx.func_ref.wasm_call,
+            vmctx: self.ctx.func_ref.vmctx,
+            func_ref: &self.ctx.func_ref,
+        }
+    }
 }
 
 /// Everything a host function's array entry needs about its call.
@@ -85,6 +99,21 @@ pub(crate) struct HostCallFrame<'a, T: 'static> {
 }
 
 impl<'a, T: 'static> HostCallFrame<'a, T> {
+    /// The host state, as the type `S` its function was created with,
+    /// without the dynamic type check of `downcast_ref` (a virtual call on
+    /// every host call).
+    ///
+    /// # Safety
+    ///
+    /// `S` must be the type of the state the array entry was created with
+    /// (each typed entry is monomorphized for its closure type).
+    #[inline]
+    pub unsafe fn state<S: 'static>(&self) -> &'a S {
+        debug_assert!(self.state.is::<S>());
+        // SAFETY: per the contract, the data pointer points to an `S`.
+        unsafe { &*(self.state as *const (dyn Any + Send + Sync)).cast::<S>() }
+    }
+
     /// Decodes the contexts of a host call.
     ///
     /// # Safety

@@ -178,6 +178,26 @@ impl Instance {
             }
         }
 
+        Instance::new_resolved(
+            store,
+            module,
+            &Imports {
+                functions: &functions,
+                tables: &tables,
+                memories: &memories,
+                globals: &globals,
+            },
+        )
+    }
+
+    /// Instantiates `module` with imports already checked against its
+    /// import types and owned by `store` (or kept alive by it).
+    pub(crate) fn new_resolved<T: 'static>(
+        store: &mut StoreInner<T>,
+        module: &Module,
+        imports: &Imports<'_>,
+    ) -> crate::Result<Instance> {
+        let env = module.env();
         // Initial memory sizes count against the store's limits.
         for (_, mem) in env.memories.iter().skip(env.num_imported_memories) {
             let desired = (mem.minimum * WASM_PAGE_SIZE) as usize;
@@ -200,15 +220,11 @@ impl Instance {
         let handle = unsafe {
             VmInstance::new(
                 module.loaded().clone(),
-                &Imports {
-                    functions: &functions,
-                    tables: &tables,
-                    memories: &memories,
-                    globals: &globals,
-                },
+                imports,
                 store_ptr.cast(),
                 store_context,
                 store_index,
+                module.engine().allocation(),
             )
         }
         .context("failed to create instance")?;
@@ -333,7 +349,7 @@ impl Instance {
     }
 }
 
-fn entity_kind(e: EntityIndex) -> &'static str {
+pub(crate) fn entity_kind(e: EntityIndex) -> &'static str {
     match e {
         EntityIndex::Function(_) => "function",
         EntityIndex::Table(_) => "table",

@@ -34,12 +34,14 @@
 //! process always survives them. See `ARCHITECTURE.md` for how the pieces
 //! fit together.
 
+mod allocation;
 mod config;
 mod engine;
 mod externals;
 mod externref;
 mod func;
 mod instance;
+mod instance_pre;
 mod limits;
 mod linker;
 mod module;
@@ -49,6 +51,7 @@ mod types;
 mod values;
 mod vm;
 
+pub use allocation::{InstanceAllocationStrategy, PoolingAllocationConfig};
 pub use anyhow::{self, Error, bail, ensure, format_err};
 pub use config::{Config, OptLevel};
 pub use engine::Engine;
@@ -56,6 +59,7 @@ pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
 pub use externref::ExternRef;
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::{Export, Instance};
+pub use instance_pre::InstancePre;
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
 pub use module::{ExportType, ImportType, Module};

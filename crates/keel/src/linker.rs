@@ -2,18 +2,29 @@
 
 use crate::func::{HostFunc, IntoFunc};
 use crate::store::{AsContext, AsContextMut, StoreInner};
-use crate::{Caller, Engine, Extern, Func, FuncType, Instance, Module, Val};
+use crate::{Caller, Engine, Extern, Func, FuncType, Instance, InstancePre, Module, Val};
 use anyhow::bail;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 #[derive(Clone)]
-enum Definition {
+pub(crate) enum Definition {
     /// Something that already lives in a store.
     Extern(Extern),
     /// A host function, put into a store when a module needs it.
     HostFunc(Arc<HostFunc>),
+}
+
+impl Definition {
+    /// The definition as an extern of `store`, placing a host function in
+    /// it.
+    pub(crate) fn to_extern(&self, store: &mut crate::store::StoreOpaque) -> Extern {
+        match self {
+            Definition::Extern(e) => e.clone(),
+            Definition::HostFunc(h) => Extern::Func(store.add_host_func(h.clone())),
+        }
+    }
 }
 
 /// Resolves imports by `(module, name)` for stores with data `T`.
@@ -127,10 +138,8 @@ impl<T: 'static> Linker<T> {
     }
 
     fn resolve(&self, store: &mut StoreInner<T>, module: &str, name: &str) -> Option<Extern> {
-        match self.map.get(&(module.to_string(), name.to_string()))? {
-            Definition::Extern(e) => Some(e.clone()),
-            Definition::HostFunc(h) => Some(Extern::Func(store.opaque.add_host_func(h.clone()))),
-        }
+        let def = self.map.get(&(module.to_string(), name.to_string()))?;
+        Some(def.to_extern(&mut store.opaque))
     }
 
     /// The definition of `module::name`, placed in `store` if needed.
@@ -162,6 +171,30 @@ impl<T: 'static> Linker<T> {
             }
         }
         Instance::new_inner(store, module, &imports)
+    }
+
+    /// Resolves every import of `module` now, for instantiating it many
+    /// times with [`InstancePre::instantiate`]. Fails if an import is
+    /// missing, or (for host functions) has the wrong type.
+    pub fn instantiate_pre(&self, module: &Module) -> crate::Result<InstancePre<T>> {
+        if !Engine::same(&self.engine, module.engine()) {
+            bail!("cross-engine instantiation is not supported");
+        }
+        let mut definitions = Vec::with_capacity(module.env().imports.len());
+        for import in module.env().imports.iter() {
+            match self
+                .map
+                .get(&(import.module.to_string(), import.field.to_string()))
+            {
+                Some(d) => definitions.push(d.clone()),
+                None => bail!(
+                    "unknown import: `{}::{}` has not been defined",
+                    import.module,
+                    import.field
+                ),
+            }
+        }
+        InstancePre::new(module, definitions)
     }
 
     /// The default export of the instance defined as `module`: its `""`

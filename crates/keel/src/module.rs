@@ -84,6 +84,8 @@ impl Module {
                 code,
                 type_ids,
                 tunables: engine.config().tunables().clone(),
+                memory_images: std::sync::OnceLock::new(),
+                table_images: std::sync::OnceLock::new(),
             }),
         })
     }

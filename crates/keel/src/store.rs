@@ -65,6 +65,9 @@ pub struct StoreOpaque {
     #[allow(clippy::vec_box, reason = "elements must keep their addresses")]
     owned_globals: Vec<Box<VMGlobalDefinition>>,
     host_funcs: Vec<Arc<HostFunc>>,
+    /// Host functions imported through `InstancePre`s, a set per distinct
+    /// pre-instance.
+    host_func_sets: Vec<Arc<[Arc<HostFunc>]>>,
     modules: Vec<Module>,
     /// Externrefs wasm of this store may hold.
     externrefs: crate::externref::ExternRefSet,
@@ -126,9 +129,10 @@ impl StoreOpaque {
             instance.handle.for_each_externref(visit);
         }
         for table in &self.owned_tables {
-            if table.ty().heap == keel_environ::WasmHeapType::Extern {
-                table.elements().iter().for_each(|e| visit(*e as usize));
-            }
+            table
+                .externref_elements()
+                .iter()
+                .for_each(|e| visit(*e as usize));
         }
         for global in &self.owned_globals {
             visit(crate::vm::ValRaw::from_bytes(global.storage).get_ptr() as usize);
@@ -204,6 +208,18 @@ impl StoreOpaque {
         let r = f.func_ref();
         self.host_funcs.push(f);
         self.func_from_ref(r)
+    }
+
+    /// Keeps a set of host functions alive as long as the store; the last
+    /// set kept is not kept twice.
+    pub(crate) fn keep_host_funcs(&mut self, funcs: &Arc<[Arc<HostFunc>]>) {
+        if !self
+            .host_func_sets
+            .last()
+            .is_some_and(|last| Arc::ptr_eq(last, funcs))
+        {
+            self.host_func_sets.push(funcs.clone());
+        }
     }
 
     /// The handle for a memory (owned by an instance or by the store).
@@ -385,6 +401,7 @@ impl<T: 'static> Store<T> {
                 owned_tables: Vec::new(),
                 owned_globals: Vec::new(),
                 host_funcs: Vec::new(),
+                host_func_sets: Vec::new(),
                 modules: Vec::new(),
                 externrefs: Default::default(),
                 call_scratch: Vec::new(),

@@ -20,8 +20,23 @@ fn expected_failures() -> HashSet<String> {
         .collect()
 }
 
+/// The configuration a script runs with; `pooling/` scripts run again with
+/// the pooling allocator, whose slots must behave exactly like fresh
+/// allocations.
+fn config(name: &str) -> keel::Config {
+    let mut config = keel_wast::config_for_script(name);
+    if name.starts_with("pooling/") {
+        let mut pool = keel::PoolingAllocationConfig::new();
+        pool.max_memories_per_module(100)
+            .max_tables_per_module(100)
+            .table_elements(100_000);
+        config.allocation_strategy(pool);
+    }
+    config
+}
+
 fn run(name: &str, file: &TestFile<'static>, expected_to_fail: bool) -> Result<(), Failed> {
-    let report = keel_wast::run_script(file.raw(), &keel_wast::config_for_script(name));
+    let report = keel_wast::run_script(file.raw(), &config(name));
     let failure = match report {
         Err(e) => Some(format!("script does not parse: {e:#}")),
         Ok(r) if r.failures.is_empty() => None,
@@ -62,6 +77,7 @@ fn main() {
     for version in SpecVersion::all() {
         add("", spec(*version).collect());
     }
+    add("pooling/", spec(SpecVersion::V2).collect());
     for p in Proposal::all() {
         add("proposals/", proposal(*p).collect());
     }

@@ -45,11 +45,9 @@ pub(super) fn call_indirect(t: &mut FuncTranslator<'_, '_>, type_index: u32, tab
     let ty = TypeIndex::from_u32(type_index);
     let n = t.env.module.types[ty].params().len();
     let index = t.state.pop1();
-    let addr = t
+    let func_ref = t
         .env
-        .table_element_address(&mut t.b, TableIndex::from_u32(table_index), index);
-    let flags = t.env.table_flags();
-    let func_ref = t.b.ins().load(t.env.pointer_type, flags, addr, 0);
+        .load_table_element(&mut t.b, TableIndex::from_u32(table_index), index);
     let (code, ctx) = t.env.checked_func_ref(&mut t.b, func_ref, ty);
     let sig = t.env.wasm_sig_ref(&mut t.b, ty);
     let args = call_args(t, ctx, n);

@@ -19,7 +19,7 @@ use cranelift_frontend::FunctionBuilder;
 use keel_environ::builtins::{BuiltinFunctionIndex, BuiltinType};
 use keel_environ::{
     FuncIndex, GlobalIndex, MemoryIndex, Module, TableIndex, TrapKind, Tunables, TypeIndex,
-    VMOffsets, vm_func_ref, vm_function_import, vm_memory_definition, vm_memory_ref,
+    VMOffsets, WasmHeapType, vm_func_ref, vm_function_import, vm_memory_definition, vm_memory_ref,
     vm_store_context, vm_table_definition, vmctx,
 };
 use std::collections::HashMap;
@@ -270,6 +270,61 @@ impl<'a> FuncEnvironment<'a> {
         );
         let scaled = b.ins().ishl_imm_u(index, 3);
         b.ins().iadd(base, scaled)
+    }
+
+    /// Loads element `index` of `table` (trapping out of bounds). A funcref
+    /// table stores `funcref | 1`, or 0 for an element not initialized yet,
+    /// which the `table_lazy_func_ref` builtin initializes on this first
+    /// use (the encoding is documented in `keel`'s `vm/table.rs`).
+    pub fn load_table_element(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        table: TableIndex,
+        index: Value,
+    ) -> Value {
+        let addr = self.table_element_address(b, table, index);
+        let flags = self.table_flags();
+        let word = b.ins().load(self.pointer_type, flags, addr, 0);
+        if self.module.tables[table].ty.heap != WasmHeapType::Func {
+            return word;
+        }
+        let lazy = b.create_block();
+        let done = b.create_block();
+        b.append_block_param(done, self.pointer_type);
+        let decoded = b.ins().band_imm_s(word, !1i64);
+        b.ins().brif(word, done, &[decoded.into()], lazy, &[]);
+        b.set_cold_block(lazy);
+        b.seal_block(lazy);
+        b.switch_to_block(lazy);
+        let table_arg = b.ins().iconst(types::I32, i64::from(table.as_u32()));
+        let index_arg = b.ins().uextend(types::I64, index);
+        let initialized = self.call_builtin(
+            b,
+            BuiltinFunctionIndex::table_lazy_func_ref,
+            &[table_arg, index_arg],
+        );
+        b.ins().jump(done, &[initialized.into()]);
+        b.seal_block(done);
+        b.switch_to_block(done);
+        b.block_params(done)[0]
+    }
+
+    /// Stores `value` as element `index` of `table` (trapping out of
+    /// bounds), in the table's encoding (see `load_table_element`).
+    pub fn store_table_element(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        table: TableIndex,
+        index: Value,
+        value: Value,
+    ) {
+        let addr = self.table_element_address(b, table, index);
+        let word = if self.module.tables[table].ty.heap == WasmHeapType::Func {
+            b.ins().bor_imm_u(value, 1)
+        } else {
+            value
+        };
+        b.ins().store(self.table_flags(), word, addr, 0);
     }
 
     // ---- calls ----------------------------------------------------------

@@ -62,21 +62,16 @@ fn trap_unless_ok(t: &mut FuncTranslator<'_, '_>, ok: Value, kind: TrapKind) {
 
 fn table_get(t: &mut FuncTranslator<'_, '_>, table: u32) {
     let index = t.state.pop1();
-    let addr = t
+    let v = t
         .env
-        .table_element_address(&mut t.b, TableIndex::from_u32(table), index);
-    let flags = t.env.table_flags();
-    let v = t.b.ins().load(t.env.pointer_type, flags, addr, 0);
+        .load_table_element(&mut t.b, TableIndex::from_u32(table), index);
     t.state.push1(v);
 }
 
 fn table_set(t: &mut FuncTranslator<'_, '_>, table: u32) {
     let (index, value) = t.state.pop2();
-    let addr = t
-        .env
-        .table_element_address(&mut t.b, TableIndex::from_u32(table), index);
-    let flags = t.env.table_flags();
-    t.b.ins().store(flags, value, addr, 0);
+    t.env
+        .store_table_element(&mut t.b, TableIndex::from_u32(table), index, value);
 }
 
 fn table_size(t: &mut FuncTranslator<'_, '_>, table: u32) {

@@ -58,7 +58,8 @@ macro_rules! into_func_impls {
                     // SAFETY: called from an array entry with nothing to drop.
                     unsafe {
                         run_host(exit_fp, move || {
-                            let f = frame.state.downcast_ref::<F>().expect("host state matches its entry");
+                            // SAFETY: this entry was created with an `F`.
+                            let f = frame.state::<F>();
                             let store = &mut frame.store.opaque;
                             $(let $a = $a::from_raw(values[$i], store);)*
                             let ret = f($($a),*).into_result()?;
@@ -98,7 +99,8 @@ macro_rules! into_func_impls {
                     // SAFETY: as above.
                     unsafe {
                         run_host(exit_fp, move || {
-                            let f = frame.state.downcast_ref::<F>().expect("host state matches its entry");
+                            // SAFETY: this entry was created with an `F`.
+                            let f = frame.state::<F>();
                             let store = frame.store;
                             $(let $a = $a::from_raw(values[$i], &mut store.opaque);)*
                             let caller = Caller {

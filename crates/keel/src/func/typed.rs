@@ -32,6 +32,7 @@ pub unsafe trait WasmTy: Send + 'static {
     #[doc(hidden)]
     fn valtype() -> ValType;
     #[doc(hidden)]
+    #[inline]
     fn check_store(&self, _store: &StoreOpaque) -> crate::Result<()> {
         Ok(())
     }
@@ -53,17 +54,21 @@ macro_rules! scalar {
             fn valtype() -> ValType {
                 ValType::$vt
             }
+            #[inline]
             fn into_abi(self, _: &StoreOpaque) -> $abi {
                 #[allow(clippy::redundant_closure_call, reason = "macro-supplied conversion")]
                 ($to)(self)
             }
+            #[inline]
             fn from_abi(abi: $abi, _: &mut StoreOpaque) -> Self {
                 #[allow(clippy::redundant_closure_call, reason = "macro-supplied conversion")]
                 ($from)(abi)
             }
+            #[inline]
             fn into_raw(self, s: &StoreOpaque) -> ValRaw {
                 ValRaw::$raw(WasmTy::into_abi(self, s) as _)
             }
+            #[inline]
             fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
                 <Self as WasmTy>::from_abi(raw.$get() as _, s)
             }
@@ -84,15 +89,19 @@ unsafe impl WasmTy for f32 {
     fn valtype() -> ValType {
         ValType::F32
     }
+    #[inline]
     fn into_abi(self, _: &StoreOpaque) -> f32 {
         self
     }
+    #[inline]
     fn from_abi(abi: f32, _: &mut StoreOpaque) -> f32 {
         abi
     }
+    #[inline]
     fn into_raw(self, _: &StoreOpaque) -> ValRaw {
         ValRaw::f32(self.to_bits())
     }
+    #[inline]
     fn from_raw(raw: ValRaw, _: &mut StoreOpaque) -> f32 {
         f32::from_bits(raw.get_f32())
     }
@@ -104,15 +113,19 @@ unsafe impl WasmTy for f64 {
     fn valtype() -> ValType {
         ValType::F64
     }
+    #[inline]
     fn into_abi(self, _: &StoreOpaque) -> f64 {
         self
     }
+    #[inline]
     fn from_abi(abi: f64, _: &mut StoreOpaque) -> f64 {
         abi
     }
+    #[inline]
     fn into_raw(self, _: &StoreOpaque) -> ValRaw {
         ValRaw::f64(self.to_bits())
     }
+    #[inline]
     fn from_raw(raw: ValRaw, _: &mut StoreOpaque) -> f64 {
         f64::from_bits(raw.get_f64())
     }
@@ -125,15 +138,19 @@ unsafe impl WasmTy for V128 {
     fn valtype() -> ValType {
         ValType::V128
     }
+    #[inline]
     fn into_abi(self, _: &StoreOpaque) -> u128 {
         self.as_u128()
     }
+    #[inline]
     fn from_abi(abi: u128, _: &mut StoreOpaque) -> V128 {
         V128::from(abi)
     }
+    #[inline]
     fn into_raw(self, _: &StoreOpaque) -> ValRaw {
         ValRaw::v128(self.as_u128())
     }
+    #[inline]
     fn from_raw(raw: ValRaw, _: &mut StoreOpaque) -> V128 {
         V128::from(raw.get_v128())
     }
@@ -145,6 +162,7 @@ unsafe impl WasmTy for Option<Func> {
     fn valtype() -> ValType {
         ValType::FUNCREF
     }
+    #[inline]
     fn check_store(&self, store: &StoreOpaque) -> crate::Result<()> {
         match self {
             Some(f) if f.0.store != store.id() => {
@@ -153,15 +171,19 @@ unsafe impl WasmTy for Option<Func> {
             _ => Ok(()),
         }
     }
+    #[inline]
     fn into_abi(self, store: &StoreOpaque) -> *mut u8 {
         self.map_or(std::ptr::null_mut(), |f| f.func_ref(store).as_ptr().cast())
     }
+    #[inline]
     fn from_abi(abi: *mut u8, store: &mut StoreOpaque) -> Option<Func> {
         NonNull::new(abi.cast()).map(|r| store.func_from_ref(r))
     }
+    #[inline]
     fn into_raw(self, s: &StoreOpaque) -> ValRaw {
         ValRaw::ptr(WasmTy::into_abi(self, s))
     }
+    #[inline]
     fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
         <Self as WasmTy>::from_abi(raw.get_ptr(), s)
     }
@@ -173,15 +195,19 @@ unsafe impl WasmTy for Option<crate::ExternRef> {
     fn valtype() -> ValType {
         ValType::EXTERNREF
     }
+    #[inline]
     fn into_abi(self, store: &StoreOpaque) -> *mut u8 {
         self.map_or(std::ptr::null_mut(), |e| e.to_raw(store))
     }
+    #[inline]
     fn from_abi(abi: *mut u8, _: &mut StoreOpaque) -> Self {
         crate::ExternRef::from_raw(abi)
     }
+    #[inline]
     fn into_raw(self, s: &StoreOpaque) -> ValRaw {
         ValRaw::ptr(WasmTy::into_abi(self, s))
     }
+    #[inline]
     fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
         <Self as WasmTy>::from_abi(raw.get_ptr(), s)
     }
@@ -269,6 +295,7 @@ pub trait WasmRet {
 
 impl<R: WasmResults> WasmRet for R {
     type Ok = R;
+    #[inline]
     fn into_result(self) -> crate::Result<R> {
         Ok(self)
     }
@@ -276,6 +303,7 @@ impl<R: WasmResults> WasmRet for R {
 
 impl<R: WasmResults> WasmRet for crate::Result<R> {
     type Ok = R;
+    #[inline]
     fn into_result(self) -> crate::Result<R> {
         self
     }
@@ -288,15 +316,18 @@ unsafe impl<T: WasmTy> WasmParams for T {
     fn valtypes() -> Vec<ValType> {
         vec![T::valtype()]
     }
+    #[inline]
     fn into_abi(self, store: &StoreOpaque) -> crate::Result<T::Abi> {
         self.check_store(store)?;
         Ok(WasmTy::into_abi(self, store))
     }
+    #[inline]
     fn store_raw(self, store: &StoreOpaque, values: &mut [ValRaw]) -> crate::Result<()> {
         self.check_store(store)?;
         values[0] = self.into_raw(store);
         Ok(())
     }
+    #[inline]
     unsafe fn invoke<R: Copy>(
         code: *const u8,
         callee: *mut VMOpaqueContext,
@@ -319,12 +350,15 @@ unsafe impl<T: WasmTy> WasmResults for T {
     fn valtypes() -> Vec<ValType> {
         vec![T::valtype()]
     }
+    #[inline]
     fn from_abi(abi: T::Abi, store: &mut StoreOpaque) -> T {
         T::from_abi(abi, store)
     }
+    #[inline]
     fn load_raw(store: &mut StoreOpaque, values: &[ValRaw]) -> T {
         T::from_raw(values[0], store)
     }
+    #[inline]
     fn store_raw(self, store: &StoreOpaque, values: &mut [ValRaw]) -> crate::Result<()> {
         self.check_store(store)?;
         values[0] = self.into_raw(store);
@@ -342,11 +376,13 @@ macro_rules! tuple_impls {
                 vec![$($t::valtype()),*]
             }
             #[allow(unused_variables, reason = "empty tuple")]
+            #[inline]
             fn into_abi(self, store: &StoreOpaque) -> crate::Result<Self::Abi> {
                 $(self.$i.check_store(store)?;)*
                 Ok(($(WasmTy::into_abi(self.$i, store),)*))
             }
             #[allow(unused_variables, reason = "empty tuple")]
+            #[inline]
             fn store_raw(self, store: &StoreOpaque, values: &mut [ValRaw]) -> crate::Result<()> {
                 $(
                     self.$i.check_store(store)?;
@@ -355,6 +391,7 @@ macro_rules! tuple_impls {
                 Ok(())
             }
             #[allow(unused_variables, non_snake_case, reason = "empty tuple")]
+            #[inline]
             unsafe fn invoke<R: Copy>(code: *const u8, callee: *mut VMOpaqueContext, caller: *mut VMOpaqueContext, abi: Self::Abi) -> R {
                 // SAFETY: the caller checked the signature matches.
                 unsafe {
@@ -373,14 +410,17 @@ macro_rules! tuple_impls {
                 vec![$($t::valtype()),*]
             }
             #[allow(unused_variables, reason = "empty tuple")]
+            #[inline]
             fn from_abi(abi: Self::Abi, store: &mut StoreOpaque) -> Self {
                 tuple_impls!(@from_abi abi store $($t)*)
             }
             #[allow(unused_variables, clippy::unused_unit, reason = "empty tuple")]
+            #[inline]
             fn load_raw(store: &mut StoreOpaque, values: &[ValRaw]) -> Self {
                 ($($t::from_raw(values[$i], store),)*)
             }
             #[allow(unused_variables, reason = "empty tuple")]
+            #[inline]
             fn store_raw(self, store: &StoreOpaque, values: &mut [ValRaw]) -> crate::Result<()> {
                 $(
                     self.$i.check_store(store)?;

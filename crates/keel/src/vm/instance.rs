@@ -8,7 +8,10 @@
 use super::code_registry::CodeObject;
 use super::libcalls::BUILTINS;
 use super::memory::{LinearMemory, MemoryError};
-use super::table::Table;
+use super::memory_image::MemoryImage;
+use super::mmap::Mmap;
+use super::pool::{InstancePool, PoolError};
+use super::table::{LazyInit, Table, TableImage};
 use super::val_raw::ValRaw;
 use super::vmcontext::*;
 use keel_environ::{
@@ -19,7 +22,7 @@ use keel_environ::{
 };
 use std::alloc::Layout;
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
 /// A compiled module, loaded and ready to instantiate.
@@ -34,6 +37,38 @@ pub struct LoadedModule {
     pub type_ids: Box<[SharedTypeIndex]>,
     /// The settings its code was compiled for.
     pub tunables: Tunables,
+    /// Copy-on-write images of its defined memories, built on first use.
+    pub memory_images: OnceLock<Box<[Option<Arc<MemoryImage>>]>>,
+    /// Initial contents of its defined funcref tables that are
+    /// initialized lazily, built on first use.
+    pub table_images: OnceLock<Box<[Option<Arc<TableImage>>]>>,
+}
+
+impl LoadedModule {
+    /// The images of its defined memories (`None` where a memory must be
+    /// initialized by copying), building them on the first call.
+    pub fn memory_images(&self) -> &[Option<Arc<MemoryImage>>] {
+        self.memory_images
+            .get_or_init(|| MemoryImage::build_all(&self.env))
+    }
+}
+
+impl LoadedModule {
+    /// The images of its defined tables (`None` where a table is filled
+    /// when instantiated), building them on the first call.
+    pub fn table_images(&self) -> &[Option<Arc<TableImage>>] {
+        self.table_images
+            .get_or_init(|| TableImage::build_all(&self.env, &self.offsets))
+    }
+}
+
+/// How an instance's context, memories and tables are allocated.
+#[derive(Clone, Copy)]
+pub struct Allocation<'a> {
+    /// The pool to take slots from; on demand when `None`.
+    pub pool: Option<&'a Arc<InstancePool>>,
+    /// Whether memories start from copy-on-write images where possible.
+    pub memory_init_cow: bool,
 }
 
 /// Why an instance could not be created.
@@ -48,6 +83,20 @@ pub enum InstantiationError {
     /// The context could not be allocated.
     #[error("out of memory allocating the instance context")]
     OutOfMemory,
+    /// The pooling allocator could not serve the instance.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+/// Where an instance's context lives.
+enum ContextBacking {
+    /// The global allocator, with this layout.
+    OnDemand(Layout),
+    /// A slot of the pooling allocator (`Some` until dropped).
+    Pooled {
+        slot: Option<Mmap>,
+        pool: Arc<InstancePool>,
+    },
 }
 
 /// What an instance imports, in import order per kind.
@@ -62,11 +111,37 @@ pub struct Imports<'a> {
     pub globals: &'a [*mut VMGlobalDefinition],
 }
 
+/// Function imports resolved once and shared by many instances (see
+/// `InstancePre`).
+pub struct SharedFunctionImports(Box<[VMFunctionImport]>);
+
+// SAFETY: the records point to host functions' contexts and engine-owned
+// code, which never change after creation; the holder keeps those host
+// functions alive for as long as these records.
+unsafe impl Send for SharedFunctionImports {}
+// SAFETY: as above; nothing mutates through shared access.
+unsafe impl Sync for SharedFunctionImports {}
+
+impl SharedFunctionImports {
+    /// Wraps resolved records.
+    pub fn new(imports: Vec<VMFunctionImport>) -> SharedFunctionImports {
+        SharedFunctionImports(imports.into_boxed_slice())
+    }
+
+    /// The records, in import order.
+    pub fn as_slice(&self) -> &[VMFunctionImport] {
+        &self.0
+    }
+}
+
 /// The runtime side of one instance.
 pub struct Instance {
     module: Arc<LoadedModule>,
     vmctx: NonNull<u8>,
-    layout: Layout,
+    backing: ContextBacking,
+    /// Whether defined memories with an image got it (their active data
+    /// segments are then already in place).
+    memory_images_used: bool,
     memories: PrimaryMap<DefinedMemoryIndex, Box<LinearMemory>>,
     tables: PrimaryMap<DefinedTableIndex, Box<Table>>,
     dropped_elems: Vec<bool>,
@@ -83,8 +158,17 @@ unsafe impl Sync for Instance {}
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        // SAFETY: allocated in `Instance::new` with this layout.
-        unsafe { std::alloc::dealloc(self.vmctx.as_ptr(), self.layout) }
+        match &mut self.backing {
+            // SAFETY: allocated in `Instance::new` with this layout.
+            ContextBacking::OnDemand(layout) => unsafe {
+                std::alloc::dealloc(self.vmctx.as_ptr(), *layout)
+            },
+            ContextBacking::Pooled { slot, pool } => {
+                if let Some(slot) = slot.take() {
+                    pool.return_instance_slot(slot, self.module.offsets.size() as usize);
+                }
+            }
+        }
     }
 }
 
@@ -115,17 +199,47 @@ impl Instance {
         store: *mut u8,
         store_context: *mut VMStoreContext,
         store_index: usize,
+        allocation: Allocation<'_>,
     ) -> Result<Box<Instance>, InstantiationError> {
         let env = module.env.clone();
-        let layout = Layout::from_size_align(module.offsets.size() as usize, 16)
-            .map_err(|_| InstantiationError::OutOfMemory)?;
-        // SAFETY: the layout has non-zero size (the header alone is 48 bytes).
-        let vmctx = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
-            .ok_or(InstantiationError::OutOfMemory)?;
+        let size = module.offsets.size() as usize;
+        let (vmctx, backing) = match allocation.pool {
+            None => {
+                let layout = Layout::from_size_align(size, 16)
+                    .map_err(|_| InstantiationError::OutOfMemory)?;
+                // SAFETY: the layout has non-zero size (the header alone is
+                // 48 bytes).
+                let vmctx = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+                    .ok_or(InstantiationError::OutOfMemory)?;
+                (vmctx, ContextBacking::OnDemand(layout))
+            }
+            Some(pool) => {
+                pool.check_module(
+                    size,
+                    env.memories.len() - env.num_imported_memories,
+                    env.tables.len() - env.num_imported_tables,
+                )?;
+                // Zeroed and page-aligned; at least `size` bytes (checked).
+                let slot = pool.take_instance_slot()?;
+                let vmctx = NonNull::new(slot.as_ptr()).ok_or(InstantiationError::OutOfMemory)?;
+                let backing = ContextBacking::Pooled {
+                    slot: Some(slot),
+                    pool: pool.clone(),
+                };
+                (vmctx, backing)
+            }
+        };
+        let images = if allocation.memory_init_cow {
+            module.memory_images()
+        } else {
+            &[]
+        };
+        let memory_images_used = !images.is_empty();
         let mut instance = Box::new(Instance {
-            module,
+            module: module.clone(),
             vmctx,
-            layout,
+            backing,
+            memory_images_used,
             memories: PrimaryMap::new(),
             tables: PrimaryMap::new(),
             dropped_elems: vec![false; env.elems.len()],
@@ -202,8 +316,18 @@ impl Instance {
         }
 
         // Defined memories.
-        for (_, ty) in env.memories.iter().skip(env.num_imported_memories) {
-            let mut memory = LinearMemory::new(ty, &instance.module.tunables)?;
+        for (i, (_, ty)) in env
+            .memories
+            .iter()
+            .skip(env.num_imported_memories)
+            .enumerate()
+        {
+            let image = images.get(i).and_then(Option::as_ref);
+            let tunables = &instance.module.tunables;
+            let mut memory = match allocation.pool {
+                None => LinearMemory::new(ty, tunables, image)?,
+                Some(pool) => LinearMemory::new_pooled(ty, tunables, image, pool)?,
+            };
             let r = VMMemoryRef {
                 base: memory.base(),
                 definition: memory.definition(),
@@ -223,14 +347,22 @@ impl Instance {
         }
 
         // Defined tables.
+        let table_images = instance.module.table_images();
         for (def, init) in env.table_inits.iter() {
             let ty = env.tables[env.table_index(def)];
             let init = match init {
                 Some(e) => instance.eval_const_expr(e).get_ptr(),
                 None => std::ptr::null_mut(),
             };
-            let mut table = Table::new(ty.ty, ty.minimum, ty.maximum, init)
-                .ok_or(InstantiationError::TableTooLarge(ty.minimum))?;
+            let lazy = table_images[def.index()].as_ref().map(|image| LazyInit {
+                vmctx: vmctx.as_ptr(),
+                image: image.clone(),
+            });
+            let mut table = match allocation.pool {
+                None => Table::new(ty.ty, ty.minimum, ty.maximum, init, lazy)
+                    .ok_or(InstantiationError::TableTooLarge(ty.minimum))?,
+                Some(pool) => Table::new_pooled(ty.ty, ty.minimum, ty.maximum, init, lazy, pool)?,
+            };
             let def_ptr = table.definition();
             let def = instance.tables.push(table);
             // SAFETY: in bounds.
@@ -374,6 +506,9 @@ impl Instance {
         let env = self.module.env.clone();
         for (index, elem) in env.elems.iter() {
             match &elem.mode {
+                ElemMode::Active { table, .. } if self.table_is_lazy(*table) => {
+                    self.dropped_elems[index.index()] = true;
+                }
                 ElemMode::Active { table, offset } => {
                     let dst = self.eval_offset(offset);
                     self.table_init(*table, index, dst, 0, elem.items.len() as u64)?;
@@ -385,6 +520,10 @@ impl Instance {
         }
         for (index, data) in env.datas.iter() {
             if let DataMode::Active { memory, offset } = &data.mode {
+                if self.memory_has_image(*memory) {
+                    self.dropped_datas[index.index()] = true;
+                    continue;
+                }
                 let dst = self.eval_offset(offset);
                 let len = (data.range.end - data.range.start) as u64;
                 self.memory_init(*memory, index, dst, 0, len)?;
@@ -392,6 +531,30 @@ impl Instance {
             }
         }
         Ok(())
+    }
+
+    /// Whether `table` is defined here and initialized lazily from its
+    /// image, which holds its active element segments.
+    fn table_is_lazy(&self, table: TableIndex) -> bool {
+        self.module
+            .env
+            .defined_table_index(table)
+            .is_some_and(|def| self.module.table_images()[def.index()].is_some())
+    }
+
+    /// Whether `memory` is defined here and started from its image, which
+    /// already holds its active data segments.
+    fn memory_has_image(&self, memory: MemoryIndex) -> bool {
+        if !self.memory_images_used {
+            return false;
+        }
+        let Some(def) = self.module.env.defined_memory_index(memory) else {
+            return false;
+        };
+        self.module
+            .memory_images()
+            .get(def.index())
+            .is_some_and(Option::is_some)
     }
 
     /// `table.init`: copies `len` items of segment `elem` from `src` to
@@ -419,17 +582,16 @@ impl Instance {
             return Err(TrapKind::TableOutOfBounds);
         }
         let (src, dst, len) = (src as usize, dst as usize, len as usize);
+        // In bounds (checked above), so `set` cannot fail.
         match &segment.items {
             ElemItems::Functions(funcs) => {
                 for (i, f) in funcs[src..src + len].iter().enumerate() {
-                    let value = self.func_ref(*f).cast();
-                    t.elements_mut()[dst + i] = value;
+                    t.set((dst + i) as u64, self.func_ref(*f).cast());
                 }
             }
             ElemItems::Expressions(exprs) => {
                 for (i, e) in exprs[src..src + len].iter().enumerate() {
-                    let value = self.eval_const_expr(e).get_ptr();
-                    t.elements_mut()[dst + i] = value;
+                    t.set((dst + i) as u64, self.eval_const_expr(e).get_ptr());
                 }
             }
         }
@@ -482,9 +644,10 @@ impl Instance {
     pub fn for_each_externref(&self, visit: &mut dyn FnMut(usize)) {
         let env = &self.module.env;
         for table in self.tables.values() {
-            if table.ty().heap == keel_environ::WasmHeapType::Extern {
-                table.elements().iter().for_each(|e| visit(*e as usize));
-            }
+            table
+                .externref_elements()
+                .iter()
+                .for_each(|e| visit(*e as usize));
         }
         for (def, _) in env.global_inits.iter() {
             let index = env.global_index(def);

@@ -94,13 +94,7 @@ unsafe extern "C" fn table_fill(
     let instance = unsafe { Instance::from_vmctx(vmctx) };
     // SAFETY: table pointers in a live context are live.
     let t = unsafe { &mut *instance.table(TableIndex::from_u32(table)) };
-    match dst.checked_add(len) {
-        Some(end) if end <= t.size() => {
-            t.elements_mut()[dst as usize..end as usize].fill(value);
-            1
-        }
-        _ => 0,
-    }
+    u32::from(t.fill(dst, len, value))
 }
 
 /// # Safety
@@ -117,26 +111,20 @@ unsafe extern "C" fn table_copy(
     let instance = unsafe { Instance::from_vmctx(vmctx) };
     let dst_t = instance.table(TableIndex::from_u32(dst_table));
     let src_t = instance.table(TableIndex::from_u32(src_table));
-    // SAFETY: both tables are live; reading the source into a temporary
-    // avoids holding two references when they are the same table.
-    let (src_len, dst_len) = unsafe { ((*src_t).size(), (*dst_t).size()) };
-    let ok = src.checked_add(len).is_some_and(|e| e <= src_len)
-        && dst.checked_add(len).is_some_and(|e| e <= dst_len);
-    if !ok {
-        return 0;
-    }
-    let (src, dst, len) = (src as usize, dst as usize, len as usize);
-    if dst_t == src_t {
-        // SAFETY: one live table, one exclusive reference.
-        unsafe { (*dst_t).elements_mut().copy_within(src..src + len, dst) };
-    } else {
-        // SAFETY: two distinct live tables.
-        unsafe {
-            let s = &(*src_t).elements()[src..src + len];
-            (*dst_t).elements_mut()[dst..dst + len].copy_from_slice(s);
-        }
-    }
-    1
+    // SAFETY: table pointers in a live context are live, and validation
+    // made their element types match.
+    u32::from(unsafe { crate::vm::Table::copy(dst_t, src_t, dst, src, len) })
+}
+
+/// # Safety
+/// Called only by generated code with its own live context, for an element
+/// of a funcref table that it found in bounds and not yet initialized.
+unsafe extern "C" fn table_lazy_func_ref(vmctx: *mut VMContext, table: u32, index: u64) -> *mut u8 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    // SAFETY: table pointers in a live context are live.
+    let t = unsafe { &mut *instance.table(TableIndex::from_u32(table)) };
+    t.lazy_func_ref(index)
 }
 
 /// # Safety

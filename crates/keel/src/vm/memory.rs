@@ -11,9 +11,12 @@
 //! pages accessible; an access past `current_length` faults and the signal
 //! handler reports it as out of bounds.
 
+use super::memory_image::MemoryImage;
 use super::mmap::{Mmap, page_size};
+use super::pool::{InstancePool, MemorySlot, PoolError};
 use super::vmcontext::VMMemoryDefinition;
 use keel_environ::{Memory, Tunables, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Why a memory could not be created.
@@ -30,6 +33,21 @@ pub enum MemoryError {
     /// The operating system refused the mapping.
     #[error("failed to map linear memory: {0}")]
     Map(#[from] std::io::Error),
+    /// The pooling allocator has no slot for it.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+/// Where a memory's pages come from.
+enum Backing {
+    /// A reservation of its own, unmapped on drop.
+    OnDemand(Mmap),
+    /// A slot of the pooling allocator, reset and returned on drop. Always
+    /// `Some` until then.
+    Pooled {
+        slot: Option<MemorySlot>,
+        pool: Arc<InstancePool>,
+    },
 }
 
 /// A linear memory. Its definition comes first, so a pointer to the
@@ -38,7 +56,7 @@ pub enum MemoryError {
 #[repr(C)]
 pub struct LinearMemory {
     definition: VMMemoryDefinition,
-    mmap: Mmap,
+    backing: Backing,
     /// Largest size in bytes this memory may reach.
     maximum_bytes: usize,
     /// Declared maximum in pages, if any.
@@ -52,30 +70,65 @@ unsafe impl Send for LinearMemory {}
 unsafe impl Sync for LinearMemory {}
 
 impl LinearMemory {
-    /// Creates a memory of type `ty`, zeroed, laid out as `tunables` says.
-    pub fn new(ty: &Memory, tunables: &Tunables) -> Result<Box<LinearMemory>, MemoryError> {
+    /// Creates a memory of type `ty`, zeroed, laid out as `tunables` says,
+    /// with `image` (if any) mapped copy-on-write over its start.
+    pub fn new(
+        ty: &Memory,
+        tunables: &Tunables,
+        image: Option<&Arc<MemoryImage>>,
+    ) -> Result<Box<LinearMemory>, MemoryError> {
+        let (initial, maximum_bytes) = sizes(ty, tunables, usize::MAX)?;
         let reservation = usize::try_from(tunables.memory_reservation).unwrap_or(usize::MAX);
         let guard = usize::try_from(tunables.memory_guard_size).unwrap_or(0);
-        let limit_pages = (tunables.memory_reservation / WASM_PAGE_SIZE).min(WASM32_MAX_PAGES);
-        let maximum_pages = ty.maximum.unwrap_or(WASM32_MAX_PAGES).min(limit_pages);
-        if ty.minimum > maximum_pages {
-            return Err(MemoryError::TooLarge {
-                pages: ty.minimum,
-                limit: maximum_pages,
-            });
-        }
         let mut mmap = Mmap::reserve(reservation.saturating_add(guard))?;
-        let initial = (ty.minimum * WASM_PAGE_SIZE) as usize;
         mmap.make_accessible(0, initial)?;
+        if let Some(image) = image {
+            mmap.map_file_private(image.start(), image.byte_len(), image.fd())?;
+        }
         Ok(Box::new(LinearMemory {
             definition: VMMemoryDefinition {
                 base: mmap.as_ptr(),
                 current_length: initial,
             },
-            mmap,
-            maximum_bytes: (maximum_pages * WASM_PAGE_SIZE) as usize,
+            backing: Backing::OnDemand(mmap),
+            maximum_bytes,
             declared_maximum: ty.maximum,
         }))
+    }
+
+    /// Creates a memory of type `ty` in a slot of `pool`, reading as zeros
+    /// and `image`.
+    pub fn new_pooled(
+        ty: &Memory,
+        tunables: &Tunables,
+        image: Option<&Arc<MemoryImage>>,
+        pool: &Arc<InstancePool>,
+    ) -> Result<Box<LinearMemory>, MemoryError> {
+        let (initial, maximum_bytes) = sizes(ty, tunables, pool.limits().max_memory_size)?;
+        let mut slot = pool.take_memory_slot()?;
+        if let Err(e) = prepare_slot(&mut slot, image, initial) {
+            pool.scrap_memory_slot(slot);
+            return Err(e.into());
+        }
+        Ok(Box::new(LinearMemory {
+            definition: VMMemoryDefinition {
+                base: slot.mmap.as_ptr(),
+                current_length: initial,
+            },
+            backing: Backing::Pooled {
+                slot: Some(slot),
+                pool: pool.clone(),
+            },
+            maximum_bytes,
+            declared_maximum: ty.maximum,
+        }))
+    }
+
+    fn mmap_mut(&mut self) -> Option<&mut Mmap> {
+        match &mut self.backing {
+            Backing::OnDemand(m) => Some(m),
+            Backing::Pooled { slot, .. } => slot.as_mut().map(|s| &mut s.mmap),
+        }
     }
 
     /// The definition generated code reads.
@@ -119,7 +172,7 @@ impl LinearMemory {
         let old_bytes = self.byte_size();
         let new_bytes = usize::try_from(new_pages * WASM_PAGE_SIZE).ok()?;
         debug_assert_eq!(old_bytes % page_size(), 0);
-        self.mmap
+        self.mmap_mut()?
             .make_accessible(old_bytes, new_bytes - old_bytes)
             .ok()?;
         self.definition.current_length = new_bytes;
@@ -141,4 +194,76 @@ impl LinearMemory {
         // this store cannot run while the store is mutably borrowed.)
         unsafe { std::slice::from_raw_parts_mut(self.base(), self.byte_size()) }
     }
+}
+
+impl Drop for LinearMemory {
+    fn drop(&mut self) {
+        let used = self.byte_size();
+        if let Backing::Pooled { slot, pool } = &mut self.backing
+            && let Some(slot) = slot.take()
+        {
+            pool.return_memory_slot(slot, used);
+        }
+    }
+}
+
+/// The initial size and the largest size in bytes of a memory of type
+/// `ty`, or an error if even the initial size is too large.
+fn sizes(
+    ty: &Memory,
+    tunables: &Tunables,
+    limit_bytes: usize,
+) -> Result<(usize, usize), MemoryError> {
+    let limit_pages = (tunables.memory_reservation / WASM_PAGE_SIZE)
+        .min(WASM32_MAX_PAGES)
+        .min(limit_bytes as u64 / WASM_PAGE_SIZE);
+    let maximum_pages = ty.maximum.unwrap_or(WASM32_MAX_PAGES).min(limit_pages);
+    if ty.minimum > maximum_pages {
+        return Err(MemoryError::TooLarge {
+            pages: ty.minimum,
+            limit: maximum_pages,
+        });
+    }
+    Ok((
+        (ty.minimum * WASM_PAGE_SIZE) as usize,
+        (maximum_pages * WASM_PAGE_SIZE) as usize,
+    ))
+}
+
+/// Makes a pooled slot hold exactly `image` and `initial` accessible
+/// bytes. The slot was reset when released (see [`super::pool`]), so only
+/// the image and the accessible length may need changing.
+fn prepare_slot(
+    slot: &mut MemorySlot,
+    image: Option<&Arc<MemoryImage>>,
+    initial: usize,
+) -> std::io::Result<()> {
+    let same_image = match (&slot.image, image) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    if !same_image {
+        let mapped = slot.image.as_ref().map_or(0, |i| i.start() + i.byte_len());
+        let dirty = slot.accessible.max(mapped);
+        slot.image = None;
+        slot.accessible = 0;
+        slot.mmap.reset_to_reserved(0, dirty)?;
+        if let Some(image) = image {
+            // Inside `initial` by the image's invariant; made accessible
+            // with the rest below.
+            slot.mmap
+                .map_file_private(image.start(), image.byte_len(), image.fd())?;
+            slot.image = Some(image.clone());
+        }
+    }
+    if slot.accessible < initial {
+        slot.mmap
+            .make_accessible(slot.accessible, initial - slot.accessible)?;
+    } else if slot.accessible > initial {
+        slot.mmap
+            .make_inaccessible(initial, slot.accessible - initial)?;
+    }
+    slot.accessible = initial;
+    Ok(())
 }

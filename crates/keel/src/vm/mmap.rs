@@ -1,5 +1,5 @@
-//! Anonymous memory mappings: the only place that calls `mmap`,
-//! `mprotect` and `munmap`.
+//! Memory mappings: the only place that calls `mmap`, `mprotect`,
+//! `madvise` and `munmap`.
 
 use std::io;
 use std::ptr::NonNull;
@@ -114,6 +114,91 @@ impl Mmap {
     /// Makes a page-aligned range readable and writable.
     pub fn make_accessible(&mut self, start: usize, len: usize) -> io::Result<()> {
         self.protect(start, len, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    /// Maps `len` bytes of `fd` from file offset 0, copy-on-write and
+    /// read-write, at page-aligned `start`, replacing what was there.
+    /// Writes go to private pages; the file never changes.
+    pub fn map_file_private(
+        &mut self,
+        start: usize,
+        len: usize,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        self.check_range(start, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: MAP_FIXED replaces pages inside our own mapping (range
+        // checked above), which no Rust reference points into while the
+        // owner is mutably borrowed.
+        let ptr = unsafe {
+            libc::mmap(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Replaces a page-aligned range with fresh inaccessible, unbacked
+    /// pages: whatever was mapped or written there is gone.
+    pub fn reset_to_reserved(&mut self, start: usize, len: usize) -> io::Result<()> {
+        self.check_range(start, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: as in `map_file_private`: a fixed mapping inside our own.
+        let ptr = unsafe {
+            libc::mmap(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Throws away the private contents of a page-aligned range: anonymous
+    /// pages read as zero again and copy-on-write pages of a file mapping
+    /// as the file again, with no copying. Protection is unchanged.
+    pub fn discard(&mut self, start: usize, len: usize) -> io::Result<()> {
+        self.check_range(start, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the range is inside our own private mapping; the owner's
+        // exclusive borrow means no Rust reference reads those pages.
+        let r = unsafe {
+            libc::madvise(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Makes a page-aligned range inaccessible (its contents stay).
+    pub fn make_inaccessible(&mut self, start: usize, len: usize) -> io::Result<()> {
+        self.protect(start, len, libc::PROT_NONE)
     }
 
     /// Makes a page-aligned range readable and executable (and no longer

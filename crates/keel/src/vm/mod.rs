@@ -4,7 +4,9 @@
 //! types here.
 //!
 //! - [`mmap`]: anonymous mappings.
-//! - [`memory`], [`table`]: linear memories and tables.
+//! - [`memory`], [`table`]: linear memories and tables;
+//!   [`memory_image`]: copy-on-write initial contents of memories.
+//! - [`pool`]: the pooling allocator's slots.
 //! - [`vmcontext`]: the structs generated code shares with the runtime.
 //! - [`instance`]: an instance's context and initialization.
 //! - [`code_memory`], [`code_registry`]: loaded code and its lookup tables.
@@ -17,14 +19,16 @@ pub mod externref;
 pub mod instance;
 pub mod libcalls;
 pub mod memory;
+pub mod memory_image;
 pub mod mmap;
+pub mod pool;
 pub mod sys;
 pub mod table;
 pub mod traphandlers;
 pub mod val_raw;
 pub mod vmcontext;
 
-pub use instance::{Imports, Instance, LoadedModule};
+pub use instance::{Allocation, Imports, Instance, LoadedModule, SharedFunctionImports};
 pub use memory::LinearMemory;
 pub use table::Table;
 pub use val_raw::ValRaw;

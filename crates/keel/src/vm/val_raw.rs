@@ -17,76 +17,91 @@ impl std::fmt::Debug for ValRaw {
 
 impl ValRaw {
     /// From all 16 bytes.
+    #[inline]
     pub fn from_bytes(bytes: [u8; 16]) -> ValRaw {
         ValRaw { bytes }
     }
 
     /// The 16 bytes.
+    #[inline]
     pub fn bytes(&self) -> [u8; 16] {
         self.bytes
     }
 
-    fn low<const N: usize>(&self) -> [u8; N] {
-        let mut out = [0u8; N];
-        out.copy_from_slice(&self.bytes[..N]);
-        out
+    /// The value zero-extended to 16 bytes. Built from an integer rather
+    /// than by copying bytes, so that writing a slot is one store.
+    #[inline]
+    fn with_low(low: u64) -> ValRaw {
+        ValRaw::v128(u128::from(low))
     }
 
-    fn with_low(low: &[u8]) -> ValRaw {
-        let mut bytes = [0u8; 16];
-        bytes[..low.len()].copy_from_slice(low);
-        ValRaw { bytes }
+    /// The low 8 bytes.
+    #[inline]
+    fn low(&self) -> u64 {
+        self.get_v128() as u64
     }
 
     /// An `i32`.
+    #[inline]
     pub fn i32(v: i32) -> ValRaw {
-        Self::with_low(&v.to_le_bytes())
+        Self::with_low(u64::from(v as u32))
     }
     /// An `i64`.
+    #[inline]
     pub fn i64(v: i64) -> ValRaw {
-        Self::with_low(&v.to_le_bytes())
+        Self::with_low(v as u64)
     }
     /// An `f32` from its bits.
+    #[inline]
     pub fn f32(bits: u32) -> ValRaw {
-        Self::with_low(&bits.to_le_bytes())
+        Self::with_low(u64::from(bits))
     }
     /// An `f64` from its bits.
+    #[inline]
     pub fn f64(bits: u64) -> ValRaw {
-        Self::with_low(&bits.to_le_bytes())
+        Self::with_low(bits)
     }
     /// A `v128`.
+    #[inline]
     pub fn v128(v: u128) -> ValRaw {
         ValRaw {
             bytes: v.to_le_bytes(),
         }
     }
     /// A reference (null is 0).
+    #[inline]
     pub fn ptr(p: *mut u8) -> ValRaw {
-        Self::with_low(&(p as usize as u64).to_le_bytes())
+        Self::with_low(p as usize as u64)
     }
 
     /// As an `i32`.
+    #[inline]
     pub fn get_i32(&self) -> i32 {
-        i32::from_le_bytes(self.low())
+        self.low() as u32 as i32
     }
     /// As an `i64`.
+    #[inline]
     pub fn get_i64(&self) -> i64 {
-        i64::from_le_bytes(self.low())
+        self.low() as i64
     }
     /// As `f32` bits.
+    #[inline]
     pub fn get_f32(&self) -> u32 {
-        u32::from_le_bytes(self.low())
+        self.low() as u32
     }
     /// As `f64` bits.
+    #[inline]
     pub fn get_f64(&self) -> u64 {
-        u64::from_le_bytes(self.low())
+        self.low()
     }
     /// As a `v128`.
+    #[inline]
     pub fn get_v128(&self) -> u128 {
         u128::from_le_bytes(self.bytes)
     }
     /// As a reference.
+    #[inline]
     pub fn get_ptr(&self) -> *mut u8 {
-        u64::from_le_bytes(self.low()) as usize as *mut u8
+        self.low() as usize as *mut u8
     }
 }

@@ -3,5 +3,7 @@
 mod api;
 mod bad_input;
 mod externref;
+mod lazy_tables;
+mod pooling;
 mod simd_c;
 mod traps;

@@ -1,0 +1,147 @@
+//! Copy-on-write images of linear memories' initial contents.
+//!
+//! When every active data segment of a defined memory has a constant offset
+//! and fits the memory's minimum size, the memory's initial contents are the
+//! same for every instance. They are written once into a sealed, anonymous
+//! in-memory file (`memfd`), and each instance maps that file privately over
+//! its memory: instantiating costs one `mmap` instead of copying the data,
+//! pages are shared between instances until one writes to them, and
+//! `madvise(MADV_DONTNEED)` restores the image on slot reuse.
+
+use keel_environ::{DataMode, DefinedMemoryIndex, EntityRef, Module, WASM_PAGE_SIZE};
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd};
+use std::os::unix::fs::FileExt;
+
+use super::mmap::page_size;
+
+/// The initial contents of one memory, as a file to map at `start`.
+///
+/// Invariant: `start` and `len` are multiples of the page size, and
+/// `start + len` is at most the memory's minimum size in bytes, so the image
+/// always lies in the part of the memory that is accessible from the start.
+#[derive(Debug)]
+pub struct MemoryImage {
+    file: File,
+    start: usize,
+    len: usize,
+}
+
+impl MemoryImage {
+    /// The image of defined memory `def`, or `None` when its data segments
+    /// do not allow one (or there is no data at all); such a memory is
+    /// initialized by copying, as the spec describes.
+    ///
+    /// Errors only if the system refuses to create the file; callers then
+    /// fall back to copying too.
+    pub fn build(env: &Module, def: DefinedMemoryIndex) -> std::io::Result<Option<MemoryImage>> {
+        let memory = env.memory_index(def);
+        let minimum_bytes = env.memories[memory].minimum.saturating_mul(WASM_PAGE_SIZE);
+        let mut segments = Vec::new();
+        for (index, data) in env.datas.iter() {
+            let DataMode::Active { memory: m, offset } = &data.mode else {
+                continue;
+            };
+            if *m != memory {
+                continue;
+            }
+            // A segment whose offset is only known at instantiation (a
+            // `global.get`), or that does not fit, must be applied in order
+            // with its bounds check: no image for this memory.
+            let Some(offset) = offset.as_constant_offset() else {
+                return Ok(None);
+            };
+            let bytes = env.data_bytes(index);
+            let fits = offset
+                .checked_add(bytes.len() as u64)
+                .is_some_and(|end| end <= minimum_bytes);
+            if !fits {
+                return Ok(None);
+            }
+            if !bytes.is_empty() {
+                segments.push((offset as usize, bytes));
+            }
+        }
+        let Some(first) = segments.iter().map(|(o, _)| *o).min() else {
+            return Ok(None);
+        };
+        let end = segments
+            .iter()
+            .map(|(o, b)| o + b.len())
+            .max()
+            .unwrap_or(first);
+        let page = page_size();
+        let start = first / page * page;
+        // `minimum_bytes` is a multiple of 64 KiB, so rounding `end` up to
+        // a host page keeps it inside the minimum size.
+        let len = end.div_ceil(page) * page - start;
+
+        let file = create_sealable_file()?;
+        file.set_len(len as u64)?;
+        for (offset, bytes) in segments {
+            // Later segments overwrite earlier ones, as applying them in
+            // order would.
+            file.write_all_at(bytes, (offset - start) as u64)?;
+        }
+        seal(&file)?;
+        Ok(Some(MemoryImage { file, start, len }))
+    }
+
+    /// The byte offset in the memory where the image begins.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The image's length in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.len
+    }
+
+    /// The file to map.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// Images of every defined memory of `env`, built now. A memory whose
+    /// image cannot be built gets `None` and is initialized by copying.
+    pub fn build_all(env: &Module) -> Box<[Option<std::sync::Arc<MemoryImage>>]> {
+        let defined = env.memories.len() - env.num_imported_memories;
+        (0..defined)
+            .map(|i| {
+                MemoryImage::build(env, DefinedMemoryIndex::new(i))
+                    .ok()
+                    .flatten()
+                    .map(std::sync::Arc::new)
+            })
+            .collect()
+    }
+}
+
+fn create_sealable_file() -> std::io::Result<File> {
+    // SAFETY: the name is a NUL-terminated literal; the call creates a new
+    // descriptor that nothing else owns.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"keel-memory-image".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor we own exclusively.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Forbids any later change to the file's size or contents, so an image
+/// mapped into many instances can never change under them.
+fn seal(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: `fcntl` on a descriptor we own, with an integer argument.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -146,6 +146,10 @@ pub struct KeelVariant {
     pub opt_level: u8,
     /// Keel's own NaN canonicalization.
     pub nan_canonicalization: bool,
+    /// Instances come from the pooling allocator, whose slots the previous
+    /// inputs' instances used: a leak between tenants shows up as a
+    /// divergence from the reference.
+    pub pooling: bool,
 }
 
 impl KeelVariant {
@@ -153,6 +157,7 @@ impl KeelVariant {
     pub const DEFAULT: KeelVariant = KeelVariant {
         opt_level: 1,
         nan_canonicalization: false,
+        pooling: false,
     };
 
     /// A variant chosen by the input, mostly the default.
@@ -163,6 +168,7 @@ impl KeelVariant {
         Ok(KeelVariant {
             opt_level: u.int_in_range(0..=2)?,
             nan_canonicalization: u.arbitrary()?,
+            pooling: false,
         })
     }
 
@@ -178,13 +184,31 @@ impl KeelVariant {
             // One thread: the fuzzer shares the machine, and a single thread
             // keeps a failing input's behaviour reproducible.
             .parallel_compilation(false);
+        if self.pooling {
+            // Room for anything the generator makes (at most 3 memories
+            // and tables per module, a few instances per input), so that
+            // the pool's limits never differ from the reference's.
+            let mut pool = keel::PoolingAllocationConfig::new();
+            pool.total_core_instances(32)
+                .total_memories(96)
+                .total_tables(96)
+                .max_memories_per_module(4)
+                .max_tables_per_module(4)
+                .table_elements(MAX_TABLE_ELEMENTS);
+            config.allocation_strategy(pool);
+        }
         config
     }
 
     fn slot(self) -> usize {
-        usize::from(self.opt_level.min(2)) * 2 + usize::from(self.nan_canonicalization)
+        usize::from(self.opt_level.min(2)) * 4
+            + usize::from(self.nan_canonicalization) * 2
+            + usize::from(self.pooling)
     }
 }
+
+/// Keel's own bound on table sizes, which a pooled table slot matches.
+const MAX_TABLE_ELEMENTS: usize = 10_000_000;
 
 /// Uses of one engine before it is replaced. Engines intern every function
 /// signature they see (and compile a host trampoline per signature), which
@@ -198,7 +222,7 @@ pub fn keel_engine(variant: KeelVariant) -> keel::Engine {
     static ENGINES: Mutex<Vec<Option<(keel::Engine, usize)>>> = Mutex::new(Vec::new());
     let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
     if engines.is_empty() {
-        engines.resize(6, None);
+        engines.resize(12, None);
     }
     let slot = &mut engines[variant.slot()];
     match slot {

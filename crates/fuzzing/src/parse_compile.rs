@@ -18,10 +18,12 @@ pub fn run(data: &[u8]) -> Verdict {
         0 => KeelVariant {
             opt_level: 0,
             nan_canonicalization: false,
+            pooling: false,
         },
         1 => KeelVariant {
             opt_level: 2,
             nan_canonicalization: true,
+            pooling: false,
         },
         _ => KeelVariant::DEFAULT,
     };

@@ -80,7 +80,14 @@ impl Case {
     /// Reads the module and compiles it in both engines. `Ok(None)` when
     /// there is nothing to compare: an invalid raw module, imports too
     /// large to provide, or a module wasmi cannot handle.
-    pub(crate) fn start(&self, rng: &mut Rng) -> Result<Option<(Pair, HostPlan)>, crate::Finding> {
+    ///
+    /// `wasmi_wasm`, if given, is what the reference runs instead of the
+    /// module: the same module with its `select`s rewritten.
+    pub(crate) fn start(
+        &self,
+        rng: &mut Rng,
+        wasmi_wasm: Option<&[u8]>,
+    ) -> Result<Option<(Pair, HostPlan)>, crate::Finding> {
         let Ok(info) = ModuleInfo::read(&self.wasm, keel_features()) else {
             return Ok(None);
         };
@@ -89,8 +96,15 @@ impl Case {
             return Ok(None);
         }
         let keel = KeelSide::new(&keel_engine(self.variant));
-        Pair::compile(self.wasm.clone(), info, keel, WasmiSide::new(), self.raw)
-            .map(|p| p.map(|p| (p, plan)))
+        Pair::compile(
+            self.wasm.clone(),
+            info,
+            keel,
+            WasmiSide::new(),
+            wasmi_wasm,
+            self.raw,
+        )
+        .map(|p| p.map(|p| (p, plan)))
     }
 }
 
@@ -134,13 +148,40 @@ pub(crate) fn call_exports(
     Ok(())
 }
 
+/// Runs `check` on `case`; a divergence stands only if the reference,
+/// running the same module with its `select` conditions routed through
+/// locals, disagrees with Keel too (see `defuse.rs`).
+pub(crate) fn with_second_opinion(
+    case: &Case,
+    check: impl Fn(&Case, Option<&[u8]>) -> Verdict,
+) -> Verdict {
+    let finding = match check(case, None) {
+        Ok(stats) => return Ok(stats),
+        Err(finding) => finding,
+    };
+    let Some(rewritten) = crate::defuse::route_select_conditions(&case.wasm) else {
+        return Err(finding);
+    };
+    match check(case, Some(&rewritten)) {
+        Ok(mut stats) => {
+            stats.reference_bugs += 1;
+            Ok(stats)
+        }
+        Err(_) => Err(finding),
+    }
+}
+
 /// The oracle. `Err` is a divergence between Keel and wasmi.
 pub fn run(data: &[u8]) -> Verdict {
     let Some(case) = Case::decode(data, Purpose::Differential) else {
         return Ok(Stats::default());
     };
+    with_second_opinion(&case, run_case)
+}
+
+fn run_case(case: &Case, wasmi_wasm: Option<&[u8]>) -> Verdict {
     let mut rng = Rng::new(case.seed);
-    let Some((mut pair, plan)) = case.start(&mut rng)? else {
+    let Some((mut pair, plan)) = case.start(&mut rng, wasmi_wasm)? else {
         return Ok(Stats::default());
     };
     if pair.instantiate(&plan)? {

@@ -26,8 +26,12 @@ pub fn run(data: &[u8]) -> Verdict {
     let Some(case) = Case::decode(data, Purpose::Instantiate) else {
         return Ok(Stats::default());
     };
+    crate::differential::with_second_opinion(&case, run_case)
+}
+
+fn run_case(case: &Case, wasmi_wasm: Option<&[u8]>) -> Verdict {
     let mut rng = Rng::new(case.seed);
-    let Some((mut pair, plan)) = case.start(&mut rng)? else {
+    let Some((mut pair, plan)) = case.start(&mut rng, wasmi_wasm)? else {
         return Ok(Stats::default());
     };
     if pair.instantiate(&plan)? {

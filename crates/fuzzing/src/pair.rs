@@ -49,13 +49,15 @@ pub(crate) struct Pair {
 }
 
 impl Pair {
-    /// Compiles `wasm` in both engines. `Ok(None)` if the reference
+    /// Compiles `wasm` in both engines (or, in the reference, the
+    /// equivalent `wasmi_wasm`). `Ok(None)` if the reference
     /// rejects it (an implementation limit of wasmi, not Keel's problem).
     pub(crate) fn compile(
         wasm: Vec<u8>,
         info: ModuleInfo,
         keel: KeelSide,
         wasmi: WasmiSide,
+        wasmi_wasm: Option<&[u8]>,
         lenient_nans: bool,
     ) -> Result<Option<Pair>, Finding> {
         let mut pair = Pair {
@@ -67,7 +69,11 @@ impl Pair {
             stats: Stats::default(),
             stopped: false,
         };
-        if pair.wasmi.compile(&pair.wasm).is_err() {
+        if pair
+            .wasmi
+            .compile(wasmi_wasm.unwrap_or(&pair.wasm))
+            .is_err()
+        {
             return Ok(None);
         }
         if let Err(e) = pair.keel.compile(&pair.wasm) {

@@ -47,7 +47,8 @@ impl Config {
     /// The default configuration: WebAssembly 2.0 plus multiple memories and
     /// extended constant expressions, optimizing for speed,
     /// 512 KiB of wasm stack, 4 GiB of reserved address space per memory
-    /// with a 32 MiB guard.
+    /// with a 32 MiB guard, instances allocated on demand, memories
+    /// initialized from copy-on-write images where possible.
     pub fn new() -> Config {
         Config {
             features: WasmFeatures::WASM2

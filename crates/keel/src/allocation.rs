@@ -30,6 +30,9 @@ impl InstanceAllocationStrategy {
 /// address space (a memory slot is the memory reservation plus its guard,
 /// 4 GiB + 32 MiB by default), not resident memory. When a kind of slot runs
 /// out, instantiation fails with an error naming the setting to raise.
+/// Memories and tables created by the host (`Memory::new`, `Table::new`)
+/// are allocated on demand. There are no stack slots: Keel runs wasm on the
+/// calling thread's stack, bounded by `Config::max_wasm_stack`.
 #[derive(Clone, Debug, Default)]
 pub struct PoolingAllocationConfig {
     pub(crate) limits: PoolLimits,

@@ -322,3 +322,34 @@ fn instance_pre_with_store_bound_imports() {
         .unwrap();
     assert_eq!(get.call(&mut store, ()).unwrap(), 41);
 }
+
+#[test]
+fn a_failed_instantiation_gives_its_slots_back() {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(1)
+        .total_memories(1)
+        .total_tables(1)
+        .max_memories_per_module(2);
+    let mut config = Config::new();
+    config.allocation_strategy(pool);
+    let engine = Engine::new(&config).unwrap();
+    let linker = Linker::new(&engine);
+    // Takes the context slot and the only memory slot, then fails.
+    let two_memories = Module::new(&engine, "(module (memory 1) (memory 1))").unwrap();
+    // Takes every slot, then traps in its start function.
+    let trapping_start = Module::new(
+        &engine,
+        "(module (memory 1) (table 1 funcref) (func $s unreachable) (start $s))",
+    )
+    .unwrap();
+    let fine = Module::new(&engine, "(module (memory 1) (table 1 funcref))").unwrap();
+    for _ in 0..3 {
+        let mut store = Store::new(&engine, ());
+        let err = linker.instantiate(&mut store, &two_memories).unwrap_err();
+        assert!(format!("{err:#}").contains("all 1 memory slots"), "{err:#}");
+        let err = linker.instantiate(&mut store, &trapping_start).unwrap_err();
+        assert!(err.downcast_ref::<keel::Trap>().is_some(), "{err:#}");
+    }
+    let mut store = Store::new(&engine, ());
+    linker.instantiate(&mut store, &fine).unwrap();
+}

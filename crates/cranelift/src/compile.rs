@@ -156,7 +156,9 @@ impl Compiler {
         };
         ctx.compile(&*self.isa, &mut ControlPlane::default())
             .map_err(|e| codegen_error(format!("{:?}", e.inner)))?;
-        let code = ctx.compiled_code().expect("compile succeeded");
+        let code = ctx
+            .compiled_code()
+            .ok_or_else(|| codegen_error("Cranelift returned no code".into()))?;
         let buffer = &code.buffer;
         let mut relocs = Vec::new();
         for r in buffer.relocs() {

@@ -19,17 +19,16 @@ use wasmparser::{FunctionBody, Operator, Parser, Payload};
 /// or `None` if it has no `select` (or cannot be read).
 pub fn route_select_conditions(wasm: &[u8]) -> Option<Vec<u8>> {
     let params = defined_function_param_counts(wasm)?;
-    let mut has_select = false;
     let mut rewriter = SelectRewriter {
         params,
         next: 0,
-        has_select: &mut has_select,
+        has_select: false,
     };
     let mut module = wasm_encoder::Module::new();
     rewriter
         .parse_core_module(&mut module, Parser::new(0), wasm)
         .ok()?;
-    has_select.then(|| module.finish())
+    rewriter.has_select.then(|| module.finish())
 }
 
 /// The number of parameters (and declared locals come after them) of each
@@ -55,13 +54,13 @@ fn defined_function_param_counts(wasm: &[u8]) -> Option<Vec<u32>> {
     Some(counts)
 }
 
-struct SelectRewriter<'a> {
+struct SelectRewriter {
     params: Vec<u32>,
     next: usize,
-    has_select: &'a mut bool,
+    has_select: bool,
 }
 
-impl Reencode for SelectRewriter<'_> {
+impl Reencode for SelectRewriter {
     type Error = std::convert::Infallible;
 
     fn parse_function_body(
@@ -85,7 +84,7 @@ impl Reencode for SelectRewriter<'_> {
         while !reader.eof() {
             let op = reader.read()?;
             if matches!(op, Operator::Select | Operator::TypedSelect { .. }) {
-                *self.has_select = true;
+                self.has_select = true;
                 f.instruction(&wasm_encoder::Instruction::LocalSet(condition));
                 f.instruction(&wasm_encoder::Instruction::LocalGet(condition));
             }

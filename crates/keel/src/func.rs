@@ -189,10 +189,9 @@ unsafe extern "C" fn dynamic_array_call<T: 'static>(
     // outlives it.
     unsafe {
         run_host(exit_fp, move || {
-            let state = frame
-                .state
-                .downcast_ref::<DynamicState<T>>()
-                .expect("host state matches its entry");
+            // SAFETY: this entry is only ever created with a
+            // `DynamicState<T>`.
+            let state = frame.state::<DynamicState<T>>();
             let store = frame.store;
             let params: Vec<Val> = state
                 .ty

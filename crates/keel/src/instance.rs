@@ -93,17 +93,9 @@ impl Instance {
             };
             match (import.index, ext) {
                 (EntityIndex::Function(f), Extern::Func(func)) => {
-                    let expected =
-                        module.loaded().type_ids[env.functions[f].type_index.as_u32() as usize];
                     let func_ref = func.func_ref(opaque);
                     let r = opaque.func_ref_value(func.0);
-                    if r.type_index != expected {
-                        let actual = opaque.engine().type_of(r.type_index);
-                        return Err(incompatible(format!(
-                            "expected {}, found {actual}",
-                            env.func_type(f)
-                        )));
-                    }
+                    check_func_import(module, import, f, r.type_index)?;
                     functions.push(VMFunctionImport {
                         wasm_call: r.wasm_call,
                         vmctx: r.vmctx,
@@ -347,6 +339,28 @@ impl Instance {
     pub fn get_table(&self, store: impl AsContextMut, name: &str) -> Option<Table> {
         self.get_export(store, name)?.into_table()
     }
+}
+
+/// Checks that a function whose signature has engine-wide id `actual` may
+/// satisfy import `import` of `module`, which imports function `f`.
+pub(crate) fn check_func_import(
+    module: &Module,
+    import: &keel_environ::Import,
+    f: keel_environ::FuncIndex,
+    actual: keel_environ::SharedTypeIndex,
+) -> crate::Result<()> {
+    let env = module.env();
+    let expected = module.loaded().type_ids[env.functions[f].type_index.as_u32() as usize];
+    if actual != expected {
+        bail!(
+            "incompatible import type for `{}::{}`: expected {}, found {}",
+            import.module,
+            import.field,
+            env.func_type(f),
+            module.engine().type_of(actual)
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn entity_kind(e: EntityIndex) -> &'static str {

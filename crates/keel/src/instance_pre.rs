@@ -42,42 +42,17 @@ impl<T: 'static> Clone for InstancePre<T> {
 
 impl<T: 'static> InstancePre<T> {
     pub(crate) fn new(module: &Module, definitions: Vec<Definition>) -> crate::Result<Self> {
-        let host_only = if definitions
+        // Only host functions: prepare the import records once.
+        let host_funcs: Option<Vec<&Arc<HostFunc>>> = definitions
             .iter()
-            .all(|d| matches!(d, Definition::HostFunc(_)))
-        {
-            let env = module.env();
-            let mut records = Vec::with_capacity(definitions.len());
-            let mut funcs = Vec::with_capacity(definitions.len());
-            for (import, def) in env.imports.iter().zip(&definitions) {
-                let Definition::HostFunc(h) = def else {
-                    unreachable!("checked above")
-                };
-                let keel_environ::EntityIndex::Function(f) = import.index else {
-                    crate::bail!(
-                        "incompatible import type for `{}::{}`: expected a {}, found a function",
-                        import.module,
-                        import.field,
-                        crate::instance::entity_kind(import.index)
-                    );
-                };
-                let expected =
-                    module.loaded().type_ids[env.functions[f].type_index.as_u32() as usize];
-                if h.type_index() != expected {
-                    let actual = module.engine().type_of(h.type_index());
-                    crate::bail!(
-                        "incompatible import type for `{}::{}`: expected {}, found {actual}",
-                        import.module,
-                        import.field,
-                        env.func_type(f)
-                    );
-                }
-                records.push(h.import());
-                funcs.push(h.clone());
-            }
-            Some((SharedFunctionImports::new(records), funcs.into()))
-        } else {
-            None
+            .map(|d| match d {
+                Definition::HostFunc(h) => Some(h),
+                Definition::Extern(_) => None,
+            })
+            .collect();
+        let host_only = match host_funcs {
+            Some(host_funcs) => Some(Self::prepare_host_imports(module, &host_funcs)?),
+            None => None,
         };
         Ok(InstancePre {
             module: module.clone(),
@@ -87,6 +62,29 @@ impl<T: 'static> InstancePre<T> {
             }),
             _marker: PhantomData,
         })
+    }
+
+    /// Checks host functions against the module's function imports and
+    /// makes the records instances will store.
+    fn prepare_host_imports(
+        module: &Module,
+        host_funcs: &[&Arc<HostFunc>],
+    ) -> crate::Result<(SharedFunctionImports, Arc<[Arc<HostFunc>]>)> {
+        let mut records = Vec::with_capacity(host_funcs.len());
+        for (import, h) in module.env().imports.iter().zip(host_funcs) {
+            let keel_environ::EntityIndex::Function(f) = import.index else {
+                crate::bail!(
+                    "incompatible import type for `{}::{}`: expected a {}, found a function",
+                    import.module,
+                    import.field,
+                    crate::instance::entity_kind(import.index)
+                );
+            };
+            crate::instance::check_func_import(module, import, f, h.type_index())?;
+            records.push(h.import());
+        }
+        let funcs = host_funcs.iter().map(|h| Arc::clone(h)).collect();
+        Ok((SharedFunctionImports::new(records), funcs))
     }
 
     /// The module it instantiates.

@@ -152,6 +152,26 @@ impl<T: 'static> Linker<T> {
         self.resolve(store.as_context_mut().0, module, name)
     }
 
+    /// The definition of every import of `module`, in import order.
+    fn definitions(&self, module: &Module) -> crate::Result<Vec<Definition>> {
+        module
+            .env()
+            .imports
+            .iter()
+            .map(|import| {
+                let key = (import.module.to_string(), import.field.to_string());
+                match self.map.get(&key) {
+                    Some(d) => Ok(d.clone()),
+                    None => bail!(
+                        "unknown import: `{}::{}` has not been defined",
+                        import.module,
+                        import.field
+                    ),
+                }
+            })
+            .collect()
+    }
+
     /// Instantiates `module`, resolving every import by name.
     pub fn instantiate(
         &self,
@@ -159,17 +179,11 @@ impl<T: 'static> Linker<T> {
         module: &Module,
     ) -> crate::Result<Instance> {
         let store = store.as_context_mut().0;
-        let mut imports = Vec::with_capacity(module.env().imports.len());
-        for import in module.env().imports.iter() {
-            match self.resolve(store, &import.module, &import.field) {
-                Some(e) => imports.push(e),
-                None => bail!(
-                    "unknown import: `{}::{}` has not been defined",
-                    import.module,
-                    import.field
-                ),
-            }
-        }
+        let imports: Vec<Extern> = self
+            .definitions(module)?
+            .iter()
+            .map(|d| d.to_extern(&mut store.opaque))
+            .collect();
         Instance::new_inner(store, module, &imports)
     }
 
@@ -180,21 +194,7 @@ impl<T: 'static> Linker<T> {
         if !Engine::same(&self.engine, module.engine()) {
             bail!("cross-engine instantiation is not supported");
         }
-        let mut definitions = Vec::with_capacity(module.env().imports.len());
-        for import in module.env().imports.iter() {
-            match self
-                .map
-                .get(&(import.module.to_string(), import.field.to_string()))
-            {
-                Some(d) => definitions.push(d.clone()),
-                None => bail!(
-                    "unknown import: `{}::{}` has not been defined",
-                    import.module,
-                    import.field
-                ),
-            }
-        }
-        InstancePre::new(module, definitions)
+        InstancePre::new(module, self.definitions(module)?)
     }
 
     /// The default export of the instance defined as `module`: its `""`

@@ -51,9 +51,7 @@ impl LoadedModule {
         self.memory_images
             .get_or_init(|| MemoryImage::build_all(&self.env))
     }
-}
 
-impl LoadedModule {
     /// The images of its defined tables (`None` where a table is filled
     /// when instantiated), building them on the first call.
     pub fn table_images(&self) -> &[Option<Arc<TableImage>>] {
@@ -139,8 +137,8 @@ pub struct Instance {
     module: Arc<LoadedModule>,
     vmctx: NonNull<u8>,
     backing: ContextBacking,
-    /// Whether defined memories with an image got it (their active data
-    /// segments are then already in place).
+    /// Whether defined memories with an image got it (`memory_init_cow`);
+    /// their active data segments are then already in place.
     memory_images_used: bool,
     memories: PrimaryMap<DefinedMemoryIndex, Box<LinearMemory>>,
     tables: PrimaryMap<DefinedTableIndex, Box<Table>>,
@@ -234,7 +232,7 @@ impl Instance {
         } else {
             &[]
         };
-        let memory_images_used = !images.is_empty();
+        let memory_images_used = allocation.memory_init_cow;
         let mut instance = Box::new(Instance {
             module: module.clone(),
             vmctx,

@@ -189,12 +189,7 @@ impl Table {
         if minimum > MAX_TABLE_ELEMENTS {
             return None;
         }
-        let word = if lazy.is_some() {
-            std::ptr::null_mut()
-        } else {
-            encode(ty, init)
-        };
-        let mut elements = vec![word; minimum as usize];
+        let mut elements = vec![initial_word(ty, init, lazy.as_ref()); minimum as usize];
         Some(Box::new(Table {
             definition: VMTableDefinition {
                 base: elements.as_mut_ptr(),
@@ -227,11 +222,7 @@ impl Table {
             });
         }
         let slot = pool.take_table_slot()?;
-        let word = if lazy.is_some() {
-            std::ptr::null_mut()
-        } else {
-            encode(ty, init)
-        };
+        let word = initial_word(ty, init, lazy.as_ref());
         let mut table = Box::new(Table {
             definition: VMTableDefinition {
                 base: slot.as_ptr().cast(),
@@ -430,6 +421,16 @@ impl Table {
             }
         }
         Some(old)
+    }
+}
+
+/// The word a new table's elements start as: not yet initialized (0) when
+/// they come from an image, else `init` encoded.
+fn initial_word(ty: WasmRefType, init: *mut u8, lazy: Option<&LazyInit>) -> *mut u8 {
+    if lazy.is_some() {
+        std::ptr::null_mut()
+    } else {
+        encode(ty, init)
     }
 }
 

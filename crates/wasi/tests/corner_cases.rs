@@ -25,7 +25,26 @@ const WAT: &str = r#"(module
   (import "wasi_snapshot_preview1" "path_open"
     (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (import "wasi_unstable" "fd_write" (func $old_fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open_raw (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_link"
+    (func $path_link (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_tell" (func $fd_tell (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $fd_fdstat_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_set_size"
+    (func $fd_filestat_set_size (param i32 i64) (result i32)))
   (memory (export "memory") 16)
+  (func (export "path_open_raw") (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)
+    (call $path_open_raw (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)
+      (local.get 5) (local.get 6) (local.get 7) (local.get 8)))
+  (func (export "path_link") (param i32 i32 i32 i32 i32 i32 i32) (result i32)
+    (call $path_link (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)
+      (local.get 5) (local.get 6)))
+  (func (export "fd_tell") (param i32 i32) (result i32) (call $fd_tell (local.get 0) (local.get 1)))
+  (func (export "fd_fdstat_get") (param i32 i32) (result i32)
+    (call $fd_fdstat_get (local.get 0) (local.get 1)))
+  (func (export "fd_filestat_set_size") (param i32 i64) (result i32)
+    (call $fd_filestat_set_size (local.get 0) (local.get 1)))
   (func (export "fd_write") (param i32 i32 i32 i32) (result i32)
     (call $fd_write (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
   (func (export "old_fd_write") (param i32 i32 i32 i32) (result i32)
@@ -51,19 +70,23 @@ struct Guest {
 
 impl Guest {
     fn new() -> Guest {
+        Guest::in_scratch("corner", DirPerms::ReadWrite).0
+    }
+
+    /// A guest whose fd 3 is a fresh scratch directory of its own (tests
+    /// run in parallel), holding `f.txt`; and that directory's host path.
+    fn in_scratch(name: &str, perms: DirPerms) -> (Guest, std::path::PathBuf) {
         let engine = common::engine();
-        let dir = common::scratch("corner");
+        let dir = common::scratch(name);
         std::fs::write(dir.join("f.txt"), "x").unwrap();
         let mut b = WasiCtx::builder();
-        b.arg("corner")
-            .preopened_dir(&dir, "d", DirPerms::ReadWrite)
-            .unwrap();
+        b.arg("corner").preopened_dir(&dir, "d", perms).unwrap();
         let module = Module::new(engine, WAT).unwrap();
         let mut linker = Linker::new(engine);
         keel_wasi::add_to_linker(&mut linker, |c: &mut WasiCtx| c).unwrap();
         let mut store = Store::new(engine, b.build());
         let instance = linker.instantiate(&mut store, &module).unwrap();
-        Guest { store, instance }
+        (Guest { store, instance }, dir)
     }
 
     fn write(&mut self, at: usize, bytes: &[u8]) {
@@ -91,6 +114,71 @@ impl Guest {
             .get_typed_func::<(i32, i32), i32>(&mut self.store, name)
             .unwrap();
         f.call(&mut self.store, (a, b)).unwrap()
+    }
+
+    fn read(&mut self, at: usize, len: usize) -> Vec<u8> {
+        let m = self.instance.get_memory(&mut self.store, "memory").unwrap();
+        let mut buf = vec![0; len];
+        m.read(&self.store, at, &mut buf).unwrap();
+        buf
+    }
+
+    /// `path_open` beneath fd 3: the new descriptor, or the errno.
+    fn open(&mut self, dirflags: i32, path: &str, oflags: i32, base: u64) -> Result<i32, i32> {
+        self.write(1000, path.as_bytes());
+        let f = self
+            .instance
+            .get_typed_func::<(i32, i32, i32, i32, i32, i64, i64, i32, i32), i32>(
+                &mut self.store,
+                "path_open_raw",
+            )
+            .unwrap();
+        let args = (
+            3,
+            dirflags,
+            1000,
+            path.len() as i32,
+            oflags,
+            base as i64,
+            0,
+            0,
+            2000,
+        );
+        match f.call(&mut self.store, args).unwrap() {
+            0 => Ok(i32::from_le_bytes(self.read(2000, 4).try_into().unwrap())),
+            e => Err(e),
+        }
+    }
+
+    /// `fd_fdstat_get`: the file type and the base and inheriting rights.
+    fn fdstat(&mut self, fd: i32) -> (u8, u64, u64) {
+        assert_eq!(self.call2("fd_fdstat_get", fd, 3000), 0);
+        let b = self.read(3000, 24);
+        let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        (b[0], word(8), word(16))
+    }
+
+    /// `path_link` from `old` to `new`, both beneath fd 3.
+    fn link(&mut self, old_flags: i32, old: &str, new: &str) -> i32 {
+        self.write(1000, old.as_bytes());
+        self.write(1100, new.as_bytes());
+        let f = self
+            .instance
+            .get_typed_func::<(i32, i32, i32, i32, i32, i32, i32), i32>(
+                &mut self.store,
+                "path_link",
+            )
+            .unwrap();
+        let args = (
+            3,
+            old_flags,
+            1000,
+            old.len() as i32,
+            3,
+            1100,
+            new.len() as i32,
+        );
+        f.call(&mut self.store, args).unwrap()
     }
 }
 
@@ -267,4 +355,98 @@ fn proc_raise_of_a_fatal_signal_ends_the_guest() {
         err.downcast_ref::<keel::Trap>().is_none(),
         "a signal, not the unreachable after it"
     );
+}
+
+// Behaviours the WASI testsuite (scripts/wasi-testsuite) found, each pinned
+// here with what it was before.
+
+const EISDIR: i32 = 31;
+const ESPIPE: i32 = 70;
+const ENOTDIR: i32 = 54;
+const O_DIRECTORY: i32 = 2;
+const O_TRUNC: i32 = 8;
+const SYMLINK_FOLLOW: i32 = 1;
+const FILETYPE_DIRECTORY: u8 = 3;
+const FD_DATASYNC: u64 = 1 << 0;
+const FD_READ: u64 = 1 << 1;
+const FD_WRITE: u64 = 1 << 6;
+const FD_ALLOCATE: u64 = 1 << 8;
+const FD_FILESTAT_SET_SIZE: u64 = 1 << 22;
+
+/// Rust's std and wasi-libc open a preopen as
+/// `path_open(fd, ".", O_DIRECTORY, <the preopen's own rights>)`. Those
+/// rights include `FD_DATASYNC`, which made Keel open the directory for
+/// writing and answer `EISDIR`: every Rust test of the suite failed on it.
+#[test]
+fn a_directory_opens_with_the_rights_it_holds_or_passes_on() {
+    for perms in [DirPerms::ReadWrite, DirPerms::ReadOnly] {
+        let (mut g, _dir) = Guest::in_scratch(&format!("dir-rights-{perms:?}"), perms);
+        let (_, base, inheriting) = g.fdstat(3);
+        if perms == DirPerms::ReadWrite {
+            assert_ne!(base & FD_DATASYNC, 0, "the right that made Keel refuse");
+        }
+        for oflags in [O_DIRECTORY, 0] {
+            let fd = g.open(0, ".", oflags, base).expect("own base rights");
+            assert_eq!(g.fdstat(fd).0, FILETYPE_DIRECTORY);
+        }
+        // What it passes on to files, asked for the directory itself:
+        // granted only as far as a directory has them.
+        let rights = inheriting & !FD_WRITE;
+        let fd = g
+            .open(0, ".", 0, rights)
+            .expect("inheriting rights but FD_WRITE");
+        let (ty, got, _) = g.fdstat(fd);
+        assert_eq!(ty, FILETYPE_DIRECTORY);
+        assert_eq!(got & (FD_ALLOCATE | FD_FILESTAT_SET_SIZE | FD_READ), 0);
+    }
+}
+
+/// What did not change: a directory is never opened to write data.
+#[test]
+fn a_directory_is_never_opened_to_write_data() {
+    let (mut g, _dir) = Guest::in_scratch("dir-write", DirPerms::ReadWrite);
+    assert_eq!(g.open(0, ".", O_DIRECTORY, FD_READ | FD_WRITE), Err(EISDIR));
+    assert_eq!(g.open(0, ".", 0, FD_READ | FD_WRITE), Err(EISDIR));
+    assert_eq!(g.open(0, ".", O_TRUNC, FD_READ), Err(EISDIR));
+    assert_eq!(g.open(0, "f.txt", O_DIRECTORY, FD_READ), Err(ENOTDIR));
+}
+
+/// Rights that need a host file opened for writing (`ftruncate`) still get
+/// one for a regular file, without `FD_WRITE`.
+#[test]
+fn a_file_opened_to_change_its_size_can() {
+    let (mut g, dir) = Guest::in_scratch("file-size", DirPerms::ReadWrite);
+    let fd = g.open(0, "f.txt", 0, FD_FILESTAT_SET_SIZE).expect("opens");
+    let f = g
+        .instance
+        .get_typed_func::<(i32, i64), i32>(&mut g.store, "fd_filestat_set_size")
+        .unwrap();
+    assert_eq!(f.call(&mut g.store, (fd, 5)).unwrap(), 0);
+    assert_eq!(std::fs::metadata(dir.join("f.txt")).unwrap().len(), 5);
+}
+
+/// `fd_tell` of a directory was `ESPIPE`; it is `EISDIR`, as `fd_seek`,
+/// `fd_read` and `fd_pread` of one are (the suite's `dir_fd_op_failures`).
+#[test]
+fn fd_tell_of_a_directory_is_eisdir() {
+    let mut g = Guest::new();
+    assert_eq!(g.call2("fd_tell", 3, 2000), EISDIR);
+    assert_eq!(g.call2("fd_tell", 1, 2000), ESPIPE, "stdout cannot seek");
+}
+
+/// `path_link` ignored `LOOKUP_SYMLINK_FOLLOW` and linked the symlink
+/// itself, as if it had succeeded in linking the target; it refuses with
+/// `EINVAL`, as Wasmtime does (the suite's `path_link`).
+#[test]
+fn path_link_refuses_to_follow_a_symlink() {
+    let (mut g, dir) = Guest::in_scratch("link-follow", DirPerms::ReadWrite);
+    std::os::unix::fs::symlink("f.txt", dir.join("ln")).unwrap();
+    std::os::unix::fs::symlink("missing", dir.join("dangling")).unwrap();
+    assert_eq!(g.link(SYMLINK_FOLLOW, "ln", "hard"), EINVAL);
+    assert_eq!(g.link(SYMLINK_FOLLOW, "dangling", "hard"), EINVAL);
+    assert!(std::fs::symlink_metadata(dir.join("hard")).is_err());
+    // Without the flag the link is made to the symlink itself.
+    assert_eq!(g.link(0, "ln", "hard"), 0);
+    let made = std::fs::symlink_metadata(dir.join("hard")).unwrap();
+    assert!(made.file_type().is_symlink());
 }

@@ -472,8 +472,13 @@ impl WasiCtx {
         out: u32,
     ) -> WasiResult<()> {
         let d = self.table.get_mut(fd)?;
+        // As `fd_seek`: a directory has no position to tell (`EISDIR`, as
+        // for every data operation on one), a stream or socket cannot seek.
         let Kind::File(f) = &mut d.kind else {
-            return Err(Errno::Spipe);
+            return Err(match d.kind {
+                Kind::Dir(_) => Errno::Isdir,
+                _ => Errno::Spipe,
+            });
         };
         if d.rights_base & rights::FD_TELL == 0 {
             return Err(Errno::Notcapable);

@@ -25,9 +25,12 @@ fn path<'m>(mem: &'m GuestMemory<'_>, ptr: u32, len: u32) -> WasiResult<&'m str>
     Ok(p)
 }
 
-/// Rights that mean the file must be opened for writing.
-const WRITE_RIGHTS: u64 =
-    rights::FD_WRITE | rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE | rights::FD_DATASYNC;
+/// Rights whose calls need a file opened for writing on the host
+/// (`ftruncate` and `fallocate` refuse a read-only descriptor), though they
+/// write no data. Unlike `FD_WRITE` they do not make a directory
+/// unopenable: programs open directories with every right they hold, and a
+/// directory's rights pass these on to the files beneath it.
+const WRITE_MODE_RIGHTS: u64 = rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE;
 
 impl WasiCtx {
     pub(crate) fn path_create_directory(
@@ -98,7 +101,7 @@ impl WasiCtx {
         &mut self,
         mem: &mut GuestMemory<'_>,
         old_fd: u32,
-        _old_flags: u32,
+        old_flags: u32,
         old: u32,
         old_len: u32,
         new_fd: u32,
@@ -108,7 +111,12 @@ impl WasiCtx {
         let from = self.table.dir(old_fd, rights::PATH_LINK_SOURCE)?;
         let to = self.table.dir(new_fd, rights::PATH_LINK_TARGET)?;
         // The link is made to the path itself: following a final symlink
-        // could name a file outside the directory.
+        // could name a file outside the directory. Asking to follow it is
+        // refused (`EINVAL`, as Wasmtime answers) rather than silently
+        // ignored, so that a program cannot believe it linked the target.
+        if old_flags & LOOKUP_SYMLINK_FOLLOW != 0 {
+            return Err(Errno::Inval);
+        }
         Ok(from.hard_link(path(mem, old, old_len)?, to, path(mem, new, new_len)?)?)
     }
 
@@ -153,13 +161,24 @@ impl WasiCtx {
         };
 
         let want_dir = oflags & oflags::DIRECTORY != 0;
-        let write = base & WRITE_RIGHTS != 0
+        // Writing data (or truncating) is what a directory cannot be opened
+        // for: `EISDIR`, as `open(O_RDWR)` of a directory is. The rights a
+        // directory merely passes on (`FD_DATASYNC`, `FD_ALLOCATE`, ...)
+        // are no reason to refuse it: Rust's std and wasi-libc open a
+        // preopen with `path_open(fd, ".", O_DIRECTORY, <its own rights>)`.
+        let write_data = base & rights::FD_WRITE != 0
             || oflags & oflags::TRUNC != 0
             || fdflags & fdflags::APPEND != 0;
-        let read = base & (rights::FD_READ | rights::FD_READDIR) != 0 || !write;
+        if want_dir && (creating || write_data) {
+            return Err(Errno::Isdir);
+        }
+        // Write mode when opening a file: to write data, to create it, or
+        // for the rights that need it. Never for a directory.
+        let write_mode = !want_dir && (write_data || creating || base & WRITE_MODE_RIGHTS != 0);
+        let read = base & (rights::FD_READ | rights::FD_READDIR) != 0 || !write_mode;
         let mut opts = OpenOptions::new();
-        opts.read(read || want_dir)
-            .write(write && !want_dir)
+        opts.read(read)
+            .write(write_mode)
             .truncate(oflags & oflags::TRUNC != 0)
             .follow(follow)
             .maybe_dir(true);
@@ -177,23 +196,37 @@ impl WasiCtx {
             opts.custom_flags(custom);
         }
         if creating {
-            opts.write(true);
             if oflags & oflags::EXCL != 0 {
                 opts.create_new(true);
             } else {
                 opts.create(true);
             }
         }
-        if want_dir && (creating || write) {
-            return Err(Errno::Isdir);
-        }
-        let file = dir.dir.open_with(p, &opts)?;
+        // Whether the path is a directory is learnt by opening it (a check
+        // first would race with renames). When write mode was asked only for
+        // the rights and the host answers `EISDIR`, the path is opened again
+        // to read: it is a directory, and those rights do not apply to it.
+        let only_for_rights = write_mode && !write_data && !creating;
+        let (file, reopened) = match dir.dir.open_with(p, &opts) {
+            Ok(f) => (f, false),
+            Err(e) => match Errno::from(e) {
+                Errno::Isdir if only_for_rights => {
+                    (dir.dir.open_with(p, opts.read(true).write(false))?, true)
+                }
+                e => return Err(e),
+            },
+        };
         let file = file.into_std();
         let is_dir = file.metadata()?.is_dir();
         if want_dir && !is_dir {
             return Err(Errno::Notdir);
         }
-        if is_dir && write {
+        if is_dir && write_mode && !reopened {
+            return Err(Errno::Isdir);
+        }
+        if reopened && !is_dir {
+            // The directory was replaced by a file between the two opens:
+            // answer as the first open did.
             return Err(Errno::Isdir);
         }
         let kind = if is_dir {

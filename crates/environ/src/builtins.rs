@@ -18,9 +18,13 @@
 macro_rules! foreach_builtin_function {
     ($mac:ident) => {
         $mac! {
-            /// `memory.grow`: returns the old size in pages, or -1.
+            /// `memory.grow`: returns the old size in pages, -1 if it cannot
+            /// grow, or -2 if the store's resource limiter failed (the
+            /// caller traps with `HostError`; the limiter's error is kept in
+            /// the store).
             memory_grow(vmctx: vmctx, memory: i32, delta: i64) -> i64;
-            /// `table.grow` of a reference table: returns the old size or -1.
+            /// `table.grow` of a reference table: returns the old size, -1,
+            /// or -2 as for `memory_grow`.
             table_grow(vmctx: vmctx, table: i32, delta: i64, init: ptr) -> i64;
             /// `table.fill`; returns ok.
             table_fill(vmctx: vmctx, table: i32, dst: i64, value: ptr, len: i64) -> i32;
@@ -41,9 +45,12 @@ macro_rules! foreach_builtin_function {
             memory_init(vmctx: vmctx, memory: i32, data: i32, dst: i64, src: i64, len: i64) -> i32;
             /// `data.drop`.
             data_drop(vmctx: vmctx, data: i32) -> i32;
-            /// Called when the epoch deadline passed: returns the new
-            /// deadline, or 0 to trap with `Interrupt`.
-            new_epoch(vmctx: vmctx) -> i64;
+            /// Called when the store's interrupt word is set (its epoch
+            /// deadline passed): returns 1 to continue (the store extended its
+            /// deadline), 0 to trap with `Interrupt`, or 2 to trap with
+            /// `HostError` (the deadline callback failed; its error is kept in
+            /// the store).
+            new_epoch(vmctx: vmctx) -> i32;
             /// Called when fuel ran out: returns 1 to continue (fuel was
             /// added) or 0 to trap with `OutOfFuel`.
             out_of_fuel(vmctx: vmctx) -> i32;

@@ -36,11 +36,15 @@ pub enum TrapKind {
     OutOfFuel = 11,
     /// A null reference was dereferenced.
     NullReference = 12,
+    /// A host hook called by generated code (a resource limiter, an epoch
+    /// deadline callback) failed; the store keeps its error, which the call
+    /// returns in place of this kind.
+    HostError = 13,
 }
 
 impl TrapKind {
     /// Every kind, in encoding order.
-    pub const ALL: [TrapKind; 13] = [
+    pub const ALL: [TrapKind; 14] = [
         TrapKind::StackOverflow,
         TrapKind::MemoryOutOfBounds,
         TrapKind::HeapMisaligned,
@@ -54,6 +58,7 @@ impl TrapKind {
         TrapKind::Interrupt,
         TrapKind::OutOfFuel,
         TrapKind::NullReference,
+        TrapKind::HostError,
     ];
 
     /// Decodes [`TrapKind::as_u8`].
@@ -83,6 +88,7 @@ impl TrapKind {
             TrapKind::Interrupt => "interrupt",
             TrapKind::OutOfFuel => "all fuel consumed by WebAssembly",
             TrapKind::NullReference => "null reference",
+            TrapKind::HostError => "a host hook failed",
         }
     }
 }

@@ -11,7 +11,7 @@
 //! struct VMContext {
 //!     magic: u32, _pad: u32,                        // VMCONTEXT_MAGIC
 //!     store: *mut StoreOpaque,                      // runtime only
-//!     store_context: *mut VMStoreContext,           // stack limit, fuel, epoch
+//!     store_context: *mut VMStoreContext,           // stack limit, fuel, epoch word
 //!     builtins: *const VMBuiltinFunctionsArray,     // runtime entry points
 //!     type_ids: *const SharedTypeIndex,             // module type -> engine type
 //!     instance: *mut Instance,                      // runtime only
@@ -132,14 +132,16 @@ pub mod vm_store_context {
     /// trampoline most recently entered, where a backtrace of a host error
     /// starts.
     pub const LAST_WASM_EXIT_FP: u32 = 8;
-    /// `fuel_consumed: i64`: counts up towards zero; positive means out.
+    /// `fuel_consumed: i64`: the negated fuel left. Generated code adds each
+    /// operator's cost and calls the `out_of_fuel` builtin once it reaches
+    /// zero or more.
     pub const FUEL_CONSUMED: u32 = 16;
-    /// `epoch_deadline: u64`.
-    pub const EPOCH_DEADLINE: u32 = 24;
-    /// `epoch_ptr: *const AtomicU64`: the engine's epoch counter.
-    pub const EPOCH_PTR: u32 = 32;
+    /// `epoch_interrupt: *const AtomicU64`: the store's interrupt word, which
+    /// the engine sets to non-zero from any thread once its epoch reaches the
+    /// store's deadline. Never changes for the life of the store.
+    pub const EPOCH_INTERRUPT: u32 = 24;
     /// Size in bytes.
-    pub const SIZE: u32 = 40;
+    pub const SIZE: u32 = 32;
 }
 
 /// Offsets in a `VMHostFuncContext`: the callee context of a host function.

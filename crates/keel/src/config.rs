@@ -116,6 +116,37 @@ impl Config {
         self
     }
 
+    /// Whether wasm consumes fuel as it runs (off by default). With fuel
+    /// on, every store starts with none: set it with
+    /// [`Store::set_fuel`](crate::Store::set_fuel). A guest that runs out
+    /// traps with [`Trap::OutOfFuel`](crate::Trap::OutOfFuel).
+    ///
+    /// The cost model is Wasmtime 48's, so a guest spends the same fuel
+    /// under both: every operator costs 1 except `nop`, `drop`, `block`,
+    /// `loop`, `else`, `end`, `return` and `unreachable` (free), entering a
+    /// function costs 1, and `memory.fill`/`copy`/`init` and
+    /// `table.fill`/`copy`/`init`/`grow` cost 1 more per byte or element,
+    /// charged before they run. Fuel is checked at function entry, at loop
+    /// headers and before bulk operations; straight-line code between two
+    /// checks may overshoot by its own length.
+    pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
+        self.compiler.tunables.consume_fuel = enable;
+        self
+    }
+
+    /// Whether wasm checks its store's epoch deadline (off by default), so
+    /// that [`Engine::increment_epoch`](crate::Engine::increment_epoch)
+    /// from any thread can interrupt it. A check is one load and a
+    /// not-taken branch at each loop header and at the entry of each
+    /// function that calls. With this on, a store's deadline starts at 0
+    /// ticks: set one with
+    /// [`Store::set_epoch_deadline`](crate::Store::set_epoch_deadline)
+    /// before running wasm.
+    pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
+        self.compiler.tunables.epoch_interruption = enable;
+        self
+    }
+
     /// Bytes of address space reserved for each linear memory. At 4 GiB or
     /// more, 32-bit memory accesses need no explicit bounds checks.
     pub fn memory_reservation(&mut self, bytes: u64) -> &mut Self {

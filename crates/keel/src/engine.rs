@@ -2,13 +2,13 @@
 
 use crate::Config;
 use crate::vm::code_memory::load_trampoline;
+use crate::vm::epoch::EpochRegistry;
 use crate::vm::mmap::Mmap;
 use crate::vm::pool::InstancePool;
 use anyhow::Context as _;
 use keel_cranelift::Compiler;
 use keel_environ::{SharedTypeIndex, WasmFuncType};
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 /// Interned function types: equal signatures get equal ids, so generated
@@ -25,7 +25,8 @@ struct EngineInner {
     types: Mutex<TypeRegistry>,
     /// Wasm-to-host trampolines by signature, compiled on first use.
     host_trampolines: Mutex<HashMap<SharedTypeIndex, Mmap>>,
-    epoch: AtomicU64,
+    /// The epoch counter and the deadlines of stores on it.
+    epochs: EpochRegistry,
     /// The pooling allocator's slots, with that strategy.
     pool: Option<Arc<InstancePool>>,
 }
@@ -73,7 +74,7 @@ impl Engine {
                 compiler,
                 types: Mutex::new(TypeRegistry::default()),
                 host_trampolines: Mutex::new(HashMap::new()),
-                epoch: AtomicU64::new(0),
+                epochs: EpochRegistry::new(),
                 pool,
             }),
         })
@@ -89,15 +90,22 @@ impl Engine {
         Arc::ptr_eq(&a.inner, &b.inner)
     }
 
-    /// Advances the epoch counter that epoch interruption compares against.
+    /// Advances the epoch by one tick. Wasm running in any store of this
+    /// engine whose deadline ([`Store::set_epoch_deadline`]) the new epoch
+    /// reaches is interrupted at its next check (a loop header or the entry
+    /// of a function that calls), whatever thread it runs on.
+    ///
+    /// Callable from any thread, typically a timer: a tick that reaches no
+    /// deadline is one atomic add and one load; one that does visits the
+    /// stores that have deadlines.
+    ///
+    /// [`Store::set_epoch_deadline`]: crate::Store::set_epoch_deadline
     pub fn increment_epoch(&self) {
-        self.inner
-            .epoch
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.epochs.increment();
     }
 
-    pub(crate) fn epoch_ptr(&self) -> *const AtomicU64 {
-        &self.inner.epoch
+    pub(crate) fn epochs(&self) -> &EpochRegistry {
+        &self.inner.epochs
     }
 
     /// How this engine allocates instances.

@@ -206,9 +206,8 @@ impl Memory {
         let maximum = mem
             .declared_maximum()
             .map(|p| (p * WASM_PAGE_SIZE) as usize);
-        use crate::vm::libcalls::StoreHooks;
         ensure!(
-            delta == 0 || inner.memory_growing(current, desired, maximum),
+            delta == 0 || inner.limit_memory(current, desired, maximum)?,
             "failed to grow memory by `{delta}` pages: limited by the store"
         );
         let mem = self.vm_mut(&mut inner.opaque);
@@ -287,9 +286,9 @@ impl Table {
         let ty = self.ty(StoreContext(inner));
         let raw = ref_to_raw(&inner.opaque, &init, &ty)?;
         let current = self.vm(&inner.opaque).size();
-        use crate::vm::libcalls::StoreHooks;
         ensure!(
-            delta == 0 || inner.table_growing(current, current.saturating_add(delta), ty.maximum()),
+            delta == 0
+                || inner.limit_table(current, current.saturating_add(delta), ty.maximum())?,
             "failed to grow table by `{delta}`: limited by the store"
         );
         self.vm_mut(&mut inner.opaque)

@@ -7,7 +7,6 @@ pub use host::IntoFunc;
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 
 use crate::store::{AsContext, AsContextMut, StoreContextMut, StoreInner, StoreOpaque, Stored};
-use crate::trap::from_record;
 use crate::vm::traphandlers::{UnwindReason, catch_traps, raise};
 use crate::vm::vmcontext::{
     VMArrayCallFunction, VMContextHeader, VMFuncRef, VMHostFuncContext, VMOpaqueContext,
@@ -352,7 +351,7 @@ impl Func {
                 (func_ref.array_call)(func_ref.vmctx, caller, ptr, len);
             })
         }
-        .map_err(from_record)
+        .map_err(|record| store.trap_to_error(record))
     }
 
     /// This function with a static signature, for fast calls. Fails if the

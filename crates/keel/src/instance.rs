@@ -4,7 +4,6 @@ use crate::func::{WasmParams, WasmResults};
 use crate::store::{AsContextMut, StoreInner, StoreOpaque, Stored};
 use crate::trap::trap_error;
 use crate::types::limits_match;
-use crate::vm::libcalls::StoreHooks;
 use crate::vm::vmcontext::{VMFunctionImport, VMGlobalDefinition};
 use crate::vm::{Imports, Instance as VmInstance, LinearMemory, Table as VmTable};
 use crate::{Extern, Func, Global, GlobalType, Memory, Module, Table, TypedFunc};
@@ -190,11 +189,24 @@ impl Instance {
         imports: &Imports<'_>,
     ) -> crate::Result<Instance> {
         let env = module.env();
-        // Initial memory sizes count against the store's limits.
+        store.check_counts(
+            1,
+            env.memories.len() - env.num_imported_memories,
+            env.tables.len() - env.num_imported_tables,
+        )?;
+        // Initial memory and table sizes count against the store's limits.
+        for (_, table) in env.tables.iter().skip(env.num_imported_tables) {
+            if !store.limit_table(0, table.minimum, table.maximum)? {
+                bail!(
+                    "table minimum size of {} elements exceeds the store's limit",
+                    table.minimum
+                );
+            }
+        }
         for (_, mem) in env.memories.iter().skip(env.num_imported_memories) {
             let desired = (mem.minimum * WASM_PAGE_SIZE) as usize;
             let maximum = mem.maximum.map(|m| (m * WASM_PAGE_SIZE) as usize);
-            if !store.memory_growing(0, desired, maximum) {
+            if !store.limit_memory(0, desired, maximum)? {
                 bail!(
                     "memory minimum size of {} pages exceeds the store's limit",
                     mem.minimum

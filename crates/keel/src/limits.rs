@@ -52,6 +52,7 @@ pub struct StoreLimits {
     instances: usize,
     tables: usize,
     memories: usize,
+    trap_on_grow_failure: bool,
 }
 
 impl Default for StoreLimits {
@@ -62,6 +63,7 @@ impl Default for StoreLimits {
             instances: DEFAULT_INSTANCE_LIMIT,
             tables: DEFAULT_TABLE_LIMIT,
             memories: DEFAULT_MEMORY_LIMIT,
+            trap_on_grow_failure: false,
         }
     }
 }
@@ -73,7 +75,14 @@ impl ResourceLimiter for StoreLimits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> crate::Result<bool> {
-        Ok(self.memory_size.is_none_or(|limit| desired <= limit))
+        let allow = self.memory_size.is_none_or(|limit| desired <= limit);
+        if !allow && self.trap_on_grow_failure {
+            anyhow::bail!(
+                "memory of {desired} bytes is past the store's limit of {} bytes",
+                self.memory_size.unwrap_or(0)
+            );
+        }
+        Ok(allow)
     }
 
     fn table_growing(
@@ -82,7 +91,14 @@ impl ResourceLimiter for StoreLimits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> crate::Result<bool> {
-        Ok(self.table_elements.is_none_or(|limit| desired <= limit))
+        let allow = self.table_elements.is_none_or(|limit| desired <= limit);
+        if !allow && self.trap_on_grow_failure {
+            anyhow::bail!(
+                "table of {desired} elements is past the store's limit of {} elements",
+                self.table_elements.unwrap_or(0)
+            );
+        }
+        Ok(allow)
     }
 
     fn instances(&self) -> usize {
@@ -130,6 +146,14 @@ impl StoreLimitsBuilder {
     /// Most memories.
     pub fn memories(mut self, limit: usize) -> Self {
         self.0.memories = limit;
+        self
+    }
+    /// Whether a growth the limits refuse traps (with an error naming the
+    /// limit) instead of making `memory.grow`/`table.grow` return -1.
+    /// Off by default, as the specification wants -1; handy for hosts that
+    /// prefer a guest to stop rather than carry on without memory.
+    pub fn trap_on_grow_failure(mut self, trap: bool) -> Self {
+        self.0.trap_on_grow_failure = trap;
         self
     }
     /// The limits.

@@ -8,7 +8,8 @@
 use crate::func::{FuncData, HostFunc};
 use crate::instance::InstanceData;
 use crate::limits::ResourceLimiter;
-use crate::vm::libcalls::StoreHooks;
+use crate::vm::epoch::StoreEpoch;
+use crate::vm::libcalls::{Grow, Resume, StoreHooks};
 use crate::vm::vmcontext::{VMContextHeader, VMFuncRef, VMGlobalDefinition, VMStoreContext};
 use crate::vm::{LinearMemory, Table};
 use crate::{Engine, Module};
@@ -73,6 +74,15 @@ pub struct StoreOpaque {
     externrefs: crate::externref::ExternRefSet,
     /// Scratch space for untyped calls.
     pub(crate) call_scratch: Vec<crate::vm::ValRaw>,
+    /// This store's epoch deadline and interrupt word (registered with the
+    /// engine when it has epoch interruption on).
+    pub(crate) epoch: Arc<StoreEpoch>,
+    /// The error of a host hook (resource limiter, deadline callback) that
+    /// failed inside wasm; the call that trapped with `HostError` returns it.
+    pub(crate) pending_error: Option<anyhow::Error>,
+    /// Memories and tables the store's instances define, for the limiter.
+    defined_memories: usize,
+    defined_tables: usize,
 }
 
 // SAFETY: every raw pointer in a store points to memory the store owns (or
@@ -104,6 +114,22 @@ impl StoreOpaque {
             store: self.id,
             index,
         }
+    }
+
+    /// The error a call into wasm returns for what the runtime recorded: a
+    /// `HostError` trap is replaced by the error the failing hook left.
+    pub(crate) fn trap_to_error(
+        &mut self,
+        record: Box<crate::vm::traphandlers::TrapRecord>,
+    ) -> crate::Error {
+        use crate::vm::traphandlers::UnwindReason;
+        if let UnwindReason::Trap(keel_environ::TrapKind::HostError) = record.reason
+            && let Some(error) = self.pending_error.take()
+        {
+            let backtrace = crate::trap::backtrace_of(&record);
+            return error.context(backtrace);
+        }
+        crate::trap::from_record(record)
     }
 
     pub(crate) fn max_wasm_stack(&self) -> usize {
@@ -305,34 +331,102 @@ pub(crate) type LimiterFn<T> = dyn FnMut(&mut T) -> &mut (dyn ResourceLimiter) +
 pub(crate) struct StoreInner<T: 'static> {
     pub(crate) opaque: StoreOpaque,
     pub(crate) limiter: Option<Box<LimiterFn<T>>>,
+    /// What happens when the epoch deadline passes: trap (`None`) or ask.
+    pub(crate) epoch_callback: Option<Box<crate::metering::EpochCallback<T>>>,
     pub(crate) data: T,
 }
 
+impl<T: 'static> StoreInner<T> {
+    /// Asks the limiter whether a memory may grow; its error is the
+    /// caller's.
+    pub(crate) fn limit_memory(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> crate::Result<bool> {
+        match &mut self.limiter {
+            Some(l) => l(&mut self.data).memory_growing(current, desired, maximum),
+            None => Ok(true),
+        }
+    }
+
+    /// Asks the limiter whether a table may grow; its error is the caller's.
+    pub(crate) fn limit_table(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> crate::Result<bool> {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        match &mut self.limiter {
+            Some(l) => {
+                l(&mut self.data).table_growing(size(current), size(desired), maximum.map(size))
+            }
+            None => Ok(true),
+        }
+    }
+
+    /// Refuses an instantiation that would take the store past the
+    /// limiter's counts of instances, memories or tables (each counts what
+    /// the store's instances define).
+    pub(crate) fn check_counts(
+        &mut self,
+        instances: usize,
+        memories: usize,
+        tables: usize,
+    ) -> crate::Result<()> {
+        let Some(l) = &mut self.limiter else {
+            return Ok(());
+        };
+        let limiter = l(&mut self.data);
+        let o = &mut self.opaque;
+        let checks = [
+            (
+                "instance",
+                o.instances.len(),
+                instances,
+                limiter.instances(),
+            ),
+            ("memory", o.defined_memories, memories, limiter.memories()),
+            ("table", o.defined_tables, tables, limiter.tables()),
+        ];
+        for (what, have, adding, limit) in checks {
+            if have.saturating_add(adding) > limit {
+                anyhow::bail!("the store's {what} limit of {limit} was reached");
+            }
+        }
+        o.defined_memories += memories;
+        o.defined_tables += tables;
+        Ok(())
+    }
+
+    /// A limiter's answer as generated code takes it, keeping its error.
+    fn grow_decision(&mut self, answer: crate::Result<bool>) -> Grow {
+        match answer {
+            Ok(true) => Grow::Allow,
+            Ok(false) => Grow::Deny,
+            Err(e) => {
+                self.opaque.pending_error = Some(e);
+                Grow::Fail
+            }
+        }
+    }
+}
+
 impl<T: 'static> StoreHooks for StoreInner<T> {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> bool {
-        match &mut self.limiter {
-            Some(l) => l(&mut self.data)
-                .memory_growing(current, desired, maximum)
-                .unwrap_or(false),
-            None => true,
-        }
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Grow {
+        let answer = self.limit_memory(current, desired, maximum);
+        self.grow_decision(answer)
     }
 
-    fn table_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> bool {
-        match &mut self.limiter {
-            Some(l) => l(&mut self.data)
-                .table_growing(
-                    current as usize,
-                    desired as usize,
-                    maximum.map(|m| m as usize),
-                )
-                .unwrap_or(false),
-            None => true,
-        }
+    fn table_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> Grow {
+        let answer = self.limit_table(current, desired, maximum);
+        self.grow_decision(answer)
     }
 
-    fn new_epoch(&mut self) -> Option<u64> {
-        None
+    fn new_epoch(&mut self) -> Resume {
+        crate::metering::new_epoch(self)
     }
 
     fn out_of_fuel(&mut self) -> bool {
@@ -357,11 +451,14 @@ impl<T: 'static> StoreInner<T> {
 ///
 /// Dropping the store frees all of it at once.
 pub struct Store<T: 'static> {
-    inner: Box<StoreInner<T>>,
+    pub(crate) inner: Box<StoreInner<T>>,
 }
 
 impl Drop for StoreOpaque {
     fn drop(&mut self) {
+        if self.engine.config().tunables().epoch_interruption {
+            self.engine.epochs().unregister(self.id.0);
+        }
         // Instances go first: nothing may see the externrefs after this.
         self.instances.clear();
         self.externrefs.clear();
@@ -371,6 +468,7 @@ impl Drop for StoreOpaque {
 impl<T: 'static> Store<T> {
     /// A store for `engine` holding `data`.
     pub fn new(engine: &Engine, data: T) -> Store<T> {
+        let epoch = Arc::new(StoreEpoch::default());
         let mut inner = Box::new(StoreInner {
             opaque: StoreOpaque {
                 engine: engine.clone(),
@@ -379,8 +477,7 @@ impl<T: 'static> Store<T> {
                     stack_limit: usize::MAX,
                     last_wasm_exit_fp: 0,
                     fuel_consumed: 0,
-                    epoch_deadline: 0,
-                    epoch_ptr: engine.epoch_ptr(),
+                    epoch_interrupt: epoch.interrupt_word(),
                 },
                 host_caller: VMContextHeader {
                     magic: VMCONTEXT_MAGIC,
@@ -405,10 +502,20 @@ impl<T: 'static> Store<T> {
                 modules: Vec::new(),
                 externrefs: Default::default(),
                 call_scratch: Vec::new(),
+                epoch: epoch.clone(),
+                pending_error: None,
+                defined_memories: 0,
+                defined_tables: 0,
             },
             limiter: None,
+            epoch_callback: None,
             data,
         });
+        if engine.config().tunables().epoch_interruption {
+            // A deadline of 0 ticks, as in Wasmtime: wasm traps at its first
+            // check until the host sets one.
+            engine.epochs().register(inner.opaque.id.0, epoch, 0);
+        }
         // The box never moves, so these self-pointers stay valid.
         let hooks: &mut dyn StoreHooks = &mut *inner;
         let hooks = NonNull::from(hooks);

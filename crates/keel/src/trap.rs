@@ -69,6 +69,9 @@ impl Trap {
             TrapKind::UnreachableCodeReached => Trap::UnreachableCodeReached,
             TrapKind::Interrupt => Trap::Interrupt,
             TrapKind::OutOfFuel => Trap::OutOfFuel,
+            // A failed host hook whose error went missing: not expected, and
+            // the nearest kind is the one that stops wasm on the host's word.
+            TrapKind::HostError => Trap::Interrupt,
             _ => Trap::NullReference,
         }
     }
@@ -194,6 +197,11 @@ impl fmt::Display for WasmBacktrace {
     }
 }
 
+/// The wasm backtrace of what the runtime recorded.
+pub(crate) fn backtrace_of(record: &TrapRecord) -> WasmBacktrace {
+    WasmBacktrace::from_pcs(&record.pcs, record.first_pc_is_fault, record.frames_elided)
+}
+
 /// Turns what the runtime recorded into the error the API returns. A
 /// panic in a host function resumes here, back in the host.
 #[allow(
@@ -201,8 +209,7 @@ impl fmt::Display for WasmBacktrace {
     reason = "traps arrive boxed to keep call results small"
 )]
 pub(crate) fn from_record(record: Box<TrapRecord>) -> crate::Error {
-    let backtrace =
-        WasmBacktrace::from_pcs(&record.pcs, record.first_pc_is_fault, record.frames_elided);
+    let backtrace = backtrace_of(&record);
     match record.reason {
         UnwindReason::Trap(kind) => anyhow::Error::new(Trap::from_kind(kind)).context(backtrace),
         UnwindReason::User(error) => {

@@ -22,7 +22,8 @@ fn expected_failures() -> HashSet<String> {
 
 /// The configuration a script runs with; `pooling/` scripts run again with
 /// the pooling allocator, whose slots must behave exactly like fresh
-/// allocations.
+/// allocations; `metered/` scripts run again with fuel and epoch checks
+/// compiled in, which must not change what any instruction does.
 fn config(name: &str) -> keel::Config {
     let mut config = keel_wast::config_for_script(name);
     if name.starts_with("pooling/") {
@@ -31,6 +32,9 @@ fn config(name: &str) -> keel::Config {
             .max_tables_per_module(100)
             .table_elements(100_000);
         config.allocation_strategy(pool);
+    }
+    if name.starts_with("metered/") {
+        config.consume_fuel(true).epoch_interruption(true);
     }
     config
 }
@@ -78,6 +82,7 @@ fn main() {
         add("", spec(*version).collect());
     }
     add("pooling/", spec(SpecVersion::V2).collect());
+    add("metered/", spec(SpecVersion::V2).collect());
     for p in Proposal::all() {
         add("proposals/", proposal(*p).collect());
     }

@@ -61,7 +61,11 @@ pub(super) fn loop_(t: &mut FuncTranslator<'_, '_>, ty: BlockType) {
     jump_with_top(t, header, params.len());
     t.state.popn(params.len());
     t.b.switch_to_block(header);
-    t.state.stack.extend_from_slice(t.b.block_params(header));
+    // Read the loop's parameters before the checks: a variable read in the
+    // unsealed header (the fuel count) adds a block parameter of its own.
+    let params = t.b.block_params(header).to_vec();
+    t.meter_loop_header();
+    t.state.stack.extend_from_slice(&params);
     t.state.control.push(ControlFrame {
         kind: ControlKind::Loop { header },
         following,
@@ -184,6 +188,7 @@ fn close_frame(t: &mut FuncTranslator<'_, '_>, fallthrough: bool) {
         if t.state.control.is_empty() {
             // The end of the function body.
             let results = t.state.peekn(frame.num_results).to_vec();
+            t.meter_before_return();
             t.b.ins().return_(&results);
             t.state.reachable = false;
         }

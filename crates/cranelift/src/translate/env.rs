@@ -30,6 +30,8 @@ struct Regions {
     globals: AliasRegion,
     tables: AliasRegion,
     memory_lengths: AliasRegion,
+    store_context: AliasRegion,
+    epoch: AliasRegion,
 }
 
 /// Per-function view of the module and its context layout.
@@ -85,6 +87,8 @@ impl<'a> FuncEnvironment<'a> {
             globals: region(2, "globals"),
             tables: region(3, "tables"),
             memory_lengths: region(4, "memory lengths"),
+            store_context: region(5, "store context"),
+            epoch: region(6, "epoch interrupt word"),
         });
     }
 
@@ -110,6 +114,17 @@ impl<'a> FuncEnvironment<'a> {
     /// A table element access (already bounds-checked).
     pub fn table_flags(&self) -> MemFlagsData {
         MemFlagsData::trusted().with_alias_region(Some(self.regions().tables))
+    }
+
+    /// A mutable field of the `VMStoreContext` (the fuel count).
+    pub fn store_context_flags(&self) -> MemFlagsData {
+        MemFlagsData::trusted().with_alias_region(Some(self.regions().store_context))
+    }
+
+    /// The alias region of the store's epoch interrupt word, which other
+    /// threads write.
+    pub fn epoch_region(&self) -> AliasRegion {
+        self.regions().epoch
     }
 
     fn global_flags(&self, mutable: bool) -> MemFlagsData {
@@ -463,6 +478,14 @@ impl<'a> FuncEnvironment<'a> {
         call_args.extend_from_slice(args);
         let call = b.ins().call_indirect(sig, callee, &call_args);
         b.inst_results(call)[0]
+    }
+
+    /// After a `memory_grow` or `table_grow` builtin: its result -2 means
+    /// the store's resource limiter failed, which traps (the store keeps
+    /// the limiter's error for the caller).
+    pub fn trap_if_limiter_failed(&self, b: &mut FunctionBuilder<'_>, result: Value) {
+        let failed = b.ins().icmp_imm_s(IntCC::Equal, result, -2);
+        b.ins().trapnz(failed, trap_code(TrapKind::HostError));
     }
 
     /// The global value Cranelift checks the stack pointer against in

@@ -129,6 +129,7 @@ fn memory_grow(t: &mut FuncTranslator<'_, '_>, mem: u32) {
     let old = t
         .env
         .call_builtin(&mut t.b, BuiltinFunctionIndex::memory_grow, &[mem, delta]);
+    t.env.trap_if_limiter_failed(&mut t.b, old);
     let old = t.b.ins().ireduce(types::I32, old);
     t.state.push1(old);
 }

@@ -10,6 +10,7 @@ mod call;
 mod control;
 pub(crate) mod env;
 mod memory;
+mod meter;
 mod numeric;
 mod simd;
 mod state;
@@ -39,6 +40,8 @@ pub(crate) struct FuncTranslator<'a, 'b> {
     pub env: FuncEnvironment<'a>,
     pub state: &'a mut TranslationState,
     pub locals: &'a mut Vec<(Variable, Type)>,
+    /// Fuel and epoch state (`meter.rs`).
+    pub meter: meter::Meter,
 }
 
 impl<'a, 'b> FuncTranslator<'a, 'b> {
@@ -105,18 +108,33 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             unreachable: false,
         });
 
+        let calls = t_calls(&env, &reader);
         let mut t = FuncTranslator {
             b,
             env,
             state: &mut buffers.state,
             locals: &mut buffers.locals,
+            meter: meter::Meter::default(),
         };
+        t.meter_function_entry(calls);
         let mut ops = wasmparser::OperatorsReader::new(reader);
         while !ops.eof() {
             let (op, offset) = ops.read_with_offset()?;
             validator.op(offset, &op)?;
             t.b.set_srcloc(SourceLoc::new(offset as u32));
-            t.translate_operator(&op, offset)?;
+            if t.meter.is_on() && t.state.reachable {
+                t.meter_before_op(&op);
+                if FuncTranslator::is_bulk(&op) {
+                    let units = *t.state.stack.last().expect("validated: a length operand");
+                    t.meter_bulk(units);
+                }
+                t.translate_operator(&op, offset)?;
+                if t.state.reachable {
+                    t.meter_after_op(&op);
+                }
+            } else {
+                t.translate_operator(&op, offset)?;
+            }
         }
         ops.finish()?;
         buffers.validator = Some(validator.into_allocations());
@@ -174,6 +192,12 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         }
         Ok(())
     }
+}
+
+/// Whether the body calls anything, which only epoch checks need to know.
+fn t_calls(env: &FuncEnvironment<'_>, body: &wasmparser::BinaryReader<'_>) -> bool {
+    env.tunables.epoch_interruption
+        && meter::body_calls(wasmparser::OperatorsReader::new(body.clone()))
 }
 
 /// The zero value locals start with.

@@ -87,6 +87,7 @@ fn table_grow(t: &mut FuncTranslator<'_, '_>, table: u32) {
     let old = t
         .env
         .call_builtin(&mut t.b, B::table_grow, &[table, delta, init]);
+    t.env.trap_if_limiter_failed(&mut t.b, old);
     let v = t.b.ins().ireduce(types::I32, old);
     t.state.push1(v);
 }

@@ -8,7 +8,6 @@
 
 use super::Func;
 use crate::store::{AsContextMut, StoreOpaque};
-use crate::trap::from_record;
 use crate::vm::ValRaw;
 use crate::vm::traphandlers::catch_traps;
 use crate::vm::vmcontext::VMOpaqueContext;
@@ -519,7 +518,7 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
                 ));
             })
         }
-        .map_err(from_record)?;
+        .map_err(|record| store.trap_to_error(record))?;
         // SAFETY: the call completed, so it wrote the result.
         Ok(Results::from_abi(unsafe { ret.assume_init() }, store))
     }

@@ -13,13 +13,44 @@ use keel_environ::{DataIndex, ElemIndex, LibCall, MemoryIndex, TableIndex};
 /// context's `store` pointer.
 pub trait StoreHooks {
     /// Whether a memory may grow from `current` to `desired` bytes.
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> bool;
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Grow;
     /// Whether a table may grow from `current` to `desired` elements.
-    fn table_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> bool;
-    /// The epoch deadline passed: the new deadline, or `None` to trap.
-    fn new_epoch(&mut self) -> Option<u64>;
+    fn table_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> Grow;
+    /// The store's interrupt word was set: what wasm does next.
+    fn new_epoch(&mut self) -> Resume;
     /// Fuel ran out: whether more was added.
     fn out_of_fuel(&mut self) -> bool;
+}
+
+/// A resource limiter's answer to a growth request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Grow {
+    /// Grow.
+    Allow,
+    /// Do not grow: the instruction returns -1.
+    Deny,
+    /// The limiter failed; the store keeps its error and the instruction
+    /// traps.
+    Fail,
+}
+
+/// What wasm does after its store's epoch deadline passed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Trap with `Interrupt`.
+    Trap = 0,
+    /// Carry on: the deadline was extended.
+    Continue = 1,
+    /// Trap with the error the store keeps (a deadline callback failed).
+    Fail = 2,
+}
+
+/// What the grow builtins return for a [`Grow`] that is not `Allow`.
+fn grow_failure(grow: Grow) -> u64 {
+    match grow {
+        Grow::Fail => -2i64 as u64,
+        _ => u64::MAX,
+    }
 }
 
 /// The store's hooks for the instance calling a builtin.
@@ -51,9 +82,12 @@ unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, memory: u32, delta: u64)
     let maximum = mem
         .declared_maximum()
         .map(|p| (p * keel_environ::WASM_PAGE_SIZE) as usize);
-    // SAFETY: see `hooks`.
-    if delta != 0 && !unsafe { hooks(vmctx) }.memory_growing(current, desired, maximum) {
-        return u64::MAX;
+    if delta != 0 {
+        // SAFETY: see `hooks`.
+        let grow = unsafe { hooks(vmctx) }.memory_growing(current, desired, maximum);
+        if grow != Grow::Allow {
+            return grow_failure(grow);
+        }
     }
     mem.grow(delta).unwrap_or(u64::MAX)
 }
@@ -74,9 +108,12 @@ unsafe extern "C" fn table_grow(
     let Some(desired) = current.checked_add(delta) else {
         return u64::MAX;
     };
-    // SAFETY: see `hooks`.
-    if delta != 0 && !unsafe { hooks(vmctx) }.table_growing(current, desired, t.maximum()) {
-        return u64::MAX;
+    if delta != 0 {
+        // SAFETY: see `hooks`.
+        let grow = unsafe { hooks(vmctx) }.table_growing(current, desired, t.maximum());
+        if grow != Grow::Allow {
+            return grow_failure(grow);
+        }
     }
     t.grow(delta, init).unwrap_or(u64::MAX)
 }
@@ -253,9 +290,9 @@ unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) -> u32 {
 
 /// # Safety
 /// Called only by generated code with its own live context.
-unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u64 {
+unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u32 {
     // SAFETY: see `hooks`.
-    unsafe { hooks(vmctx) }.new_epoch().unwrap_or(0)
+    unsafe { hooks(vmctx) }.new_epoch() as u32
 }
 
 /// # Safety

@@ -12,9 +12,11 @@
 //! - [`code_memory`], [`code_registry`]: loaded code and its lookup tables.
 //! - [`traphandlers`], [`sys`]: entering wasm, signals, unwinding.
 //! - [`libcalls`]: builtins generated code calls.
+//! - [`epoch`]: the epoch counter, store deadlines and interrupt words.
 
 pub mod code_memory;
 pub mod code_registry;
+pub mod epoch;
 pub mod externref;
 pub mod instance;
 pub mod libcalls;

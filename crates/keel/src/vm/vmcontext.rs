@@ -99,12 +99,12 @@ pub struct VMStoreContext {
     pub stack_limit: usize,
     /// Frame pointer of the last wasm-to-host trampoline.
     pub last_wasm_exit_fp: usize,
-    /// Fuel counter (counts up to zero).
+    /// The negated fuel left: generated code adds costs and calls
+    /// `out_of_fuel` once this reaches zero.
     pub fuel_consumed: i64,
-    /// Epoch deadline.
-    pub epoch_deadline: u64,
-    /// The engine's epoch counter.
-    pub epoch_ptr: *const AtomicU64,
+    /// The store's interrupt word (see `vm/epoch.rs`), which generated code
+    /// polls; set from any thread once the epoch reaches the deadline.
+    pub epoch_interrupt: *const AtomicU64,
 }
 
 /// The callee context of a host function.
@@ -240,12 +240,8 @@ mod layout_tests {
             vm_store_context::FUEL_CONSUMED
         );
         assert_eq!(
-            off(offset_of!(VMStoreContext, epoch_deadline)),
-            vm_store_context::EPOCH_DEADLINE
-        );
-        assert_eq!(
-            off(offset_of!(VMStoreContext, epoch_ptr)),
-            vm_store_context::EPOCH_PTR
+            off(offset_of!(VMStoreContext, epoch_interrupt)),
+            vm_store_context::EPOCH_INTERRUPT
         );
         assert_eq!(size_of::<VMStoreContext>() as u32, vm_store_context::SIZE);
         assert_eq!(

@@ -1,0 +1,343 @@
+//! Fuel metering and epoch checks: what keeps a guest under its host's
+//! control.
+//!
+//! **Fuel.** The store keeps `fuel_consumed`, the negated fuel left. Inside
+//! a function it lives in a Cranelift variable; costs of straight-line code
+//! accumulate at translation time (`pending`) and are added to the variable
+//! where control leaves a basic block, so most blocks cost one `iadd`. The
+//! variable goes back to the store before every call, return and
+//! `unreachable` and is reloaded after every call, so callees, host
+//! functions and traps see the true count. The check (`fuel_consumed >= 0`
+//! calls the `out_of_fuel` builtin, which traps) sits at function entry, at
+//! every loop header and before a bulk operation, which is charged its length
+//! first. The cost of each operator is [`operator_cost`]; the model is
+//! Wasmtime 48's, so that a guest's fuel counts are the same under both.
+//!
+//! **Epochs.** The engine sets the store's interrupt word (reached through
+//! `VMStoreContext::epoch_interrupt`, a pointer that never changes) once its
+//! epoch reaches the store's deadline, from whatever thread ticks it. A check
+//! is one load of that word and a branch to a cold call of the `new_epoch`
+//! builtin: the word's address is loaded once per function (readonly), so a
+//! loop header pays a compare with a memory operand and nothing else. Checks
+//! sit at every loop header and at the entry of every function that calls
+//! (a leaf function without loops runs at most its own length, so the
+//! caller's checks bound it; a call tree without loops passes an entry
+//! check at every level).
+//!
+//! The interrupt word is loaded without `readonly`, in its own alias region,
+//! and every check's cold path calls a builtin; the call clobbers every
+//! region, so alias analysis can never reuse an earlier load of the word for
+//! a later check.
+
+use super::FuncTranslator;
+use crate::trap::trap_code;
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, condcodes::IntCC, types};
+use cranelift_frontend::Variable;
+use keel_environ::builtins::BuiltinFunctionIndex;
+use keel_environ::{TrapKind, vm_store_context, vmctx};
+use wasmparser::Operator;
+
+/// Bulk operations whose constant length costs at most this are charged
+/// without a check of their own, as straight-line code is.
+const SMALL_BULK_COST: i64 = 128;
+
+/// The fuel an operator costs, before any cost per byte or element of a
+/// bulk operation. Operators that generate no code of their own (`nop`,
+/// `drop`) and structure (`block`, `loop`, `else`, `end`, `return`,
+/// `unreachable`) are free; everything else costs 1.
+pub(crate) fn operator_cost(op: &Operator<'_>) -> i64 {
+    match op {
+        Operator::Nop | Operator::Drop => 0,
+        Operator::Block { .. }
+        | Operator::Loop { .. }
+        | Operator::Unreachable
+        | Operator::Return
+        | Operator::Else
+        | Operator::End => 0,
+        _ => 1,
+    }
+}
+
+/// Per-function metering state.
+#[derive(Default)]
+pub(crate) struct Meter {
+    /// The fuel variable, when fuel is on.
+    fuel: Option<Variable>,
+    /// Cost of the operators translated since the variable was last
+    /// updated.
+    pending: i64,
+    /// The store's interrupt word's address, when epochs are on.
+    epoch_word: Option<Value>,
+    /// The function's `VMStoreContext`.
+    store_context: Option<Value>,
+}
+
+impl Meter {
+    /// Whether any metering is on for this function.
+    pub fn is_on(&self) -> bool {
+        self.fuel.is_some() || self.epoch_word.is_some()
+    }
+}
+
+/// Whether a body calls anything (so it needs an epoch check at entry).
+/// A body that cannot be read is treated as calling; its error is
+/// reported by the translation itself.
+pub(crate) fn body_calls(mut ops: wasmparser::OperatorsReader<'_>) -> bool {
+    while !ops.eof() {
+        match ops.read() {
+            Ok(Operator::Call { .. } | Operator::CallIndirect { .. }) => return true,
+            Ok(_) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+impl FuncTranslator<'_, '_> {
+    /// Sets up metering at function entry (after parameters and locals are
+    /// defined) and emits the entry checks.
+    pub(super) fn meter_function_entry(&mut self, calls: bool) {
+        let fuel = self.env.tunables.consume_fuel;
+        let epoch = self.env.tunables.epoch_interruption;
+        self.meter = Meter::default();
+        if !fuel && !epoch {
+            return;
+        }
+        let store_context = self
+            .env
+            .load_vmctx_readonly(&mut self.b, vmctx::STORE_CONTEXT);
+        self.meter.store_context = Some(store_context);
+        if epoch {
+            let word = self.b.ins().load(
+                self.env.pointer_type,
+                crate::translate::env::FuncEnvironment::readonly_flags(),
+                store_context,
+                vm_store_context::EPOCH_INTERRUPT as i32,
+            );
+            self.meter.epoch_word = Some(word);
+        }
+        if fuel {
+            let var = self.b.declare_var(types::I64);
+            self.meter.fuel = Some(var);
+            self.fuel_load();
+            // Entering a function costs one unit, so that even an empty
+            // function is not free.
+            self.meter.pending = 1;
+            self.fuel_check();
+        }
+        if epoch && calls {
+            self.epoch_check();
+        }
+    }
+
+    /// Accounts for `op` before it is translated.
+    pub(super) fn meter_before_op(&mut self, op: &Operator<'_>) {
+        if self.meter.fuel.is_none() {
+            return;
+        }
+        self.meter.pending += operator_cost(op);
+        match op {
+            // Control leaves the function (or may, for a call): the store
+            // must hold the true count.
+            Operator::Unreachable
+            | Operator::Return
+            | Operator::Call { .. }
+            | Operator::CallIndirect { .. } => {
+                self.fuel_flush();
+                self.fuel_save();
+            }
+            // The end of a basic block.
+            Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::Br { .. }
+            | Operator::BrIf { .. }
+            | Operator::BrTable { .. }
+            | Operator::End
+            | Operator::Else => self.fuel_flush(),
+            _ => {}
+        }
+    }
+
+    /// Accounts for `op` after it was translated (and is still reachable).
+    pub(super) fn meter_after_op(&mut self, op: &Operator<'_>) {
+        if self.meter.fuel.is_some()
+            && matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. })
+        {
+            // The callee (or the host) may have spent or added fuel.
+            self.fuel_load();
+        }
+    }
+
+    /// The checks at a loop header, emitted in the header block.
+    pub(super) fn meter_loop_header(&mut self) {
+        if self.meter.fuel.is_some() {
+            self.fuel_check();
+        }
+        if self.meter.epoch_word.is_some() {
+            self.epoch_check();
+        }
+    }
+
+    /// Before the function returns: the store gets the fuel count back.
+    pub(super) fn meter_before_return(&mut self) {
+        if self.meter.fuel.is_some() {
+            self.fuel_flush();
+            self.fuel_save();
+        }
+    }
+
+    /// Charges a bulk operation one unit per byte or element of `units` (an
+    /// `i32` operand) and checks the fuel before the operation runs, so that
+    /// a guest cannot buy gigabytes of work with its last unit.
+    /// A large or unknown length also gets an epoch check, so that a
+    /// guest past its deadline starts no more bulk work.
+    pub(super) fn meter_bulk(&mut self, units: Value) {
+        if !self.meter.is_on() {
+            return;
+        }
+        let constant = const_operand(self, units);
+        if let Some(var) = self.meter.fuel {
+            match constant {
+                Some(n) => self.meter.pending += n,
+                None => {
+                    self.fuel_flush();
+                    let n = self.b.ins().uextend(types::I64, units);
+                    let fuel = self.b.use_var(var);
+                    let fuel = self.b.ins().iadd(fuel, n);
+                    self.b.def_var(var, fuel);
+                }
+            }
+        }
+        if constant.is_some_and(|n| n <= SMALL_BULK_COST) {
+            return;
+        }
+        self.fuel_check();
+        self.epoch_check();
+    }
+
+    /// Whether `op` is a bulk operation charged by its length (the operand
+    /// on top of the stack).
+    pub(super) fn is_bulk(op: &Operator<'_>) -> bool {
+        matches!(
+            op,
+            Operator::MemoryFill { .. }
+                | Operator::MemoryCopy { .. }
+                | Operator::MemoryInit { .. }
+                | Operator::TableFill { .. }
+                | Operator::TableCopy { .. }
+                | Operator::TableInit { .. }
+                | Operator::TableGrow { .. }
+        )
+    }
+
+    fn fuel_flush(&mut self) {
+        let Some(var) = self.meter.fuel else {
+            return;
+        };
+        let pending = std::mem::take(&mut self.meter.pending);
+        if pending != 0 {
+            let fuel = self.b.use_var(var);
+            let fuel = self.b.ins().iadd_imm_s(fuel, pending);
+            self.b.def_var(var, fuel);
+        }
+    }
+
+    fn fuel_load(&mut self) {
+        let (Some(var), Some(ctx)) = (self.meter.fuel, self.meter.store_context) else {
+            return;
+        };
+        let flags = self.env.store_context_flags();
+        let fuel = self.b.ins().load(
+            types::I64,
+            flags,
+            ctx,
+            vm_store_context::FUEL_CONSUMED as i32,
+        );
+        self.b.def_var(var, fuel);
+    }
+
+    fn fuel_save(&mut self) {
+        let (Some(var), Some(ctx)) = (self.meter.fuel, self.meter.store_context) else {
+            return;
+        };
+        let fuel = self.b.use_var(var);
+        let flags = self.env.store_context_flags();
+        self.b
+            .ins()
+            .store(flags, fuel, ctx, vm_store_context::FUEL_CONSUMED as i32);
+    }
+
+    /// Traps (through the `out_of_fuel` builtin) when no fuel is left.
+    fn fuel_check(&mut self) {
+        let Some(var) = self.meter.fuel else {
+            return;
+        };
+        self.fuel_flush();
+        let fuel = self.b.use_var(var);
+        let out = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, fuel, 0);
+        let cold = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(out, cold, &[], cont, &[]);
+        self.b.set_cold_block(cold);
+        self.b.seal_block(cold);
+        self.b.switch_to_block(cold);
+        self.fuel_save();
+        let ok = self
+            .env
+            .call_builtin(&mut self.b, BuiltinFunctionIndex::out_of_fuel, &[]);
+        self.b.ins().trapz(ok, trap_code(TrapKind::OutOfFuel));
+        self.fuel_load();
+        self.b.ins().jump(cont, &[]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Calls `new_epoch` (which traps or extends the deadline) when the
+    /// store's interrupt word is set.
+    fn epoch_check(&mut self) {
+        let Some(word) = self.meter.epoch_word else {
+            return;
+        };
+        // Flushed on both paths alike: the cold path below must not be the
+        // only one that counts what came before.
+        self.fuel_flush();
+        let region = self.env.epoch_region();
+        let flags = MemFlagsData::trusted().with_alias_region(Some(region));
+        let interrupted = self.b.ins().load(types::I64, flags, word, 0);
+        let cold = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(interrupted, cold, &[], cont, &[]);
+        self.b.set_cold_block(cold);
+        self.b.seal_block(cold);
+        self.b.switch_to_block(cold);
+        // The deadline callback may read or set the fuel.
+        self.fuel_save();
+        let status = self
+            .env
+            .call_builtin(&mut self.b, BuiltinFunctionIndex::new_epoch, &[]);
+        let host_error = self.b.ins().icmp_imm_s(IntCC::Equal, status, 2);
+        self.b
+            .ins()
+            .trapnz(host_error, trap_code(TrapKind::HostError));
+        self.b.ins().trapz(status, trap_code(TrapKind::Interrupt));
+        self.fuel_load();
+        self.b.ins().jump(cont, &[]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
+    }
+}
+
+/// The value of `v` if it is an `iconst` (a constant length operand).
+fn const_operand(t: &FuncTranslator<'_, '_>, v: Value) -> Option<i64> {
+    let inst = t.b.func.dfg.value_def(v).inst()?;
+    match t.b.func.dfg.insts[inst] {
+        cranelift_codegen::ir::InstructionData::UnaryImm {
+            opcode: cranelift_codegen::ir::Opcode::Iconst,
+            imm,
+        } => Some(i64::from(imm) & 0xffff_ffff),
+        _ => None,
+    }
+}

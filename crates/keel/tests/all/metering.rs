@@ -1,0 +1,360 @@
+//! Resource control: fuel, epoch deadlines and growth limits stop guests of
+//! every shape, with the right trap, and cost exactly what the model says.
+
+use keel::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Guests that never finish on their own, one per shape of loop a deadline
+/// must catch. Each exports `run`.
+const RUNAWAYS: &[(&str, &str)] = &[
+    ("loop", r#"(module (func (export "run") (loop (br 0))))"#),
+    (
+        "recursion inside a loop",
+        r#"(module
+            (func $deep (param i32) (result i32)
+              (if (result i32) (i32.eqz (local.get 0))
+                (then (i32.const 0))
+                (else (call $deep (i32.sub (local.get 0) (i32.const 1))))))
+            (func (export "run") (loop (drop (call $deep (i32.const 1000))) (br 0))))"#,
+    ),
+    (
+        "indirect-call loop",
+        r#"(module
+            (type $t (func (param i32) (result i32)))
+            (table 1 funcref)
+            (elem (i32.const 0) $step)
+            (func $step (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+            (func (export "run") (local i32)
+              (loop
+                (local.set 0 (call_indirect (type $t) (local.get 0) (i32.const 0)))
+                (br 0))))"#,
+    ),
+    (
+        "repeated memory.fill of the whole memory",
+        r#"(module
+            (memory 16)
+            (func (export "run")
+              (loop
+                (memory.fill (i32.const 0) (i32.const 7) (i32.mul (memory.size) (i32.const 65536)))
+                (br 0))))"#,
+    ),
+];
+
+fn run_export(store: &mut Store<()>, module: &Module) -> Result<()> {
+    let instance = Instance::new(&mut *store, module, &[])?;
+    let run = instance.get_typed_func::<(), ()>(&mut *store, "run")?;
+    run.call(&mut *store, ())
+}
+
+fn trap_of(err: &Error) -> Option<Trap> {
+    err.downcast_ref::<Trap>().copied()
+}
+
+#[test]
+fn fuel_stops_every_runaway() {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    for (name, wat) in RUNAWAYS {
+        let module = Module::new(&engine, wat).unwrap();
+        let mut store = Store::new(&engine, ());
+        store.set_fuel(2_000_000).unwrap();
+        let err = run_export(&mut store, &module).unwrap_err();
+        assert_eq!(trap_of(&err), Some(Trap::OutOfFuel), "{name}: {err:?}");
+        assert!(
+            format!("{err:?}").contains("all fuel consumed"),
+            "{name}: {err:?}"
+        );
+        assert_eq!(store.get_fuel().unwrap(), 0, "{name}");
+    }
+}
+
+#[test]
+fn an_epoch_tick_stops_every_runaway() {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    for (name, wat) in RUNAWAYS {
+        let module = Module::new(&engine, wat).unwrap();
+        let mut store = Store::new(&engine, ());
+        store.set_epoch_deadline(1);
+        let ticker = {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                engine.increment_epoch();
+            })
+        };
+        let start = Instant::now();
+        let err = run_export(&mut store, &module).unwrap_err();
+        ticker.join().unwrap();
+        assert_eq!(trap_of(&err), Some(Trap::Interrupt), "{name}: {err:?}");
+        assert!(start.elapsed() < Duration::from_secs(5), "{name}");
+        assert!(err.downcast_ref::<WasmBacktrace>().is_some(), "{name}");
+    }
+}
+
+#[test]
+fn a_store_without_a_deadline_traps_at_once_and_runs_again_after_one() {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module (func (export "run") (param i32) (result i32)
+             (local i32)
+             (loop
+               (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+               (br_if 0 (i32.lt_u (local.get 1) (local.get 0))))
+             (local.get 1)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
+    // The deadline starts at 0 ticks, as in Wasmtime.
+    let err = run.call(&mut store, 10).unwrap_err();
+    assert_eq!(trap_of(&err), Some(Trap::Interrupt));
+    store.set_epoch_deadline(1);
+    assert_eq!(run.call(&mut store, 1000).unwrap(), 1000);
+    engine.increment_epoch();
+    assert_eq!(
+        trap_of(&run.call(&mut store, 10).unwrap_err()),
+        Some(Trap::Interrupt)
+    );
+    store.set_epoch_deadline(5);
+    assert_eq!(run.call(&mut store, 10).unwrap(), 10);
+}
+
+#[test]
+fn one_tick_interrupts_guests_on_eight_threads() {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, RUNAWAYS[0].1).unwrap();
+    let started = Arc::new(std::sync::Barrier::new(9));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (engine, module, started) = (engine.clone(), module.clone(), started.clone());
+            std::thread::spawn(move || {
+                let mut store = Store::new(&engine, ());
+                store.set_epoch_deadline(1);
+                let instance = Instance::new(&mut store, &module, &[]).unwrap();
+                let run = instance
+                    .get_typed_func::<(), ()>(&mut store, "run")
+                    .unwrap();
+                started.wait();
+                let err = run.call(&mut store, ()).unwrap_err();
+                trap_of(&err)
+            })
+        })
+        .collect();
+    started.wait();
+    std::thread::sleep(Duration::from_millis(100));
+    engine.increment_epoch();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), Some(Trap::Interrupt));
+    }
+}
+
+#[test]
+fn a_deadline_callback_extends_interrupts_or_fails() {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, RUNAWAYS[0].1).unwrap();
+
+    // Continue a few times, then stop: the callback sees every tick.
+    let mut store = Store::new(&engine, 0u32);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut ctx| {
+        *ctx.data_mut() += 1;
+        Ok(if *ctx.data() < 3 {
+            UpdateDeadline::Continue(1)
+        } else {
+            UpdateDeadline::Interrupt
+        })
+    });
+    let done = Arc::new(AtomicBool::new(false));
+    let ticker = {
+        let (engine, done) = (engine.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+                engine.increment_epoch();
+            }
+        })
+    };
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let run = instance
+        .get_typed_func::<(), ()>(&mut store, "run")
+        .unwrap();
+    let err = run.call(&mut store, ()).unwrap_err();
+    assert_eq!(trap_of(&err), Some(Trap::Interrupt));
+    assert_eq!(*store.data(), 3);
+
+    // An error from the callback is what the call returns.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Err(anyhow::anyhow!("tenant over budget")));
+    let err = run.call(&mut store, ()).unwrap_err();
+    done.store(true, Ordering::SeqCst);
+    ticker.join().unwrap();
+    assert!(format!("{err:?}").contains("tenant over budget"), "{err:?}");
+    assert!(err.downcast_ref::<WasmBacktrace>().is_some());
+}
+
+/// Fuel spent by one call of `f` with fuel on, from a fresh store.
+fn fuel_spent(wat: &str, arg: i32) -> u64 {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(1_000_000_000).unwrap();
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance
+        .get_typed_func::<i32, i32>(&mut store, "f")
+        .unwrap();
+    f.call(&mut store, arg).unwrap();
+    1_000_000_000 - store.get_fuel().unwrap()
+}
+
+/// The cost model, pinned: a change to any of these counts changes what
+/// every host's guests pay, so it must be deliberate (and match Wasmtime 48,
+/// which charges the same; `bench` checks that side by side).
+#[test]
+fn fuel_counts_are_pinned() {
+    // Entry 1, `local.get` 1, `i32.const` 1, `i32.add` 1; `end` is free.
+    let add = r#"(module (func (export "f") (param i32) (result i32)
+        (i32.add (local.get 0) (i32.const 1))))"#;
+    assert_eq!(fuel_spent(add, 0), 4);
+    // Per iteration: local.get, i32.const, i32.add, local.tee, local.get,
+    // i32.lt_u, br_if = 7; plus entry 1 and the final local.get 1.
+    let count = r#"(module (func (export "f") (param i32) (result i32) (local i32)
+        (loop
+          (br_if 0 (i32.lt_u (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))
+        (local.get 1)))"#;
+    assert_eq!(fuel_spent(count, 1), 9);
+    assert_eq!(fuel_spent(count, 100), 702);
+    assert_eq!(fuel_spent(count, 100_000), 700_002);
+    // A call: the caller's entry, `local.get`, `call`, then the callee's
+    // entry and its `local.get`: 5. `nop` and `drop` are free.
+    let call = r#"(module
+        (func $id (param i32) (result i32) (local.get 0))
+        (func (export "f") (param i32) (result i32) nop (call $id (local.get 0)) (drop (i32.const 0))))"#;
+    assert_eq!(fuel_spent(call, 3), 6);
+    // Bulk operations cost one unit per byte on top of the instruction.
+    let fill = r#"(module (memory 1) (func (export "f") (param i32) (result i32)
+        (memory.fill (i32.const 0) (i32.const 1) (local.get 0)) (i32.const 0)))"#;
+    assert_eq!(fuel_spent(fill, 0), 6);
+    assert_eq!(fuel_spent(fill, 1000), 1006);
+    assert_eq!(fuel_spent(fill, 65536), 65542);
+}
+
+#[test]
+fn a_bulk_operation_never_runs_on_fuel_it_does_not_have() {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module (memory (export "m") 1)
+             (func (export "f") (param i32)
+               (memory.fill (i32.const 0) (i32.const 9) (local.get 0))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(1000).unwrap();
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance.get_typed_func::<i32, ()>(&mut store, "f").unwrap();
+    let err = f.call(&mut store, 65536).unwrap_err();
+    assert_eq!(trap_of(&err), Some(Trap::OutOfFuel));
+    let memory = instance.get_memory(&mut store, "m").unwrap();
+    assert!(memory.data(&store).iter().all(|b| *b == 0), "the fill ran");
+}
+
+#[test]
+fn a_host_function_reads_and_charges_fuel() {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module (import "host" "charge" (func $charge (result i64)))
+             (func (export "f") (result i64) (call $charge)))"#,
+    )
+    .unwrap();
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap(
+            "host",
+            "charge",
+            |mut caller: Caller<'_, ()>| -> Result<i64> {
+                let left = caller.get_fuel()?;
+                let left_after = left
+                    .checked_sub(500)
+                    .ok_or_else(|| anyhow::anyhow!("cannot afford the host call"))?;
+                caller.set_fuel(left_after)?;
+                Ok(left as i64)
+            },
+        )
+        .unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(10_000).unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let f = instance.get_typed_func::<(), i64>(&mut store, "f").unwrap();
+    // The host sees what the guest spent before the call (entry and `call`).
+    assert_eq!(f.call(&mut store, ()).unwrap(), 9_998);
+    assert_eq!(store.get_fuel().unwrap(), 9_498);
+    // Without enough fuel left, the charge itself fails the call.
+    store.set_fuel(100).unwrap();
+    let err = f.call(&mut store, ()).unwrap_err();
+    assert!(format!("{err:?}").contains("cannot afford"), "{err:?}");
+}
+
+#[test]
+fn fuel_apis_fail_without_fuel_configured() {
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+    assert!(store.set_fuel(1).is_err());
+    assert!(store.get_fuel().is_err());
+}
+
+#[test]
+fn trap_on_grow_failure_stops_the_guest_with_the_limit() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (memory 1)
+             (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#,
+    )
+    .unwrap();
+    for trap in [false, true] {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(4 << 16)
+            .trap_on_grow_failure(trap)
+            .build();
+        let mut store = Store::new(&engine, limits);
+        store.limiter(|l| l);
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let grow = instance
+            .get_typed_func::<i32, i32>(&mut store, "grow")
+            .unwrap();
+        assert_eq!(grow.call(&mut store, 3).unwrap(), 1);
+        let result = grow.call(&mut store, 1);
+        if trap {
+            let err = result.unwrap_err();
+            assert!(
+                format!("{err:?}").contains("limit of 262144 bytes"),
+                "{err:?}"
+            );
+            assert!(err.downcast_ref::<WasmBacktrace>().is_some());
+        } else {
+            assert_eq!(result.unwrap(), -1);
+        }
+    }
+}

@@ -2,10 +2,13 @@
 //!
 //! Flags follow `wasmtime run` where they overlap. Errors print one line
 //! (`error: ...`), a trap adds its wasm backtrace, and the exit status is
-//! non-zero: 134 for a trap (as `wasmtime run` on Unix), 1 otherwise.
+//! non-zero: 124 for a guest stopped by a limit set on the command line
+//! (`--timeout`, `--fuel`, `-W trap-on-grow-failure`), 134 for any other
+//! trap (as `wasmtime run` on Unix), 1 otherwise.
 
 #![forbid(unsafe_code)]
 
+mod limits;
 mod run;
 mod wast;
 
@@ -45,6 +48,13 @@ fn main() -> ExitCode {
 
 /// Prints an error: one line, plus the wasm backtrace for a trap.
 fn report_error(e: &anyhow::Error) -> ExitCode {
+    if let Some(limit) = e.downcast_ref::<limits::LimitExceeded>() {
+        eprintln!("error: {limit}");
+        if let Some(bt) = e.downcast_ref::<keel::WasmBacktrace>() {
+            eprintln!("{bt}");
+        }
+        return ExitCode::from(limits::LIMIT_EXIT_CODE);
+    }
     if let Some(trap) = e.downcast_ref::<keel::Trap>() {
         eprintln!("error: {trap}");
         if let Some(bt) = e.downcast_ref::<keel::WasmBacktrace>() {

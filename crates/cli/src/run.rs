@@ -3,12 +3,14 @@
 //! Runs a WASI command (its `_start`), or calls an export (`--invoke`).
 //! Flags follow `wasmtime run`: `--dir HOST[::GUEST]` (plus Keel's
 //! `::readonly` suffix), `--env NAME=VAL` and `--env NAME`, `--invoke`,
-//! `--tcplisten ADDR`. Everything after MODULE goes to the guest, even
+//! `--tcplisten ADDR`, and the limits of `limits.rs` (`-W fuel=N`,
+//! `--timeout 2s`, ...). Everything after MODULE goes to the guest, even
 //! `--help`.
 
+use crate::limits::LimitOptions;
 use anyhow::{Context as _, bail};
 use clap::Args;
-use keel::{Engine, Func, Linker, Module, Store, Val, ValType};
+use keel::{Config, Engine, Func, Linker, Module, Store, StoreLimits, Val, ValType};
 use keel_wasi::{DirPerms, I32Exit, WasiCtx};
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,6 +34,8 @@ pub struct RunCommand {
     /// `sock_accept`.
     #[arg(long = "tcplisten", value_name = "ADDR")]
     listen: Vec<String>,
+    #[command(flatten)]
+    limits: LimitOptions,
     /// The module (binary `.wasm` or text `.wat`), then the arguments: to
     /// the program, or to the invoked function. Everything after the
     /// module is passed on, even `--help`.
@@ -42,6 +46,12 @@ pub struct RunCommand {
         value_name = "MODULE [ARGS]"
     )]
     module_and_args: Vec<String>,
+}
+
+/// What the store holds: the guest's WASI state and its resource limits.
+struct Host {
+    wasi: WasiCtx,
+    limits: StoreLimits,
 }
 
 /// A `--dir` value.
@@ -116,26 +126,39 @@ impl RunCommand {
     /// Compiles, instantiates and runs the module. The guest's exit status
     /// is Keel's.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let engine = Engine::default();
+        let limits = self.limits.limits()?;
+        let mut config = Config::new();
+        limits.configure(&mut config);
+        let engine = Engine::new(&config)?;
         let module = Module::from_file(&engine, self.module())
             .with_context(|| format!("failed to load `{}`", self.module().display()))?;
         let mut linker = Linker::new(&engine);
-        keel_wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
-        let mut store = Store::new(&engine, self.wasi_ctx()?);
+        keel_wasi::add_to_linker(&mut linker, |host: &mut Host| &mut host.wasi)?;
+        let store_limits = limits.store_limits();
+        let limited = store_limits.is_some();
+        let host = Host {
+            wasi: self.wasi_ctx()?,
+            limits: store_limits.unwrap_or_default(),
+        };
+        let mut store = Store::new(&engine, host);
+        if limited {
+            store.limiter(|host| &mut host.limits);
+        }
+        limits.arm(&engine, &mut store)?;
         let result = self.run(&mut store, &linker, &module);
         match result {
             Ok(code) => Ok(code),
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 Some(I32Exit(code)) => Ok(ExitCode::from(*code as u8)),
-                None => Err(e),
+                None => Err(limits.explain(e)),
             },
         }
     }
 
     fn run(
         &self,
-        store: &mut Store<WasiCtx>,
-        linker: &Linker<WasiCtx>,
+        store: &mut Store<Host>,
+        linker: &Linker<Host>,
         module: &Module,
     ) -> anyhow::Result<ExitCode> {
         let instance = linker.instantiate(&mut *store, module)?;
@@ -172,7 +195,7 @@ impl RunCommand {
 }
 
 /// Calls `func` with `args` parsed according to its parameter types.
-fn invoke(store: &mut Store<WasiCtx>, func: Func, args: &[String]) -> anyhow::Result<Vec<Val>> {
+fn invoke(store: &mut Store<Host>, func: Func, args: &[String]) -> anyhow::Result<Vec<Val>> {
     let ty = func.ty(&*store);
     if ty.params().len() != args.len() {
         bail!(

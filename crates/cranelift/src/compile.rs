@@ -293,6 +293,19 @@ impl Compiler {
         Ok(CompiledModule { text, info })
     }
 
+    /// Compiles the trampoline through which fuel and epoch checks call the
+    /// runtime while preserving every register (see `trampolines.rs`). It
+    /// has no relocations.
+    pub fn compile_slow_path_trampoline(&self) -> Result<Vec<u8>, CompileError> {
+        let func = trampolines::slow_path_call(&*self.isa);
+        let mut scratch = Scratch::default();
+        let f = self.finish_function(&mut scratch, func, u32::MAX)?;
+        if !f.relocs.is_empty() {
+            return Err(CompileError::Isa("trampoline needs relocations".into()));
+        }
+        Ok(f.code)
+    }
+
     /// Compiles the trampoline that lets wasm call a host function of type
     /// `ty` through its array-call entry. It has no relocations.
     pub fn compile_wasm_to_array_trampoline(

@@ -7,6 +7,10 @@
 //!   context (where a backtrace of a host error starts), spills arguments to
 //!   a stack array and calls the host function's array entry. One per
 //!   signature, compiled on demand by the engine.
+//! - [`slow_path_call`]: wasm to a runtime builtin, preserving every
+//!   register. The fuel and epoch checks' cold paths call builtins through
+//!   it, so that a check inside a hot loop clobbers nothing and forces no
+//!   value of the loop out of its register. One per engine.
 
 use crate::signatures::{VAL_RAW_SIZE, array_call_signature, ir_type, wasm_signature};
 use cranelift_codegen::ir::{
@@ -135,4 +139,43 @@ pub(crate) fn wasm_to_array(isa: &dyn TargetIsa, ty: &WasmFuncType) -> ir::Funct
 
 fn slot_offset(i: usize) -> i32 {
     i as i32 * VAL_RAW_SIZE as i32
+}
+
+/// The signature of [`slow_path_call`]: `(vmctx, builtin)`, every register
+/// preserved, no results (the builtin leaves its answer in the store
+/// context).
+pub(crate) fn slow_path_signature(isa: &dyn TargetIsa) -> ir::Signature {
+    let ptr = isa.pointer_type();
+    let mut sig = ir::Signature::new(cranelift_codegen::isa::CallConv::PreserveAll);
+    sig.params.push(ir::AbiParam::new(ptr));
+    sig.params.push(ir::AbiParam::new(ptr));
+    sig
+}
+
+/// Calls `builtin(vmctx)` (platform convention, one pointer result that is
+/// discarded) from a caller that expects every register preserved: the
+/// `preserve_all` convention makes this function save whatever the builtin
+/// may clobber, integer and vector registers alike.
+pub(crate) fn slow_path_call(isa: &dyn TargetIsa) -> ir::Function {
+    let mut func =
+        ir::Function::with_name_signature(UserFuncName::user(3, 0), slow_path_signature(isa));
+    let mut ctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+    let ptr = isa.pointer_type();
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let (vmctx, builtin) = {
+        let p = b.block_params(entry);
+        (p[0], p[1])
+    };
+    let mut sig = ir::Signature::new(isa.default_call_conv());
+    sig.params.push(ir::AbiParam::new(ptr));
+    sig.returns.push(ir::AbiParam::new(ir::types::I32));
+    let sig = b.import_signature(sig);
+    b.ins().call_indirect(sig, builtin, &[vmctx]);
+    b.ins().return_(&[]);
+    b.finalize(isa.frontend_config());
+    func
 }

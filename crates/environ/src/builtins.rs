@@ -46,13 +46,15 @@ macro_rules! foreach_builtin_function {
             /// `data.drop`.
             data_drop(vmctx: vmctx, data: i32) -> i32;
             /// Called when the store's interrupt word is set (its epoch
-            /// deadline passed): returns 1 to continue (the store extended its
+            /// deadline passed): answers 1 to continue (the store extended its
             /// deadline), 0 to trap with `Interrupt`, or 2 to trap with
             /// `HostError` (the deadline callback failed; its error is kept in
-            /// the store).
+            /// the store). Called through the slow-path trampoline, so the
+            /// answer is also left in `VMStoreContext::slow_path_status`.
             new_epoch(vmctx: vmctx) -> i32;
-            /// Called when fuel ran out: returns 1 to continue (fuel was
-            /// added) or 0 to trap with `OutOfFuel`.
+            /// Called when fuel ran out: answers 1 to continue (fuel was
+            /// added) or 0 to trap with `OutOfFuel`, also in
+            /// `VMStoreContext::slow_path_status`.
             out_of_fuel(vmctx: vmctx) -> i32;
         }
     };

@@ -140,8 +140,14 @@ pub mod vm_store_context {
     /// the engine sets to non-zero from any thread once its epoch reaches the
     /// store's deadline. Never changes for the life of the store.
     pub const EPOCH_INTERRUPT: u32 = 24;
+    /// `slow_path_call: *const u8`: the engine's register-preserving
+    /// trampoline through which fuel and epoch checks call builtins.
+    pub const SLOW_PATH_CALL: u32 = 32;
+    /// `slow_path_status: u32`: the answer of the last `out_of_fuel` or
+    /// `new_epoch` builtin (the trampoline returns nothing).
+    pub const SLOW_PATH_STATUS: u32 = 40;
     /// Size in bytes.
-    pub const SIZE: u32 = 32;
+    pub const SIZE: u32 = 48;
 }
 
 /// Offsets in a `VMHostFuncContext`: the callee context of a host function.

@@ -27,6 +27,9 @@ struct EngineInner {
     host_trampolines: Mutex<HashMap<SharedTypeIndex, Mmap>>,
     /// The epoch counter and the deadlines of stores on it.
     epochs: EpochRegistry,
+    /// The register-preserving trampoline of the fuel and epoch slow paths,
+    /// when either is on.
+    slow_path_call: Option<Mmap>,
     /// The pooling allocator's slots, with that strategy.
     pool: Option<Arc<InstancePool>>,
 }
@@ -68,6 +71,13 @@ impl Engine {
                 Some(Arc::new(InstancePool::new(p.limits.clone(), slot)?))
             }
         };
+        let t = config.tunables();
+        let slow_path_call = if t.consume_fuel || t.epoch_interruption {
+            let code = compiler.compile_slow_path_trampoline()?;
+            Some(load_trampoline(&code).context("cannot map trampoline")?)
+        } else {
+            None
+        };
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
@@ -75,6 +85,7 @@ impl Engine {
                 types: Mutex::new(TypeRegistry::default()),
                 host_trampolines: Mutex::new(HashMap::new()),
                 epochs: EpochRegistry::new(),
+                slow_path_call,
                 pool,
             }),
         })
@@ -102,6 +113,14 @@ impl Engine {
     /// [`Store::set_epoch_deadline`]: crate::Store::set_epoch_deadline
     pub fn increment_epoch(&self) {
         self.inner.epochs.increment();
+    }
+
+    /// The slow-path trampoline's address, or null.
+    pub(crate) fn slow_path_call(&self) -> *const u8 {
+        self.inner
+            .slow_path_call
+            .as_ref()
+            .map_or(std::ptr::null(), |m| m.as_ptr().cast_const())
     }
 
     pub(crate) fn epochs(&self) -> &EpochRegistry {

@@ -478,6 +478,8 @@ impl<T: 'static> Store<T> {
                     last_wasm_exit_fp: 0,
                     fuel_consumed: 0,
                     epoch_interrupt: epoch.interrupt_word(),
+                    slow_path_call: engine.slow_path_call(),
+                    slow_path_status: 0,
                 },
                 host_caller: VMContextHeader {
                     magic: VMCONTEXT_MAGIC,

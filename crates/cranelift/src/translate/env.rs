@@ -47,6 +47,7 @@ pub(crate) struct FuncEnvironment<'a> {
     builtin_sigs: HashMap<BuiltinFunctionIndex, SigRef>,
     wasm_sigs: HashMap<TypeIndex, SigRef>,
     direct_callees: HashMap<FuncIndex, FuncRef>,
+    slow_path_sig: Option<SigRef>,
 }
 
 impl<'a> FuncEnvironment<'a> {
@@ -67,6 +68,7 @@ impl<'a> FuncEnvironment<'a> {
             builtin_sigs: HashMap::new(),
             wasm_sigs: HashMap::new(),
             direct_callees: HashMap::new(),
+            slow_path_sig: None,
         }
     }
 
@@ -76,6 +78,7 @@ impl<'a> FuncEnvironment<'a> {
         self.builtin_sigs.clear();
         self.wasm_sigs.clear();
         self.direct_callees.clear();
+        self.slow_path_sig = None;
         let mut region = |id: u32, name: &'static str| {
             b.func.dfg.alias_regions.insert(AliasRegionData {
                 user_id: id,
@@ -458,6 +461,17 @@ impl<'a> FuncEnvironment<'a> {
         s
     }
 
+    /// The signature of the slow-path trampoline, imported once per
+    /// function.
+    pub fn slow_path_sig_ref(&mut self, b: &mut FunctionBuilder<'_>) -> SigRef {
+        if let Some(s) = self.slow_path_sig {
+            return s;
+        }
+        let s = b.import_signature(crate::trampolines::slow_path_signature(self.isa));
+        self.slow_path_sig = Some(s);
+        s
+    }
+
     /// Calls a runtime builtin with the context prepended to `args`.
     pub fn call_builtin(
         &mut self,
@@ -466,10 +480,21 @@ impl<'a> FuncEnvironment<'a> {
         args: &[Value],
     ) -> Value {
         let sig = self.builtin_sig_ref(b, builtin);
-        let array = self.load_vmctx_readonly(b, vmctx::BUILTINS);
+        // Readonly but not `can_move`: most builtin calls sit on cold paths
+        // (fuel and epoch checks, lazy table elements) inside hot loops,
+        // and hoisting the callee's address out of the loop would hold a
+        // callee-saved register for the whole loop to serve a call that
+        // almost never happens.
+        let flags = MemFlagsData::trusted().with_readonly();
+        let array = b.ins().load(
+            self.pointer_type,
+            flags,
+            self.vmctx,
+            offset_i32(vmctx::BUILTINS),
+        );
         let callee = b.ins().load(
             self.pointer_type,
-            Self::readonly_flags(),
+            flags,
             array,
             offset_i32(builtin.array_offset()),
         );

@@ -285,9 +285,7 @@ impl FuncTranslator<'_, '_> {
         self.b.seal_block(cold);
         self.b.switch_to_block(cold);
         self.fuel_save();
-        let ok = self
-            .env
-            .call_builtin(&mut self.b, BuiltinFunctionIndex::out_of_fuel, &[]);
+        let ok = self.call_slow_path(BuiltinFunctionIndex::out_of_fuel);
         self.b.ins().trapz(ok, trap_code(TrapKind::OutOfFuel));
         self.fuel_load();
         self.b.ins().jump(cont, &[]);
@@ -315,9 +313,7 @@ impl FuncTranslator<'_, '_> {
         self.b.switch_to_block(cold);
         // The deadline callback may read or set the fuel.
         self.fuel_save();
-        let status = self
-            .env
-            .call_builtin(&mut self.b, BuiltinFunctionIndex::new_epoch, &[]);
+        let status = self.call_slow_path(BuiltinFunctionIndex::new_epoch);
         let host_error = self.b.ins().icmp_imm_s(IntCC::Equal, status, 2);
         self.b
             .ins()
@@ -327,6 +323,44 @@ impl FuncTranslator<'_, '_> {
         self.b.ins().jump(cont, &[]);
         self.b.seal_block(cont);
         self.b.switch_to_block(cont);
+    }
+}
+
+impl FuncTranslator<'_, '_> {
+    /// Calls a slow-path builtin through the engine's register-preserving
+    /// trampoline and returns its answer (an `i32`). Nothing the function
+    /// holds in registers is clobbered, so a check in a hot loop costs the
+    /// loop no register and no spill; every load here stays in the cold
+    /// block (none is `can_move`).
+    fn call_slow_path(&mut self, builtin: BuiltinFunctionIndex) -> Value {
+        let ptr = self.env.pointer_type;
+        let readonly = MemFlagsData::trusted().with_readonly();
+        let vmctx = self.env.vmctx;
+        let ctx = self
+            .b
+            .ins()
+            .load(ptr, readonly, vmctx, vmctx::STORE_CONTEXT as i32);
+        let stub = self
+            .b
+            .ins()
+            .load(ptr, readonly, ctx, vm_store_context::SLOW_PATH_CALL as i32);
+        let array = self
+            .b
+            .ins()
+            .load(ptr, readonly, vmctx, vmctx::BUILTINS as i32);
+        let callee = self
+            .b
+            .ins()
+            .load(ptr, readonly, array, builtin.array_offset() as i32);
+        let sig = self.env.slow_path_sig_ref(&mut self.b);
+        self.b.ins().call_indirect(sig, stub, &[vmctx, callee]);
+        let flags = self.env.store_context_flags();
+        self.b.ins().load(
+            types::I32,
+            flags,
+            ctx,
+            vm_store_context::SLOW_PATH_STATUS as i32,
+        )
     }
 }
 

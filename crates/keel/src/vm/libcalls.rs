@@ -292,14 +292,34 @@ unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) -> u32 {
 /// Called only by generated code with its own live context.
 unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u32 {
     // SAFETY: see `hooks`.
-    unsafe { hooks(vmctx) }.new_epoch() as u32
+    let answer = unsafe { hooks(vmctx) }.new_epoch() as u32;
+    // SAFETY: as above; the hooks' borrow of the store has ended.
+    unsafe { leave_slow_path_status(vmctx, answer) }
 }
 
 /// # Safety
 /// Called only by generated code with its own live context.
 unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
     // SAFETY: see `hooks`.
-    unsafe { hooks(vmctx) }.out_of_fuel() as u32
+    let answer = u32::from(unsafe { hooks(vmctx) }.out_of_fuel());
+    // SAFETY: as above; the hooks' borrow of the store has ended.
+    unsafe { leave_slow_path_status(vmctx, answer) }
+}
+
+/// Leaves a slow-path builtin's answer where generated code reads it after
+/// the register-preserving trampoline returns (which passes no result).
+///
+/// # Safety
+///
+/// `vmctx` must be a live instance context whose store context is not
+/// otherwise borrowed.
+unsafe fn leave_slow_path_status(vmctx: *mut VMContext, answer: u32) -> u32 {
+    // SAFETY: per the contract, the header's store context is live.
+    unsafe {
+        let ctx = (*vmctx.cast::<VMContextHeader>()).store_context;
+        (*ctx).slow_path_status = u64::from(answer);
+    }
+    answer
 }
 
 /// A function pointer table that can live in a `static`.

@@ -105,6 +105,11 @@ pub struct VMStoreContext {
     /// The store's interrupt word (see `vm/epoch.rs`), which generated code
     /// polls; set from any thread once the epoch reaches the deadline.
     pub epoch_interrupt: *const AtomicU64,
+    /// The engine's register-preserving trampoline for the fuel and epoch
+    /// slow paths (null when the engine has neither).
+    pub slow_path_call: *const u8,
+    /// The last slow-path builtin's answer.
+    pub slow_path_status: u64,
 }
 
 /// The callee context of a host function.
@@ -242,6 +247,14 @@ mod layout_tests {
         assert_eq!(
             off(offset_of!(VMStoreContext, epoch_interrupt)),
             vm_store_context::EPOCH_INTERRUPT
+        );
+        assert_eq!(
+            off(offset_of!(VMStoreContext, slow_path_call)),
+            vm_store_context::SLOW_PATH_CALL
+        );
+        assert_eq!(
+            off(offset_of!(VMStoreContext, slow_path_status)),
+            vm_store_context::SLOW_PATH_STATUS
         );
         assert_eq!(size_of::<VMStoreContext>() as u32, vm_store_context::SIZE);
         assert_eq!(

@@ -30,12 +30,20 @@ pub enum MemoryError {
         /// Largest allowed.
         limit: u64,
     },
-    /// The operating system refused the mapping.
+    /// The operating system refused the mapping. The cause is part of the
+    /// message and deliberately not also the error's `source`, or a chain
+    /// printed with `{:#}` would say it twice.
     #[error("failed to map linear memory: {0}")]
-    Map(#[from] std::io::Error),
+    Map(std::io::Error),
     /// The pooling allocator has no slot for it.
     #[error(transparent)]
     Pool(#[from] PoolError),
+}
+
+impl From<std::io::Error> for MemoryError {
+    fn from(e: std::io::Error) -> Self {
+        MemoryError::Map(e)
+    }
 }
 
 /// Where a memory's pages come from.

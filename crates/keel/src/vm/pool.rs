@@ -88,9 +88,16 @@ pub enum PoolError {
         /// The setting to raise.
         setting: &'static str,
     },
-    /// The system refused to reserve the pool.
+    /// The system refused to reserve the pool (the cause is in the
+    /// message only, not also the `source`, so it prints once).
     #[error("pooling allocator: cannot reserve slots: {0}")]
-    Map(#[from] std::io::Error),
+    Map(std::io::Error),
+}
+
+impl From<std::io::Error> for PoolError {
+    fn from(e: std::io::Error) -> Self {
+        PoolError::Map(e)
+    }
 }
 
 /// A memory slot and what its pages currently hold.

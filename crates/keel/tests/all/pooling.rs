@@ -353,3 +353,18 @@ fn a_failed_instantiation_gives_its_slots_back() {
     let mut store = Store::new(&engine, ());
     linker.instantiate(&mut store, &fine).unwrap();
 }
+
+#[test]
+fn a_refused_reservation_names_its_cause_once() {
+    // 100,000 memories of 4 GiB plus guard are far more address space than
+    // a 47-bit user space has: the kernel refuses the reservation.
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_memories(100_000);
+    let mut config = Config::new();
+    config.allocation_strategy(pool);
+    let err = Engine::new(&config).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("cannot reserve slots"), "{text}");
+    let cause = "os error";
+    assert_eq!(text.matches(cause).count(), 1, "{text}");
+}

@@ -123,6 +123,31 @@ impl Compiler {
         self.link(module, compiled)
     }
 
+    /// The Cranelift IR the translator produces for each defined function
+    /// of `translation`, before Cranelift optimizes it, as text: what the
+    /// golden tests in `tests/disas` pin, so that a change to translation
+    /// shows in review.
+    pub fn translate_to_clif(
+        &self,
+        translation: ModuleTranslation<'_>,
+    ) -> Result<Vec<String>, CompileError> {
+        let module = &translation.module;
+        let offsets = VMOffsets::new(module)?;
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        for (def, body) in translation.function_bodies {
+            let func_index = module.func_index(def);
+            let sig = wasm_signature(&*self.isa, module.func_type(func_index));
+            let mut func =
+                ir::Function::with_name_signature(UserFuncName::user(0, func_index.as_u32()), sig);
+            let env = FuncEnvironment::new(module, &offsets, &self.settings.tunables, &*self.isa);
+            let builder = FunctionBuilder::new(&mut func, &mut scratch.builder);
+            FuncTranslator::translate(env, builder, &mut scratch.buffers, func_index, body)?;
+            out.push(func.display().to_string());
+        }
+        Ok(out)
+    }
+
     fn compile_body(
         &self,
         scratch: &mut Scratch,

@@ -40,7 +40,11 @@ fn config(name: &str) -> keel::Config {
 }
 
 fn run(name: &str, file: &TestFile<'static>, expected_to_fail: bool) -> Result<(), Failed> {
-    let report = keel_wast::run_script(file.raw(), &config(name));
+    run_text(name, file.raw(), expected_to_fail)
+}
+
+fn run_text(name: &str, text: &str, expected_to_fail: bool) -> Result<(), Failed> {
+    let report = keel_wast::run_script(text, &config(name));
     let failure = match report {
         Err(e) => Some(format!("script does not parse: {e:#}")),
         Ok(r) if r.failures.is_empty() => None,
@@ -85,6 +89,28 @@ fn main() {
     add("metered/", spec(SpecVersion::V2).collect());
     for p in Proposal::all() {
         add("proposals/", proposal(*p).collect());
+    }
+    // Keel's own regression scripts, beside the spec suite: each bug found
+    // in Keel (by a spec script under another configuration, by the fuzzer,
+    // by a user) gets one; each runs plain and again with metering on.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    let mut scripts: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/regressions exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wast"))
+        .collect();
+    scripts.sort();
+    for path in scripts {
+        let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let file = file.unwrap_or_default();
+        for prefix in ["keel/", "metered/keel/"] {
+            let name = format!("{prefix}{file}");
+            let path = path.clone();
+            trials.push(Trial::test(name.clone(), move || {
+                let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+                run_text(&name, &text, false)
+            }));
+        }
     }
     libtest_mimic::run(&args, trials).exit();
 }

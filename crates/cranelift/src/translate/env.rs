@@ -260,7 +260,8 @@ impl<'a> FuncEnvironment<'a> {
     }
 
     /// The address of element `index` of `table`, trapping with
-    /// `TableOutOfBounds` when it is past the end.
+    /// `TableOutOfBounds` when it is past the end (and null under
+    /// misspeculation: see the Spectre guard below).
     pub fn table_element_address(
         &self,
         b: &mut FunctionBuilder<'_>,
@@ -287,7 +288,13 @@ impl<'a> FuncEnvironment<'a> {
             offset_i32(vm_table_definition::BASE),
         );
         let scaled = b.ins().ishl_imm_u(index, 3);
-        b.ins().iadd(base, scaled)
+        let addr = b.ins().iadd(base, scaled);
+        // Spectre guard, as for dynamic heap checks: a processor that
+        // mispredicts the trap above and runs ahead must not read past the
+        // table, so an out-of-bounds index yields null with a conditional
+        // move, which is not predicted.
+        let null = b.ins().iconst(self.pointer_type, 0);
+        b.ins().select_spectre_guard(oob, null, addr)
     }
 
     /// Loads element `index` of `table` (trapping out of bounds). A funcref

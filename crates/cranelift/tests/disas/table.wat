@@ -1,0 +1,16 @@
+;; table.get/set/size/grow/fill on funcref and externref tables.
+(module
+  (table $f 2 funcref)
+  (table $e 2 externref)
+  (func $g)
+  (elem declare func $g)
+  (func (export "get") (param i32) (result funcref) (table.get $f (local.get 0)))
+  (func (export "set") (param i32) (table.set $f (local.get 0) (ref.func $g)))
+  (func (export "ext") (param i32 externref) (result externref)
+    (table.set $e (local.get 0) (local.get 1))
+    (table.get $e (local.get 0)))
+  (func (export "size_grow") (param i32) (result i32)
+    (drop (table.size $f))
+    (table.grow $f (ref.null func) (local.get 0)))
+  (func (export "fill") (param i32 i32)
+    (table.fill $e (local.get 0) (ref.null extern) (local.get 1))))

@@ -157,8 +157,11 @@ pub struct Table {
 
 /// Where the elements live.
 enum Storage {
-    /// A vector of its own.
-    OnDemand(Vec<*mut u8>),
+    /// A vector of its own. Held as `usize` words because only a vector of
+    /// integer zeros is allocated zeroed (`calloc`, untouched pages): one of
+    /// null pointers is written element by element. `words`/`words_mut`
+    /// see the elements as pointers.
+    OnDemand(Vec<usize>),
     /// A slot of the pooling allocator: room for `capacity` elements, of
     /// which the first `definition.current_elements` are in use. Always
     /// `Some` until dropped.
@@ -189,17 +192,22 @@ impl Table {
         if minimum > MAX_TABLE_ELEMENTS {
             return None;
         }
-        let mut elements = vec![initial_word(ty, init, lazy.as_ref()); minimum as usize];
-        Some(Box::new(Table {
+        let word = initial_word(ty, init, lazy.as_ref());
+        let mut elements = vec![0usize; minimum as usize];
+        let mut table = Box::new(Table {
             definition: VMTableDefinition {
-                base: elements.as_mut_ptr(),
+                base: elements.as_mut_ptr().cast(),
                 current_elements: elements.len(),
             },
             storage: Storage::OnDemand(elements),
             maximum,
             ty,
             lazy,
-        }))
+        });
+        if !word.is_null() {
+            table.words_mut().fill(word);
+        }
+        Some(table)
     }
 
     /// A table like [`Table::new`]'s, in a slot of `pool`; it can grow up
@@ -405,19 +413,30 @@ impl Table {
         {
             return None;
         }
-        let word = encode(self.ty, init);
+        // New elements beyond any image: null is the zero word here too.
+        let word = if init.is_null() {
+            std::ptr::null_mut()
+        } else {
+            encode(self.ty, init)
+        };
         match &mut self.storage {
             Storage::OnDemand(elements) => {
-                elements.resize(new as usize, word);
-                self.definition.base = elements.as_mut_ptr();
+                elements.resize(new as usize, 0);
+                self.definition.base = elements.as_mut_ptr().cast();
                 self.definition.current_elements = new as usize;
+                if !word.is_null() {
+                    self.words_mut()[old as usize..].fill(word);
+                }
             }
             Storage::Pooled { capacity, .. } => {
                 if new > *capacity as u64 {
                     return None;
                 }
                 self.definition.current_elements = new as usize;
-                self.words_mut()[old as usize..].fill(word);
+                // A slot is all zeros past what was ever in use.
+                if !word.is_null() {
+                    self.words_mut()[old as usize..].fill(word);
+                }
             }
         }
         Some(old)
@@ -425,9 +444,13 @@ impl Table {
 }
 
 /// The word a new table's elements start as: not yet initialized (0) when
-/// they come from an image, else `init` encoded.
+/// they come from an image or are null (a funcref element without an image
+/// initializes to null), else `init` encoded. A zero word is what makes a
+/// huge table free until touched: its memory comes zeroed from the
+/// allocator (`calloc`, hence untouched pages) or the pool, and nothing
+/// writes it.
 fn initial_word(ty: WasmRefType, init: *mut u8, lazy: Option<&LazyInit>) -> *mut u8 {
-    if lazy.is_some() {
+    if lazy.is_some() || init.is_null() {
         std::ptr::null_mut()
     } else {
         encode(ty, init)

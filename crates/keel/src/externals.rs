@@ -95,7 +95,19 @@ pub struct Memory(pub(crate) Stored);
 impl Memory {
     /// A new memory owned by the store.
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> crate::Result<Memory> {
-        let store = &mut store.as_context_mut().0.opaque;
+        let inner = &mut *store.as_context_mut().0;
+        // The store's limits apply to the host's memories as to a module's.
+        let wasm = ty.to_wasm();
+        let page = keel_environ::WASM_PAGE_SIZE;
+        let bytes = |pages: u64| usize::try_from(pages.saturating_mul(page)).unwrap_or(usize::MAX);
+        if !inner.limit_memory(0, bytes(wasm.minimum), wasm.maximum.map(bytes))? {
+            anyhow::bail!(
+                "memory minimum size of {} pages exceeds the store's limit",
+                wasm.minimum
+            );
+        }
+        inner.check_counts(0, 1, 0)?;
+        let store = &mut inner.opaque;
         let tunables = store.engine().config().tunables().clone();
         let memory = LinearMemory::new(&ty.to_wasm(), &tunables, None)?;
         Ok(store.add_memory(memory))
@@ -223,7 +235,16 @@ pub struct Table(pub(crate) Stored);
 impl Table {
     /// A new table owned by the store, every element set to `init`.
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Ref) -> crate::Result<Table> {
-        let store = &mut store.as_context_mut().0.opaque;
+        let inner = &mut *store.as_context_mut().0;
+        // The store's limits apply to the host's tables as to a module's.
+        if !inner.limit_table(0, ty.minimum(), ty.maximum())? {
+            anyhow::bail!(
+                "table minimum size of {} elements exceeds the store's limit",
+                ty.minimum()
+            );
+        }
+        inner.check_counts(0, 0, 1)?;
+        let store = &mut inner.opaque;
         let init = ref_to_raw(store, &init, &ty)?;
         let table = VmTable::new(
             ty.element().to_wasm(),

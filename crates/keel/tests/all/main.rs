@@ -4,6 +4,7 @@ mod api;
 mod bad_input;
 mod externref;
 mod lazy_tables;
+mod limits;
 mod metering;
 mod pooling;
 mod simd_c;

@@ -24,7 +24,7 @@ fn bomb(elem_type: &str, with_segment: bool) -> String {
     if with_segment {
         wat.push_str("  (func $f)\n  (elem (table $t7) (i32.const 5) func $f)\n");
     }
-    wat.push_str(")");
+    wat.push(')');
     wat
 }
 

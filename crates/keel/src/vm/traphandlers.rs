@@ -63,24 +63,43 @@ pub struct TrapRecord {
     pub frames_elided: usize,
 }
 
-/// One activation of wasm on this thread.
+/// One activation of wasm on this thread. Kept small: it sits on the
+/// native stack at every level of a wasm → host → wasm recursion.
 struct CallThreadState {
     jmp_buf: Cell<*mut c_void>,
     /// An address in `catch_traps`'s frame: every wasm frame of this
     /// activation lies below it.
     entry_sp: usize,
     prev: *const CallThreadState,
+    /// When this activation was entered by a host function that wasm of
+    /// the previous activation called: that call's wasm-to-host trampoline
+    /// frame, where the backtrace continues past the host frames. 0 when
+    /// there is none.
+    caller_exit_fp: usize,
     reason: UnsafeCell<Option<UnwindReason>>,
-    // Left uninitialized: zeroing 2 KiB on every call would cost more than
-    // the call. Only `pcs[..pcs_len]` is ever read.
+}
+
+/// The backtrace being captured: written by the signal handler or `raise`
+/// for the innermost activation, then copied out by its `catch_traps`
+/// before anything can trap again, so one buffer per thread serves every
+/// activation. Left uninitialized: only `pcs[..len]` is ever read.
+struct BacktraceBuffer {
     pcs: UnsafeCell<[MaybeUninit<usize>; MAX_BACKTRACE_FRAMES]>,
-    pcs_len: Cell<usize>,
-    frames_elided: Cell<usize>,
+    len: Cell<usize>,
+    elided: Cell<usize>,
     first_pc_is_fault: Cell<bool>,
 }
 
 thread_local! {
     static CURRENT: Cell<*const CallThreadState> = const { Cell::new(std::ptr::null()) };
+    static BACKTRACE: BacktraceBuffer = const {
+        BacktraceBuffer {
+            pcs: UnsafeCell::new([MaybeUninit::uninit(); MAX_BACKTRACE_FRAMES]),
+            len: Cell::new(0),
+            elided: Cell::new(0),
+            first_pc_is_fault: Cell::new(false),
+        }
+    };
 }
 
 /// Runs `f` (a call into wasm) so that a trap inside returns an error
@@ -98,56 +117,105 @@ pub unsafe fn catch_traps<F: FnOnce()>(
     f: F,
 ) -> Result<(), Box<TrapRecord>> {
     let stack_low = with_thread_info(|t| t.stack_low);
-    // SAFETY: the caller guarantees the pointer is live; no other reference
-    // to the store context is used while we hold this one.
-    let ctx = unsafe { &mut *store_context };
-    let old_limit = ctx.stack_limit;
-    let old_exit_fp = ctx.last_wasm_exit_fp;
+    // The store context is only ever accessed through the raw pointer here:
+    // generated code and `call_closure` write it while the call runs.
+    // SAFETY: the caller guarantees the pointer is live.
+    let (old_limit, old_exit_fp) = unsafe {
+        (
+            (*store_context).stack_limit,
+            (*store_context).last_wasm_exit_fp,
+        )
+    };
     let marker = 0u8;
     let sp = &marker as *const u8 as usize;
-    if old_limit == usize::MAX {
-        // The outermost entry of this store sets the limit; nested entries
-        // share it so that recursion through the host is bounded too.
-        let mut limit = sp.saturating_sub(max_wasm_stack);
-        if stack_low != 0 {
-            limit = limit.max(stack_low + STACK_SLACK);
-        }
-        ctx.stack_limit = limit;
-    }
+    let prev = CURRENT.get();
+    // SAFETY: activations on the chain are live frames of this thread.
+    let prev_entry_sp = unsafe { prev.as_ref() }.map_or(usize::MAX, |p| p.entry_sp);
+    // A nested entry of this store from a host function that its wasm
+    // called: the trampoline frame lies between here and the previous
+    // activation (a value outside that range is stale, from a call that has
+    // returned).
+    let caller_exit_fp =
+        if old_limit != usize::MAX && sp < old_exit_fp && old_exit_fp < prev_entry_sp {
+            old_exit_fp
+        } else {
+            0
+        };
+    // The limit counts wasm frames only: the outermost entry sets it
+    // `max_wasm_stack` below itself; a nested entry from a host function
+    // keeps the budget that was left when wasm called out, counted from
+    // just before wasm is entered again (in `call_closure`), so the host
+    // frames in between (several KiB in a debug build) are not charged to
+    // the guest. Host frames still use real stack, which the floor
+    // protects.
+    let floor = if stack_low != 0 {
+        stack_low + STACK_SLACK
+    } else {
+        0
+    };
+    let budget = if old_limit == usize::MAX {
+        // SAFETY: as above.
+        unsafe { (*store_context).stack_limit = sp.saturating_sub(max_wasm_stack).max(floor) };
+        None
+    } else if caller_exit_fp != 0 {
+        Some(caller_exit_fp.saturating_sub(old_limit))
+    } else {
+        None
+    };
 
     let state = CallThreadState {
         jmp_buf: Cell::new(std::ptr::null_mut()),
         entry_sp: sp,
-        prev: CURRENT.get(),
+        prev,
+        caller_exit_fp,
         reason: UnsafeCell::new(None),
-        pcs: UnsafeCell::new([MaybeUninit::uninit(); MAX_BACKTRACE_FRAMES]),
-        pcs_len: Cell::new(0),
-        frames_elided: Cell::new(0),
-        first_pc_is_fault: Cell::new(false),
     };
     CURRENT.set(&state);
 
+    /// What `call_closure` needs: the call, and for a nested entry the
+    /// wasm stack budget to set the limit from.
+    struct Payload<F> {
+        f: Option<F>,
+        ctx: *mut VMStoreContext,
+        budget: Option<usize>,
+        floor: usize,
+    }
     unsafe extern "C" fn call_closure<F: FnOnce()>(payload: *mut c_void) {
-        // SAFETY: `payload` is the `Option<F>` below, alive for the call.
-        let f = unsafe { &mut *payload.cast::<Option<F>>() };
-        if let Some(f) = f.take() {
+        // SAFETY: `payload` is the `Payload<F>` below, alive for the call.
+        let p = unsafe { &mut *payload.cast::<Payload<F>>() };
+        if let Some(budget) = p.budget {
+            let marker = 0u8;
+            let sp = std::hint::black_box(&marker) as *const u8 as usize;
+            // SAFETY: the store context is live (`catch_traps`' contract)
+            // and no reference to it is held across this write.
+            unsafe { (*p.ctx).stack_limit = sp.saturating_sub(budget).max(p.floor) };
+        }
+        if let Some(f) = p.f.take() {
             f();
         }
     }
-    let mut f = Some(f);
+    let mut payload = Payload {
+        f: Some(f),
+        ctx: store_context,
+        budget,
+        floor,
+    };
     // SAFETY: the slot, body and payload are valid for the whole call; a
     // jump back lands inside `keel_call_with_catch`, whose frame is live.
     let completed = unsafe {
         keel_call_with_catch(
             state.jmp_buf.as_ptr(),
             call_closure::<F>,
-            (&mut f as *mut Option<F>).cast(),
+            (&mut payload as *mut Payload<F>).cast(),
         )
     };
 
     CURRENT.set(state.prev);
-    ctx.stack_limit = old_limit;
-    ctx.last_wasm_exit_fp = old_exit_fp;
+    // SAFETY: as above; the call is over.
+    unsafe {
+        (*store_context).stack_limit = old_limit;
+        (*store_context).last_wasm_exit_fp = old_exit_fp;
+    }
     if completed == 1 {
         return Ok(());
     }
@@ -155,60 +223,101 @@ pub unsafe fn catch_traps<F: FnOnce()>(
         .reason
         .into_inner()
         .unwrap_or(UnwindReason::Trap(TrapKind::UnreachableCodeReached));
-    let len = state.pcs_len.get();
-    let pcs = state.pcs.into_inner()[..len]
-        .iter()
-        // SAFETY: `capture_backtrace` initialized the first `len` entries.
-        .map(|pc| unsafe { pc.assume_init() })
-        .collect();
+    // Copied out now, before anything can trap again on this thread.
+    let (pcs, first_pc_is_fault, frames_elided) = BACKTRACE.with(|b| {
+        // SAFETY: the capture for this activation is finished and nothing
+        // else on this thread touches the buffer until the copy is done.
+        let all = unsafe { &*b.pcs.get() };
+        let pcs = all[..b.len.get()]
+            .iter()
+            // SAFETY: `capture_backtrace` initialized the first `len` entries.
+            .map(|pc| unsafe { pc.assume_init() })
+            .collect();
+        (pcs, b.first_pc_is_fault.get(), b.elided.get())
+    });
     Err(Box::new(TrapRecord {
         reason,
         pcs,
-        first_pc_is_fault: state.first_pc_is_fault.get(),
-        frames_elided: state.frames_elided.get(),
+        first_pc_is_fault,
+        frames_elided,
     }))
 }
 
-/// Records the wasm frames from `fp` upwards. With `first_pc`, that pc
-/// (the faulting instruction) comes first.
+/// Records the wasm frames from `fp` upwards, then those of each enclosing
+/// activation that a host function entered from wasm, across the host
+/// frames in between. With `first_pc`, that pc (the faulting instruction)
+/// comes first.
 ///
 /// # Safety
 ///
 /// `fp` must be the frame pointer of a wasm frame (or of a Keel trampoline
-/// called by wasm) on this thread's live stack; the frame-pointer chain is
-/// only followed while return addresses are in wasm function bodies.
-unsafe fn capture_backtrace(state: &CallThreadState, first_pc: Option<usize>, mut fp: usize) {
-    // SAFETY: only this thread touches `state.pcs`, and no reference to it
-    // is held elsewhere during capture.
-    let pcs = unsafe { &mut *state.pcs.get() };
-    let mut len = 0;
-    let mut elided = 0;
-    let mut record = |pc: usize| {
-        if len < MAX_BACKTRACE_FRAMES {
-            pcs[len] = MaybeUninit::new(pc);
-            len += 1;
-        } else {
-            elided += 1;
+/// called by wasm) of `state`'s activation on this thread's live stack.
+unsafe fn capture_backtrace(state: &CallThreadState, first_pc: Option<usize>, fp: usize) {
+    BACKTRACE.with(|b| {
+        // SAFETY: only this thread touches the buffer, and no reference to
+        // it is held elsewhere during capture.
+        let pcs = unsafe { &mut *b.pcs.get() };
+        let mut len = 0;
+        let mut elided = 0;
+        let mut record = |pc: usize| {
+            if len < MAX_BACKTRACE_FRAMES {
+                pcs[len] = MaybeUninit::new(pc);
+                len += 1;
+            } else {
+                elided += 1;
+            }
+        };
+        if let Some(pc) = first_pc {
+            record(pc);
         }
-    };
-    if let Some(pc) = first_pc {
-        record(pc);
-    }
-    while fp != 0 {
+        let mut activation = state;
+        let mut fp = fp;
+        loop {
+            // SAFETY: `fp` is a wasm or trampoline frame of `activation`
+            // (per the contract, or its recorded trampoline frame).
+            unsafe { walk_frames(fp, activation.entry_sp, &mut record) };
+            // SAFETY: activations on the chain are live frames of this
+            // thread.
+            match unsafe { activation.prev.as_ref() } {
+                Some(prev) if activation.caller_exit_fp != 0 => {
+                    fp = activation.caller_exit_fp;
+                    activation = prev;
+                }
+                _ => break,
+            }
+        }
+        b.len.set(len);
+        b.elided.set(elided);
+        b.first_pc_is_fault.set(first_pc.is_some());
+    });
+}
+
+/// Follows the frame-pointer chain from `fp` while return addresses are in
+/// wasm function bodies and frames stay below `bound` (the activation's
+/// entry), recording each return address.
+///
+/// # Safety
+///
+/// `fp` must be a frame pointer on this thread's live stack below `bound`.
+unsafe fn walk_frames(mut fp: usize, bound: usize, record: &mut impl FnMut(usize)) {
+    while fp != 0 && fp < bound {
         // SAFETY: `fp` is a frame pointer of a wasm frame or trampoline
-        // (the loop only continues past frames whose return address is in
-        // wasm code, whose caller maintains the chain); the saved frame
-        // pointer and return address sit at `fp` and `fp + 8`.
+        // below the activation's entry (the loop only continues past
+        // frames whose return address is in wasm code, whose caller
+        // maintains the chain); the saved frame pointer and return address
+        // sit at `fp` and `fp + 8`.
         let (next_fp, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
         if !code_registry::is_wasm_function_pc(ret.wrapping_sub(1)) {
             break;
         }
         record(ret);
+        if next_fp <= fp {
+            // Frames only ever get older going up; anything else is not a
+            // chain to follow.
+            break;
+        }
         fp = next_fp;
     }
-    state.pcs_len.set(len);
-    state.frames_elided.set(elided);
-    state.first_pc_is_fault.set(first_pc.is_some());
 }
 
 /// Called by the signal handler: if `pc` is a trap site in Keel's code and

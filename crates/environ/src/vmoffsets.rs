@@ -146,8 +146,12 @@ pub mod vm_store_context {
     /// `slow_path_status: u32`: the answer of the last `out_of_fuel` or
     /// `new_epoch` builtin (the trampoline returns nothing).
     pub const SLOW_PATH_STATUS: u32 = 40;
+    /// `hooks: Option<NonNull<dyn StoreHooks>>` (a wide pointer): how the
+    /// runtime calls up into the store that owns it. Host-only: generated
+    /// code never reads it.
+    pub const HOOKS: u32 = 48;
     /// Size in bytes.
-    pub const SIZE: u32 = 48;
+    pub const SIZE: u32 = 64;
 }
 
 /// Offsets in a `VMHostFuncContext`: the callee context of a host function.

@@ -1,7 +1,6 @@
 //! Memories, tables, globals, and [`Extern`], the sum of importable things.
 
 use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, StoreOpaque, Stored};
-use crate::vm::vmcontext::VMGlobalDefinition;
 use crate::vm::{LinearMemory, Table as VmTable};
 use crate::{ExternType, Func, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
 use anyhow::{bail, ensure};
@@ -282,11 +281,7 @@ impl Table {
 
     /// Element `index`, or `None` if out of bounds.
     pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Ref> {
-        let store = &mut store.as_context_mut().0.opaque;
-        let table = self.vm_mut(store);
-        let heap = *crate::RefType::from_wasm(table.ty()).heap_type();
-        let raw = table.get(index)?;
-        Some(Ref::from_raw(store, raw, heap))
+        store.as_context_mut().0.opaque.table_get(self.0, index)
     }
 
     /// Sets element `index`.
@@ -341,10 +336,7 @@ impl Global {
     pub fn new(mut store: impl AsContextMut, ty: GlobalType, value: Val) -> crate::Result<Global> {
         let store = &mut store.as_context_mut().0.opaque;
         check_global_value(store, &ty, &value)?;
-        let def = Box::new(VMGlobalDefinition {
-            storage: value.to_raw(store).bytes(),
-        });
-        Ok(store.add_global(def, ty))
+        Ok(store.add_global(ty, &value))
     }
 
     /// Its type.
@@ -355,10 +347,7 @@ impl Global {
 
     /// Its value.
     pub fn get(&self, mut store: impl AsContextMut) -> Val {
-        let store = &mut store.as_context_mut().0.opaque;
-        let ty = *store.globals[store.check(self.0)].ty.content();
-        let raw = store.global_value(self.0);
-        Val::from_raw(store, raw, &ty)
+        store.as_context_mut().0.opaque.global_get(self.0)
     }
 
     /// Sets its value; fails if it is immutable or `value` has another type.
@@ -371,8 +360,7 @@ impl Global {
             "immutable global cannot be set"
         );
         check_global_value(store, &ty, &value)?;
-        let raw = value.to_raw(store);
-        store.set_global_value(self.0, raw);
+        store.global_set(self.0, &value);
         Ok(())
     }
 }

@@ -20,14 +20,10 @@
 //! average.
 
 use crate::store::{AsContextMut, StoreContext, StoreOpaque};
+pub(crate) use crate::vm::externref::ExternData;
 use std::any::Any;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-
-/// The box behind an externref.
-pub(crate) struct ExternData {
-    value: Box<dyn Any + Send + Sync>,
-}
 
 /// A reference to a host value that can be passed to wasm as `externref`.
 #[derive(Clone)]
@@ -45,9 +41,7 @@ impl ExternRef {
     where
         T: 'static + Any + Send + Sync,
     {
-        Ok(ExternRef(Arc::new(ExternData {
-            value: Box::new(value),
-        })))
+        Ok(ExternRef(Arc::new(ExternData::new(Box::new(value)))))
     }
 
     /// The host value.
@@ -55,7 +49,7 @@ impl ExternRef {
         &'a self,
         _store: impl Into<StoreContext<'a, T>>,
     ) -> crate::Result<Option<&'a (dyn Any + Send + Sync)>> {
-        Ok(Some(&*self.0.value))
+        Ok(Some(self.0.value()))
     }
 
     /// Whether two references point to the same host value.
@@ -65,19 +59,29 @@ impl ExternRef {
 
     /// The pointer wasm sees. Makes sure the store keeps the box alive.
     pub(crate) fn to_raw(&self, store: &StoreOpaque) -> *mut u8 {
-        let ptr = Arc::as_ptr(&self.0) as *mut u8;
-        store.externrefs().insert(store, &self.0, ptr);
-        ptr
+        store.externrefs().insert(store, &self.0);
+        Arc::as_ptr(&self.0) as *mut u8
     }
 
     /// A host handle for a pointer wasm handed back (null for null).
-    pub(crate) fn from_raw(raw: *mut u8) -> Option<ExternRef> {
+    ///
+    /// Like Wasmtime's `ExternRef::from_raw`, this trusts its argument.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must be null or a pointer that [`ExternRef::to_raw`] returned
+    /// for a store whose set still holds it: typically the contents of an
+    /// `externref` slot, table element or global of that store, read with
+    /// no collection since wasm wrote it (collections run only in `to_raw`
+    /// and `Store::gc`).
+    pub(crate) unsafe fn from_raw(raw: *mut u8) -> Option<ExternRef> {
         if raw.is_null() {
             return None;
         }
-        Some(ExternRef(crate::vm::externref::clone_from_raw(
-            raw.cast::<ExternData>(),
-        )))
+        // SAFETY: per the contract, `raw` is the address of a box the set
+        // holds a count of, from `Arc::into_raw`.
+        let arc = unsafe { crate::vm::externref::clone_from_raw(raw.cast::<ExternData>()) };
+        Some(ExternRef(arc))
     }
 }
 
@@ -116,9 +120,9 @@ impl ExternRefSet {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn insert(&self, store: &StoreOpaque, arc: &Arc<ExternData>, ptr: *mut u8) {
+    fn insert(&self, store: &StoreOpaque, arc: &Arc<ExternData>) {
         let mut inner = self.lock();
-        if inner.refs.contains(&(ptr as usize)) {
+        if inner.refs.contains(&(Arc::as_ptr(arc) as usize)) {
             return;
         }
         if inner.refs.len() >= inner.threshold {
@@ -134,7 +138,9 @@ impl ExternRefSet {
     pub(crate) fn clear(&self) {
         let mut inner = self.lock();
         for ptr in inner.refs.drain() {
-            crate::vm::externref::release_raw(ptr as *const ExternData);
+            // SAFETY: every entry is a count the set took with
+            // `Arc::into_raw` in `insert`; draining gives each up once.
+            unsafe { crate::vm::externref::release_raw(ptr as *const ExternData) };
         }
     }
 
@@ -157,10 +163,14 @@ fn collect(store: &StoreOpaque, refs: &mut HashSet<usize>) {
     store.for_each_externref_root(&mut mark);
     crate::vm::traphandlers::scan_stack_conservatively(&mut mark);
     refs.retain(|&ptr| {
-        let keep =
-            live.contains(&ptr) || crate::vm::externref::held_elsewhere(ptr as *const ExternData);
+        let ptr_data = ptr as *const ExternData;
+        // SAFETY: every entry is a count the set took with `Arc::into_raw`
+        // and still holds, so the box is live.
+        let keep = live.contains(&ptr) || unsafe { crate::vm::externref::held_elsewhere(ptr_data) };
         if !keep {
-            crate::vm::externref::release_raw(ptr as *const ExternData);
+            // SAFETY: as above; `retain` drops the entry, so its count is
+            // released exactly once.
+            unsafe { crate::vm::externref::release_raw(ptr_data) };
         }
         keep
     });

@@ -1,6 +1,7 @@
 //! Functions: wasm exports and host functions, called typed or untyped.
 
 mod host;
+mod raw;
 mod typed;
 
 pub use host::IntoFunc;
@@ -180,49 +181,56 @@ unsafe extern "C" fn dynamic_array_call<T: 'static>(
     // SAFETY: generated code or `Func::call` passes live contexts of a
     // `Store<T>` (host functions are only ever created for one `T`).
     let frame = unsafe { HostCallFrame::<T>::new(callee, caller) };
-    let exit_fp = frame.exit_fp;
     // SAFETY: `values` has `len` slots, at least as many as the signature's
     // parameters and results.
     let values = unsafe { std::slice::from_raw_parts_mut(values, len) };
-    // SAFETY: called from an array entry; the closure owns nothing that
-    // outlives it.
-    unsafe {
-        run_host(exit_fp, move || {
-            // SAFETY: this entry is only ever created with a
-            // `DynamicState<T>`.
-            let state = frame.state::<DynamicState<T>>();
-            let store = frame.store;
-            let params: Vec<Val> = state
-                .ty
-                .params()
-                .enumerate()
-                .map(|(i, t)| Val::from_raw(&mut store.opaque, values[i], &t))
-                .collect();
-            let mut results: Vec<Val> = state
-                .ty
-                .results()
-                .map(|t| Val::default_for_ty(&t).unwrap_or(Val::I32(0)))
-                .collect();
-            (state.func)(
-                Caller {
-                    store: StoreContextMut(&mut *store),
-                    caller: frame.caller_instance,
-                },
-                &params,
-                &mut results,
-            )?;
-            for (i, (r, t)) in results.iter().zip(state.ty.results()).enumerate() {
-                if !r.matches(&t) {
-                    bail!(
-                        "host function returned a {} where its type says {t}",
-                        r.ty()
-                    );
-                }
-                values[i] = r.to_raw(&store.opaque);
+    // SAFETY: this entry is only ever created with a `DynamicState<T>`.
+    let state = unsafe { frame.state::<DynamicState<T>>() };
+    let HostCallFrame {
+        store,
+        caller_instance,
+        exit_fp,
+        ..
+    } = frame;
+    let body = move || {
+        let params: Vec<Val> = state
+            .ty
+            .params()
+            .enumerate()
+            .map(|(i, t)| {
+                // SAFETY: the slots hold arguments of this signature, which
+                // wasm of this store wrote (or `Func::call`, after its type
+                // check), and nothing has collected externrefs since.
+                unsafe { Val::from_raw(&mut store.opaque, values[i], &t) }
+            })
+            .collect();
+        let mut results: Vec<Val> = state
+            .ty
+            .results()
+            .map(|t| Val::default_for_ty(&t).unwrap_or(Val::I32(0)))
+            .collect();
+        (state.func)(
+            Caller {
+                store: StoreContextMut(&mut *store),
+                caller: caller_instance,
+            },
+            &params,
+            &mut results,
+        )?;
+        for (i, (r, t)) in results.iter().zip(state.ty.results()).enumerate() {
+            if !r.matches(&t) {
+                bail!(
+                    "host function returned a {} where its type says {t}",
+                    r.ty()
+                );
             }
-            Ok(())
-        })
-    }
+            values[i] = r.to_raw(&store.opaque);
+        }
+        Ok(())
+    };
+    // SAFETY: called from an array entry with `exit_fp` from its frame;
+    // nothing is left to drop here once `body` has returned an error.
+    unsafe { run_host(exit_fp, body) }
 }
 
 impl Func {
@@ -323,7 +331,11 @@ impl Func {
         let r = self.call_raw(store, &mut values);
         if r.is_ok() {
             for (i, t) in ty.results().iter().enumerate() {
-                results[i] = Val::from_raw(store, values[i], &crate::ValType::from_wasm(*t));
+                let t = crate::ValType::from_wasm(*t);
+                // SAFETY: the call completed, so the slots hold its results,
+                // of this type, written by wasm of this store (or a host
+                // function), with no collection since.
+                results[i] = unsafe { Val::from_raw(store, values[i], &t) };
             }
         }
         store.call_scratch = values;
@@ -343,15 +355,16 @@ impl Func {
         let ptr = values.as_mut_ptr();
         let len = values.len();
         let max_stack = store.max_wasm_stack();
-        // SAFETY: the store context is live; the closure owns nothing with
-        // a destructor; the entry matches the funcref's type, for which
-        // `values` has enough slots (checked by the caller).
-        unsafe {
-            catch_traps(store.store_context_ptr(), max_stack, || {
-                (func_ref.array_call)(func_ref.vmctx, caller, ptr, len);
-            })
-        }
-        .map_err(|record| store.trap_to_error(record))
+        let call = || {
+            // SAFETY: the entry matches the funcref's type, for which
+            // `values` has enough slots (checked by the caller), and the
+            // contexts are live.
+            unsafe { (func_ref.array_call)(func_ref.vmctx, caller, ptr, len) }
+        };
+        // SAFETY: the store context is live; `call` owns nothing with a
+        // destructor.
+        unsafe { catch_traps(store.store_context_ptr(), max_stack, call) }
+            .map_err(|record| store.trap_to_error(record))
     }
 
     /// This function with a static signature, for fast calls. Fails if the

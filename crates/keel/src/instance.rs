@@ -247,9 +247,9 @@ impl Instance {
 
         if let Some(start) = env.start {
             let func_ref = opaque.instances[store_index].handle.func_ref(start);
-            let func = opaque.func_from_ref(
-                NonNull::new(func_ref).expect("funcrefs of an instance are not null"),
-            );
+            let func_ref = NonNull::new(func_ref).expect("funcrefs of an instance are not null");
+            // SAFETY: a funcref of an instance the store now owns.
+            let func = unsafe { opaque.func_from_ref(func_ref) };
             let mut no_values = [crate::vm::ValRaw::default()];
             // The start function escapes (it is exported to the host by
             // being called from it), so it has an array entry.
@@ -278,24 +278,31 @@ impl Instance {
         let data = &store.instances[index];
         let (_, entity) = data.module.env().exports[i];
         let vm = &data.handle;
+        // Why each arm below is sound: the pointers come from an instance that this
+        // store owns, so what they point to lives as long as the store; a
+        // global's storage holds a value of the type the module declares.
         let ext = match entity {
             EntityIndex::Function(f) => {
                 let r = NonNull::new(vm.func_ref(f)).expect("funcrefs of an instance are not null");
-                Extern::Func(store.func_from_ref(r))
+                // SAFETY: see above.
+                Extern::Func(unsafe { store.func_from_ref(r) })
             }
             EntityIndex::Memory(m) => {
                 let p = NonNull::new(vm.memory(m)).expect("memories of an instance are not null");
-                Extern::Memory(store.memory_handle(p))
+                // SAFETY: see above.
+                Extern::Memory(unsafe { store.memory_handle(p) })
             }
             EntityIndex::Table(t) => {
                 let p = NonNull::new(vm.table(t)).expect("tables of an instance are not null");
-                Extern::Table(store.table_handle(p))
+                // SAFETY: see above.
+                Extern::Table(unsafe { store.table_handle(p) })
             }
             EntityIndex::Global(g) => {
                 let ty = GlobalType::from_wasm(data.module.env().globals[g]);
                 let p =
                     NonNull::new(vm.global_ptr(g)).expect("globals of an instance are not null");
-                Extern::Global(store.global_handle(p, ty))
+                // SAFETY: see above.
+                Extern::Global(unsafe { store.global_handle(p, ty) })
             }
         };
         store.instances[index].exports[i] = Some(ext.clone());

@@ -50,7 +50,6 @@ pub struct StoreOpaque {
     pub(crate) vm_store_context: VMStoreContext,
     /// The caller context passed when the host calls a function directly.
     pub(crate) host_caller: VMContextHeader,
-    hooks: Option<NonNull<dyn StoreHooks>>,
     pub(crate) instances: Vec<InstanceData>,
     pub(crate) funcs: Vec<FuncData>,
     func_index: HashMap<usize, usize>,
@@ -193,18 +192,42 @@ impl StoreOpaque {
     }
 
     /// A global's current value.
-    pub(crate) fn global_value(&self, handle: Stored) -> crate::vm::ValRaw {
+    pub(crate) fn global_get(&mut self, handle: Stored) -> crate::Val {
         let data = &self.globals[self.check(handle)];
+        let ty = *data.ty.content();
         // SAFETY: global storage lives as long as the store.
-        crate::vm::ValRaw::from_bytes(unsafe { data.def.as_ref().storage })
+        let raw = crate::vm::ValRaw::from_bytes(unsafe { data.def.as_ref().storage });
+        // SAFETY: the storage holds a value of the global's type (written by
+        // validated wasm, or by `Global::new`/`set` after a type check), and
+        // a reference in a global of this store is one the store keeps
+        // alive (globals are roots of the externref set).
+        unsafe { crate::Val::from_raw(self, raw, &ty) }
     }
 
-    /// Overwrites a global's value (type already checked).
-    pub(crate) fn set_global_value(&mut self, handle: Stored, value: crate::vm::ValRaw) {
+    /// Element `index` of a table, or `None` if out of bounds.
+    pub(crate) fn table_get(&mut self, handle: Stored, index: u64) -> Option<crate::Ref> {
+        let table = self.table_mut(handle);
+        let heap = *crate::RefType::from_wasm(table.ty()).heap_type();
+        let raw = table.get(index)?;
+        // SAFETY: an element of a table of this store is null or a reference
+        // of the table's type that the store keeps alive (a funcref of one of
+        // its instances or host functions; an externref, which tables root).
+        Some(unsafe { crate::Ref::from_raw(self, raw, heap) })
+    }
+
+    /// Overwrites a global's value (the caller has checked its type,
+    /// mutability and store).
+    pub(crate) fn global_set(&mut self, handle: Stored, value: &crate::Val) {
         let i = self.check(handle);
+        let ty = self.globals[i].ty;
+        assert!(
+            value.matches(ty.content()),
+            "global value of the wrong type"
+        );
+        let raw = value.to_raw(self);
         // SAFETY: global storage lives as long as the store; no wasm of
         // this store runs while it is mutably borrowed.
-        unsafe { self.globals[i].def.as_mut().storage = value.bytes() };
+        unsafe { self.globals[i].def.as_mut().storage = raw.bytes() };
     }
 
     /// A copy of a function's funcref.
@@ -215,7 +238,13 @@ impl StoreOpaque {
     }
 
     /// The handle for a funcref, creating it on first sight.
-    pub(crate) fn func_from_ref(&mut self, func_ref: NonNull<VMFuncRef>) -> crate::Func {
+    ///
+    /// # Safety
+    ///
+    /// `func_ref` must point to a funcref that lives as long as this store
+    /// and never changes: one of an instance of this store, or of a host
+    /// function the store keeps alive. Safe code dereferences it later.
+    pub(crate) unsafe fn func_from_ref(&mut self, func_ref: NonNull<VMFuncRef>) -> crate::Func {
         let key = func_ref.as_ptr() as usize;
         let index = match self.func_index.get(&key) {
             Some(i) => *i,
@@ -233,7 +262,9 @@ impl StoreOpaque {
     pub(crate) fn add_host_func(&mut self, f: Arc<HostFunc>) -> crate::Func {
         let r = f.func_ref();
         self.host_funcs.push(f);
-        self.func_from_ref(r)
+        // SAFETY: the store now keeps the host function, which owns its
+        // funcref, alive.
+        unsafe { self.func_from_ref(r) }
     }
 
     /// Keeps a set of host functions alive as long as the store; the last
@@ -249,7 +280,13 @@ impl StoreOpaque {
     }
 
     /// The handle for a memory (owned by an instance or by the store).
-    pub(crate) fn memory_handle(&mut self, memory: NonNull<LinearMemory>) -> crate::Memory {
+    ///
+    /// # Safety
+    ///
+    /// `memory` must point to a memory that lives as long as this store
+    /// (one of its instances' or its own); [`StoreOpaque::memory`]
+    /// dereferences it.
+    pub(crate) unsafe fn memory_handle(&mut self, memory: NonNull<LinearMemory>) -> crate::Memory {
         let i = self.memories.len();
         self.memories.push(memory);
         crate::Memory(self.stored(i))
@@ -259,11 +296,16 @@ impl StoreOpaque {
     pub(crate) fn add_memory(&mut self, mut memory: Box<LinearMemory>) -> crate::Memory {
         let ptr = NonNull::from(&mut *memory);
         self.owned_memories.push(memory);
-        self.memory_handle(ptr)
+        // SAFETY: the store owns the boxed memory, which never moves.
+        unsafe { self.memory_handle(ptr) }
     }
 
     /// The handle for a table.
-    pub(crate) fn table_handle(&mut self, table: NonNull<Table>) -> crate::Table {
+    ///
+    /// # Safety
+    ///
+    /// As for [`StoreOpaque::memory_handle`], for a table.
+    pub(crate) unsafe fn table_handle(&mut self, table: NonNull<Table>) -> crate::Table {
         let i = self.tables.len();
         self.tables.push(table);
         crate::Table(self.stored(i))
@@ -273,11 +315,17 @@ impl StoreOpaque {
     pub(crate) fn add_table(&mut self, mut table: Box<Table>) -> crate::Table {
         let ptr = NonNull::from(&mut *table);
         self.owned_tables.push(table);
-        self.table_handle(ptr)
+        // SAFETY: the store owns the boxed table, which never moves.
+        unsafe { self.table_handle(ptr) }
     }
 
     /// The handle for a global.
-    pub(crate) fn global_handle(
+    ///
+    /// # Safety
+    ///
+    /// As for [`StoreOpaque::memory_handle`], for a global's storage, which
+    /// must hold a value of type `ty`.
+    pub(crate) unsafe fn global_handle(
         &mut self,
         def: NonNull<VMGlobalDefinition>,
         ty: crate::GlobalType,
@@ -287,37 +335,31 @@ impl StoreOpaque {
         crate::Global(self.stored(i))
     }
 
-    /// Takes ownership of a host-created global.
+    /// A new global owned by the store, holding `value` (the caller has
+    /// checked that it is of type `ty`, and of this store).
     pub(crate) fn add_global(
         &mut self,
-        mut def: Box<VMGlobalDefinition>,
         ty: crate::GlobalType,
+        value: &crate::Val,
     ) -> crate::Global {
+        assert!(
+            value.matches(ty.content()),
+            "global value of the wrong type"
+        );
+        let mut def = Box::new(VMGlobalDefinition {
+            storage: value.to_raw(self).bytes(),
+        });
         let ptr = NonNull::from(&mut *def);
         self.owned_globals.push(def);
-        self.global_handle(ptr, ty)
+        // SAFETY: the store owns the boxed storage, which never moves, and
+        // it holds a value of type `ty` (asserted above).
+        unsafe { self.global_handle(ptr, ty) }
     }
 
     /// Keeps a module alive for the life of the store.
     pub(crate) fn keep_module(&mut self, module: &Module) {
         if !self.modules.iter().any(|m| Module::same(m, module)) {
             self.modules.push(module.clone());
-        }
-    }
-
-    /// The store hooks of the store a context belongs to.
-    ///
-    /// # Safety
-    ///
-    /// `store` must be the `store` field of a live context: a pointer to a
-    /// `StoreOpaque` whose store is not otherwise borrowed right now.
-    pub(crate) unsafe fn hooks_from_raw<'a>(store: *mut u8) -> &'a mut dyn StoreHooks {
-        // SAFETY: per the contract; `hooks` is set when the store is made
-        // and points into the same boxed `StoreInner`.
-        unsafe {
-            let opaque = &mut *store.cast::<StoreOpaque>();
-            let hooks = opaque.hooks.expect("store hooks are set at creation");
-            &mut *hooks.as_ptr()
         }
     }
 }
@@ -480,6 +522,7 @@ impl<T: 'static> Store<T> {
                     epoch_interrupt: epoch.interrupt_word(),
                     slow_path_call: engine.slow_path_call(),
                     slow_path_status: 0,
+                    hooks: None,
                 },
                 host_caller: VMContextHeader {
                     magic: VMCONTEXT_MAGIC,
@@ -489,7 +532,6 @@ impl<T: 'static> Store<T> {
                     type_ids: std::ptr::null(),
                     instance: std::ptr::null_mut(),
                 },
-                hooks: None,
                 instances: Vec::new(),
                 funcs: Vec::new(),
                 func_index: HashMap::new(),
@@ -522,7 +564,7 @@ impl<T: 'static> Store<T> {
         let hooks: &mut dyn StoreHooks = &mut *inner;
         let hooks = NonNull::from(hooks);
         let store_ptr: *mut StoreInner<T> = &mut *inner;
-        inner.opaque.hooks = Some(hooks);
+        inner.opaque.vm_store_context.hooks = Some(hooks);
         inner.opaque.host_caller.store = store_ptr.cast();
         inner.opaque.host_caller.store_context = &mut inner.opaque.vm_store_context;
         Store { inner }

@@ -1,9 +1,8 @@
-//! Values that cross the API: [`Val`], [`Ref`], [`V128`].
+//! Values that cross the API: [`Val`], [`Ref`], [`V128`]. Their
+//! conversions to and from the raw slots generated code uses are part of
+//! the host-call ABI, in `crate::func::raw`.
 
-use crate::store::StoreOpaque;
-use crate::vm::ValRaw;
 use crate::{ExternRef, Func, HeapType, ValType};
-use std::ptr::NonNull;
 
 /// A 128-bit SIMD value.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -67,21 +66,6 @@ impl Ref {
         match self {
             Ref::Func(_) => HeapType::Func,
             Ref::Extern(_) => HeapType::Extern,
-        }
-    }
-
-    pub(crate) fn to_raw(&self, store: &StoreOpaque) -> *mut u8 {
-        match self {
-            Ref::Func(None) | Ref::Extern(None) => std::ptr::null_mut(),
-            Ref::Func(Some(f)) => f.func_ref(store).as_ptr().cast(),
-            Ref::Extern(Some(e)) => e.to_raw(store),
-        }
-    }
-
-    pub(crate) fn from_raw(store: &mut StoreOpaque, raw: *mut u8, heap: HeapType) -> Ref {
-        match heap {
-            HeapType::Func => Ref::Func(NonNull::new(raw.cast()).map(|r| store.func_from_ref(r))),
-            HeapType::Extern => Ref::Extern(ExternRef::from_raw(raw)),
         }
     }
 }
@@ -227,34 +211,6 @@ impl Val {
                 *r.heap_type() == HeapType::Extern && (e.is_some() || r.is_nullable())
             }
             (v, t) => v.ty() == *t,
-        }
-    }
-
-    pub(crate) fn to_raw(&self, store: &StoreOpaque) -> ValRaw {
-        match self {
-            Val::I32(v) => ValRaw::i32(*v),
-            Val::I64(v) => ValRaw::i64(*v),
-            Val::F32(v) => ValRaw::f32(*v),
-            Val::F64(v) => ValRaw::f64(*v),
-            Val::V128(v) => ValRaw::v128(v.0),
-            Val::FuncRef(f) => ValRaw::ptr(Ref::Func(*f).to_raw(store)),
-            Val::ExternRef(e) => {
-                ValRaw::ptr(e.as_ref().map_or(std::ptr::null_mut(), |e| e.to_raw(store)))
-            }
-        }
-    }
-
-    pub(crate) fn from_raw(store: &mut StoreOpaque, raw: ValRaw, ty: &ValType) -> Val {
-        match ty {
-            ValType::I32 => Val::I32(raw.get_i32()),
-            ValType::I64 => Val::I64(raw.get_i64()),
-            ValType::F32 => Val::F32(raw.get_f32()),
-            ValType::F64 => Val::F64(raw.get_f64()),
-            ValType::V128 => Val::V128(V128(raw.get_v128())),
-            ValType::Ref(r) => match Ref::from_raw(store, raw.get_ptr(), *r.heap_type()) {
-                Ref::Func(f) => Val::FuncRef(f),
-                Ref::Extern(e) => Val::ExternRef(e),
-            },
         }
     }
 }

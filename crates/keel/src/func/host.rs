@@ -51,21 +51,27 @@ macro_rules! into_func_impls {
                     // SAFETY: generated code or `Func::call` passes live
                     // contexts of a `Store<T>`.
                     let frame = unsafe { HostCallFrame::<T>::new(callee, caller) };
-                    let exit_fp = frame.exit_fp;
                     // SAFETY: `values` has `len` slots, enough for the
                     // parameters and results of this signature.
                     let values = unsafe { std::slice::from_raw_parts_mut(values, len) };
-                    // SAFETY: called from an array entry with nothing to drop.
-                    unsafe {
-                        run_host(exit_fp, move || {
-                            // SAFETY: this entry was created with an `F`.
-                            let f = frame.state::<F>();
-                            let store = &mut frame.store.opaque;
-                            $(let $a = $a::from_raw(values[$i], store);)*
-                            let ret = f($($a),*).into_result()?;
-                            ret.store_raw(store, values)
-                        })
-                    }
+                    // SAFETY: this entry was created with an `F`.
+                    let f = unsafe { frame.state::<F>() };
+                    let exit_fp = frame.exit_fp;
+                    let store = &mut frame.store.opaque;
+                    let body = move || {
+                        $(
+                            // SAFETY: slot `$i` holds an argument of type
+                            // `$a`, written by wasm of this store (or by
+                            // `Func::call` after its type check).
+                            let $a = unsafe { $a::from_raw(values[$i], store) };
+                        )*
+                        let ret = f($($a),*).into_result()?;
+                        ret.store_raw(store, values)
+                    };
+                    // SAFETY: called from an array entry with `exit_fp` from
+                    // its frame; nothing is left to drop here once `body`
+                    // has returned an error.
+                    unsafe { run_host(exit_fp, body) }
                 }
                 let ty = signature::<R::Ok>(vec![$($a::valtype()),*]);
                 HostFunc::new(engine, &ty, array_call::<T, F, $($a,)* R>, Box::new(self))
@@ -93,24 +99,25 @@ macro_rules! into_func_impls {
                 {
                     // SAFETY: as above.
                     let frame = unsafe { HostCallFrame::<T>::new(callee, caller) };
-                    let exit_fp = frame.exit_fp;
                     // SAFETY: as above.
                     let values = unsafe { std::slice::from_raw_parts_mut(values, len) };
+                    // SAFETY: this entry was created with an `F`.
+                    let f = unsafe { frame.state::<F>() };
+                    let HostCallFrame { store, caller_instance, exit_fp, .. } = frame;
+                    let body = move || {
+                        $(
+                            // SAFETY: as above.
+                            let $a = unsafe { $a::from_raw(values[$i], &mut store.opaque) };
+                        )*
+                        let caller = Caller {
+                            store: StoreContextMut(&mut *store),
+                            caller: caller_instance,
+                        };
+                        let ret = f(caller, $($a),*).into_result()?;
+                        ret.store_raw(&store.opaque, values)
+                    };
                     // SAFETY: as above.
-                    unsafe {
-                        run_host(exit_fp, move || {
-                            // SAFETY: this entry was created with an `F`.
-                            let f = frame.state::<F>();
-                            let store = frame.store;
-                            $(let $a = $a::from_raw(values[$i], &mut store.opaque);)*
-                            let caller = Caller {
-                                store: StoreContextMut(&mut *store),
-                                caller: frame.caller_instance,
-                            };
-                            let ret = f(caller, $($a),*).into_result()?;
-                            ret.store_raw(&store.opaque, values)
-                        })
-                    }
+                    unsafe { run_host(exit_fp, body) }
                 }
                 let ty = signature::<R::Ok>(vec![$($a::valtype()),*]);
                 HostFunc::new(engine, &ty, array_call::<T, F, $($a,)* R>, Box::new(self))

@@ -37,12 +37,24 @@ pub unsafe trait WasmTy: Send + 'static {
     }
     #[doc(hidden)]
     fn into_abi(self, store: &StoreOpaque) -> Self::Abi;
+    /// The value in its native form.
+    ///
+    /// # Safety
+    ///
+    /// `abi` must be a value of `valtype()` that wasm of `store` produced
+    /// (or [`WasmTy::into_abi`] did); a reference must be one the store
+    /// keeps alive, as `Ref::from_raw` requires.
     #[doc(hidden)]
-    fn from_abi(abi: Self::Abi, store: &mut StoreOpaque) -> Self;
+    unsafe fn from_abi(abi: Self::Abi, store: &mut StoreOpaque) -> Self;
     #[doc(hidden)]
     fn into_raw(self, store: &StoreOpaque) -> ValRaw;
+    /// The value in a raw slot.
+    ///
+    /// # Safety
+    ///
+    /// As for [`WasmTy::from_abi`], for the slot's contents.
     #[doc(hidden)]
-    fn from_raw(raw: ValRaw, store: &mut StoreOpaque) -> Self;
+    unsafe fn from_raw(raw: ValRaw, store: &mut StoreOpaque) -> Self;
 }
 
 macro_rules! scalar {
@@ -59,7 +71,7 @@ macro_rules! scalar {
                 ($to)(self)
             }
             #[inline]
-            fn from_abi(abi: $abi, _: &mut StoreOpaque) -> Self {
+            unsafe fn from_abi(abi: $abi, _: &mut StoreOpaque) -> Self {
                 #[allow(clippy::redundant_closure_call, reason = "macro-supplied conversion")]
                 ($from)(abi)
             }
@@ -68,8 +80,9 @@ macro_rules! scalar {
                 ValRaw::$raw(WasmTy::into_abi(self, s) as _)
             }
             #[inline]
-            fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
-                <Self as WasmTy>::from_abi(raw.$get() as _, s)
+            unsafe fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
+                // SAFETY: a number: any bits are a value.
+                unsafe { <Self as WasmTy>::from_abi(raw.$get() as _, s) }
             }
         }
     )*};
@@ -93,7 +106,7 @@ unsafe impl WasmTy for f32 {
         self
     }
     #[inline]
-    fn from_abi(abi: f32, _: &mut StoreOpaque) -> f32 {
+    unsafe fn from_abi(abi: f32, _: &mut StoreOpaque) -> f32 {
         abi
     }
     #[inline]
@@ -101,7 +114,7 @@ unsafe impl WasmTy for f32 {
         ValRaw::f32(self.to_bits())
     }
     #[inline]
-    fn from_raw(raw: ValRaw, _: &mut StoreOpaque) -> f32 {
+    unsafe fn from_raw(raw: ValRaw, _: &mut StoreOpaque) -> f32 {
         f32::from_bits(raw.get_f32())
     }
 }
@@ -117,7 +130,7 @@ unsafe impl WasmTy for f64 {
         self
     }
     #[inline]
-    fn from_abi(abi: f64, _: &mut StoreOpaque) -> f64 {
+    unsafe fn from_abi(abi: f64, _: &mut StoreOpaque) -> f64 {
         abi
     }
     #[inline]
@@ -125,7 +138,7 @@ unsafe impl WasmTy for f64 {
         ValRaw::f64(self.to_bits())
     }
     #[inline]
-    fn from_raw(raw: ValRaw, _: &mut StoreOpaque) -> f64 {
+    unsafe fn from_raw(raw: ValRaw, _: &mut StoreOpaque) -> f64 {
         f64::from_bits(raw.get_f64())
     }
 }
@@ -142,7 +155,7 @@ unsafe impl WasmTy for V128 {
         self.as_u128()
     }
     #[inline]
-    fn from_abi(abi: u128, _: &mut StoreOpaque) -> V128 {
+    unsafe fn from_abi(abi: u128, _: &mut StoreOpaque) -> V128 {
         V128::from(abi)
     }
     #[inline]
@@ -150,7 +163,7 @@ unsafe impl WasmTy for V128 {
         ValRaw::v128(self.as_u128())
     }
     #[inline]
-    fn from_raw(raw: ValRaw, _: &mut StoreOpaque) -> V128 {
+    unsafe fn from_raw(raw: ValRaw, _: &mut StoreOpaque) -> V128 {
         V128::from(raw.get_v128())
     }
 }
@@ -175,16 +188,20 @@ unsafe impl WasmTy for Option<Func> {
         self.map_or(std::ptr::null_mut(), |f| f.func_ref(store).as_ptr().cast())
     }
     #[inline]
-    fn from_abi(abi: *mut u8, store: &mut StoreOpaque) -> Option<Func> {
-        NonNull::new(abi.cast()).map(|r| store.func_from_ref(r))
+    unsafe fn from_abi(abi: *mut u8, store: &mut StoreOpaque) -> Option<Func> {
+        NonNull::new(abi.cast()).map(|r| {
+            // SAFETY: per the contract, a funcref the store keeps alive.
+            unsafe { store.func_from_ref(r) }
+        })
     }
     #[inline]
     fn into_raw(self, s: &StoreOpaque) -> ValRaw {
         ValRaw::ptr(WasmTy::into_abi(self, s))
     }
     #[inline]
-    fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
-        <Self as WasmTy>::from_abi(raw.get_ptr(), s)
+    unsafe fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
+        // SAFETY: per the contract, for the slot's word.
+        unsafe { <Self as WasmTy>::from_abi(raw.get_ptr(), s) }
     }
 }
 
@@ -199,16 +216,18 @@ unsafe impl WasmTy for Option<crate::ExternRef> {
         self.map_or(std::ptr::null_mut(), |e| e.to_raw(store))
     }
     #[inline]
-    fn from_abi(abi: *mut u8, _: &mut StoreOpaque) -> Self {
-        crate::ExternRef::from_raw(abi)
+    unsafe fn from_abi(abi: *mut u8, _: &mut StoreOpaque) -> Self {
+        // SAFETY: per the contract, an externref the store's set holds.
+        unsafe { crate::ExternRef::from_raw(abi) }
     }
     #[inline]
     fn into_raw(self, s: &StoreOpaque) -> ValRaw {
         ValRaw::ptr(WasmTy::into_abi(self, s))
     }
     #[inline]
-    fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
-        <Self as WasmTy>::from_abi(raw.get_ptr(), s)
+    unsafe fn from_raw(raw: ValRaw, s: &mut StoreOpaque) -> Self {
+        // SAFETY: per the contract, for the slot's word.
+        unsafe { <Self as WasmTy>::from_abi(raw.get_ptr(), s) }
     }
 }
 
@@ -276,10 +295,22 @@ pub unsafe trait WasmResults: Sized + Send {
     fn typecheck(results: &[WasmValType]) -> Result<(), String> {
         check_types(&Self::valtypes(), results)
     }
+    /// The results a native call returned.
+    ///
+    /// # Safety
+    ///
+    /// `abi` must be what a function of this result type, run by wasm of
+    /// `store`, returned (see [`WasmTy::from_abi`]).
     #[doc(hidden)]
-    fn from_abi(abi: Self::Abi, store: &mut StoreOpaque) -> Self;
+    unsafe fn from_abi(abi: Self::Abi, store: &mut StoreOpaque) -> Self;
+    /// The results an array call left in its slots.
+    ///
+    /// # Safety
+    ///
+    /// The first slots of `values` must hold results of this type (see
+    /// [`WasmTy::from_raw`]).
     #[doc(hidden)]
-    fn load_raw(store: &mut StoreOpaque, values: &[ValRaw]) -> Self;
+    unsafe fn load_raw(store: &mut StoreOpaque, values: &[ValRaw]) -> Self;
     #[doc(hidden)]
     fn store_raw(self, store: &StoreOpaque, values: &mut [ValRaw]) -> crate::Result<()>;
 }
@@ -350,12 +381,14 @@ unsafe impl<T: WasmTy> WasmResults for T {
         vec![T::valtype()]
     }
     #[inline]
-    fn from_abi(abi: T::Abi, store: &mut StoreOpaque) -> T {
-        T::from_abi(abi, store)
+    unsafe fn from_abi(abi: T::Abi, store: &mut StoreOpaque) -> T {
+        // SAFETY: per the contract.
+        unsafe { T::from_abi(abi, store) }
     }
     #[inline]
-    fn load_raw(store: &mut StoreOpaque, values: &[ValRaw]) -> T {
-        T::from_raw(values[0], store)
+    unsafe fn load_raw(store: &mut StoreOpaque, values: &[ValRaw]) -> T {
+        // SAFETY: per the contract.
+        unsafe { T::from_raw(values[0], store) }
     }
     #[inline]
     fn store_raw(self, store: &StoreOpaque, values: &mut [ValRaw]) -> crate::Result<()> {
@@ -410,13 +443,14 @@ macro_rules! tuple_impls {
             }
             #[allow(unused_variables, reason = "empty tuple")]
             #[inline]
-            fn from_abi(abi: Self::Abi, store: &mut StoreOpaque) -> Self {
+            unsafe fn from_abi(abi: Self::Abi, store: &mut StoreOpaque) -> Self {
                 tuple_impls!(@from_abi abi store $($t)*)
             }
             #[allow(unused_variables, clippy::unused_unit, reason = "empty tuple")]
             #[inline]
-            fn load_raw(store: &mut StoreOpaque, values: &[ValRaw]) -> Self {
-                ($($t::from_raw(values[$i], store),)*)
+            unsafe fn load_raw(store: &mut StoreOpaque, values: &[ValRaw]) -> Self {
+                // SAFETY: per the contract, slot `i` holds element `i`.
+                ($(unsafe { $t::from_raw(values[$i], store) },)*)
             }
             #[allow(unused_variables, reason = "empty tuple")]
             #[inline]
@@ -436,7 +470,10 @@ macro_rules! tuple_impls {
     (@native $a:ident) => { $a::NATIVE };
     (@native $($t:ident)*) => { false };
     (@from_abi $abi:ident $store:ident) => { () };
-    (@from_abi $abi:ident $store:ident $a:ident) => { ($a::from_abi($abi, $store),) };
+    (@from_abi $abi:ident $store:ident $a:ident) => {
+        // SAFETY: per the contract of `WasmResults::from_abi`.
+        (unsafe { $a::from_abi($abi, $store) },)
+    };
     (@from_abi $abi:ident $store:ident $($t:ident)*) => { unreachable!("multi-value results use arrays") };
 }
 
@@ -506,21 +543,21 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
         let max_stack = store.max_wasm_stack();
         let mut ret = MaybeUninit::<Results::Abi>::uninit();
         let slot = &mut ret;
-        // SAFETY: the store context is live; the closure owns nothing with a
-        // destructor; the signature was checked when this was created.
-        unsafe {
-            catch_traps(store.store_context_ptr(), max_stack, || {
-                slot.write(Params::invoke::<Results::Abi>(
-                    func_ref.wasm_call,
-                    func_ref.vmctx,
-                    caller,
-                    abi,
-                ));
-            })
-        }
-        .map_err(|record| store.trap_to_error(record))?;
-        // SAFETY: the call completed, so it wrote the result.
-        Ok(Results::from_abi(unsafe { ret.assume_init() }, store))
+        let call = || {
+            // SAFETY: the signature was checked when this was created, and
+            // the contexts are live.
+            let ret = unsafe {
+                Params::invoke::<Results::Abi>(func_ref.wasm_call, func_ref.vmctx, caller, abi)
+            };
+            slot.write(ret);
+        };
+        // SAFETY: the store context is live; `call` owns nothing with a
+        // destructor.
+        unsafe { catch_traps(store.store_context_ptr(), max_stack, call) }
+            .map_err(|record| store.trap_to_error(record))?;
+        // SAFETY: the call completed, so it wrote the result, of the type
+        // checked when this was created, produced by wasm of this store.
+        Ok(unsafe { Results::from_abi(ret.assume_init(), store) })
     }
 
     fn call_array(&self, store: &mut StoreOpaque, params: Params) -> crate::Result<Results> {
@@ -531,6 +568,8 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
         let mut values = vec![ValRaw::default(); n];
         params.store_raw(store, &mut values)?;
         self.func.call_raw(store, &mut values)?;
-        Ok(Results::load_raw(store, &values))
+        // SAFETY: the call completed, so the slots hold its results, of the
+        // type checked when this was created.
+        Ok(unsafe { Results::load_raw(store, &values) })
     }
 }

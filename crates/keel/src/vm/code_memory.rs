@@ -37,22 +37,26 @@ pub fn load_code(
     }
     let len = mmap.len();
     mmap.make_executable(0, len)?;
-    flush_icache(mmap.as_ptr(), len);
+    flush_icache(&mmap);
     Ok(CodeObject::new(mmap, text.len(), info, module))
 }
 
+/// Makes the instruction cache see what was written to `mmap`. Takes the
+/// mapping rather than a raw range so that the range is always one we own.
 #[cfg(target_arch = "aarch64")]
-fn flush_icache(start: *mut u8, len: usize) {
+fn flush_icache(mmap: &Mmap) {
     unsafe extern "C" {
         fn __clear_cache(start: *mut libc::c_char, end: *mut libc::c_char);
     }
-    // SAFETY: the range is our own mapping; `__clear_cache` only
-    // synchronizes caches for it.
-    unsafe { __clear_cache(start.cast(), start.add(len).cast()) }
+    let start = mmap.as_ptr();
+    // SAFETY: `start..start + len` is exactly the live mapping `mmap`;
+    // `__clear_cache` only synchronizes caches for it.
+    unsafe { __clear_cache(start.cast(), start.add(mmap.len()).cast()) }
 }
 
+/// Makes the instruction cache see what was written to `mmap`.
 #[cfg(not(target_arch = "aarch64"))]
-fn flush_icache(_start: *mut u8, _len: usize) {
+fn flush_icache(_mmap: &Mmap) {
     // x86-64 keeps instruction and data caches coherent.
 }
 
@@ -64,6 +68,6 @@ pub fn load_trampoline(code: &[u8]) -> io::Result<Mmap> {
     unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), mmap.as_ptr(), code.len()) };
     let len = mmap.len();
     mmap.make_executable(0, len)?;
-    flush_icache(mmap.as_ptr(), len);
+    flush_icache(&mmap);
     Ok(mmap)
 }

@@ -9,8 +9,10 @@ use super::memory::LinearMemory;
 use super::vmcontext::{VMContext, VMContextHeader};
 use keel_environ::{DataIndex, ElemIndex, LibCall, MemoryIndex, TableIndex};
 
-/// The store hook behind resource limits, fuel and epochs, reached from a
-/// context's `store` pointer.
+/// The store hook behind resource limits, fuel and epochs. The store that
+/// owns a [`VMStoreContext`](super::vmcontext::VMStoreContext) implements
+/// it and installs itself in the context's `hooks`, so that the runtime
+/// calls up into the store without depending on its type.
 pub trait StoreHooks {
     /// Whether a memory may grow from `current` to `desired` bytes.
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Grow;
@@ -57,11 +59,20 @@ fn grow_failure(grow: Grow) -> u64 {
 ///
 /// # Safety
 ///
-/// `vmctx` must be a live instance context whose `store` field points to a
-/// `StoreOpaque`, not otherwise borrowed during the builtin.
+/// `vmctx` must be a live instance context whose store context has its
+/// `hooks` set, and the store behind them must not be otherwise borrowed
+/// during the builtin.
 unsafe fn hooks<'a>(vmctx: *mut VMContext) -> &'a mut dyn StoreHooks {
-    // SAFETY: per the contract above.
-    unsafe { crate::store::StoreOpaque::hooks_from_raw((*vmctx.cast::<VMContextHeader>()).store) }
+    // SAFETY: per the contract: the header and its store context are live;
+    // the hooks point to the store that owns them, which nothing else
+    // borrows while wasm runs a builtin.
+    unsafe {
+        let store_context = (*vmctx.cast::<VMContextHeader>()).store_context;
+        let hooks = (*store_context)
+            .hooks
+            .expect("a store installs its hooks when it is created");
+        &mut *hooks.as_ptr()
+    }
 }
 
 /// # Safety

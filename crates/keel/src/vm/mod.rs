@@ -1,7 +1,12 @@
 //! The runtime core: everything that touches raw memory, generated code or
-//! signals. This is the only module of Keel with `unsafe` code; the public
-//! API above it is safe and reaches the machine only through the small
-//! types here.
+//! signals. It holds nearly all of Keel's `unsafe` code; the public API
+//! above it reaches the machine only through the small types here (the few
+//! API modules allowed `unsafe` are listed in `lib.rs`).
+//!
+//! The runtime never depends on the API layer nor on the compiler
+//! (`crates/cli/tests/tidy.rs` checks its paths): where it must call up
+//! into a store, the store installs a
+//! [`libcalls::StoreHooks`] in its [`vmcontext::VMStoreContext`].
 //!
 //! - [`mmap`]: anonymous mappings.
 //! - [`memory`], [`table`]: linear memories and tables;
@@ -13,6 +18,7 @@
 //! - [`traphandlers`], [`sys`]: entering wasm, signals, unwinding.
 //! - [`libcalls`]: builtins generated code calls.
 //! - [`epoch`]: the epoch counter, store deadlines and interrupt words.
+//! - [`externref`]: externref boxes and their raw reference counts.
 
 pub mod code_memory;
 pub mod code_registry;

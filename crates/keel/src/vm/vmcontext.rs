@@ -2,9 +2,11 @@
 //! `keel_environ`'s offset constants say (the tests at the bottom check
 //! every field). The `VM` prefix marks a layout shared with compiled code.
 
+use super::libcalls::StoreHooks;
 use super::val_raw::ValRaw;
 use keel_environ::SharedTypeIndex;
 use std::any::Any;
+use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 
 /// An instance's context. Opaque: its variable layout is described by
@@ -110,6 +112,11 @@ pub struct VMStoreContext {
     pub slow_path_call: *const u8,
     /// The last slow-path builtin's answer.
     pub slow_path_status: u64,
+    /// The store's answers to builtins (limits, fuel, epochs), filled in
+    /// by the store that owns this context; generated code never reads it.
+    /// Through this the runtime calls up into the store without knowing
+    /// its type.
+    pub hooks: Option<NonNull<dyn StoreHooks>>,
 }
 
 /// The callee context of a host function.
@@ -129,7 +136,9 @@ pub struct VMHostFuncContext {
 pub struct VMContextHeader {
     /// `VMCONTEXT_MAGIC`.
     pub magic: u32,
-    /// The owning store (`*mut StoreOpaque`).
+    /// The owning store, opaque to the runtime (the API layer's store
+    /// type; the runtime reaches the store through
+    /// [`VMStoreContext::hooks`]).
     pub store: *mut u8,
     /// The store's `VMStoreContext`.
     pub store_context: *mut VMStoreContext,
@@ -255,6 +264,10 @@ mod layout_tests {
         assert_eq!(
             off(offset_of!(VMStoreContext, slow_path_status)),
             vm_store_context::SLOW_PATH_STATUS
+        );
+        assert_eq!(
+            off(offset_of!(VMStoreContext, hooks)),
+            vm_store_context::HOOKS
         );
         assert_eq!(size_of::<VMStoreContext>() as u32, vm_store_context::SIZE);
         assert_eq!(

@@ -137,8 +137,8 @@ impl Config {
     /// Whether wasm checks its store's epoch deadline (off by default), so
     /// that [`Engine::increment_epoch`](crate::Engine::increment_epoch)
     /// from any thread can interrupt it. A check is one load and a
-    /// not-taken branch at each loop header and at the entry of each
-    /// function that calls. With this on, a store's deadline starts at 0
+    /// not-taken branch at each loop header and function entry, where
+    /// Wasmtime puts its checks. With this on, a store's deadline starts at 0
     /// ticks: set one with
     /// [`Store::set_epoch_deadline`](crate::Store::set_epoch_deadline)
     /// before running wasm.

@@ -103,8 +103,8 @@ impl Engine {
 
     /// Advances the epoch by one tick. Wasm running in any store of this
     /// engine whose deadline ([`Store::set_epoch_deadline`]) the new epoch
-    /// reaches is interrupted at its next check (a loop header or the entry
-    /// of a function that calls), whatever thread it runs on.
+    /// reaches is interrupted at its next check (a loop header or a
+    /// function entry), whatever thread it runs on.
     ///
     /// Callable from any thread, typically a timer: a tick that reaches no
     /// deadline is one atomic add and one load; one that does visits the

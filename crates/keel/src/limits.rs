@@ -73,13 +73,16 @@ impl ResourceLimiter for StoreLimits {
         &mut self,
         _current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> crate::Result<bool> {
-        let allow = self.memory_size.is_none_or(|limit| desired <= limit);
+        // As Wasmtime's: growth past the memory's own maximum is refused
+        // here too, so that `trap_on_grow_failure` covers it.
+        let allow = self.memory_size.is_none_or(|limit| desired <= limit)
+            && maximum.is_none_or(|max| desired <= max);
         if !allow && self.trap_on_grow_failure {
             anyhow::bail!(
                 "memory of {desired} bytes is past the store's limit of {} bytes",
-                self.memory_size.unwrap_or(0)
+                self.memory_size.or(maximum).unwrap_or(0)
             );
         }
         Ok(allow)
@@ -89,13 +92,14 @@ impl ResourceLimiter for StoreLimits {
         &mut self,
         _current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> crate::Result<bool> {
-        let allow = self.table_elements.is_none_or(|limit| desired <= limit);
+        let allow = self.table_elements.is_none_or(|limit| desired <= limit)
+            && maximum.is_none_or(|max| desired <= max);
         if !allow && self.trap_on_grow_failure {
             anyhow::bail!(
                 "table of {desired} elements is past the store's limit of {} elements",
-                self.table_elements.unwrap_or(0)
+                self.table_elements.or(maximum).unwrap_or(0)
             );
         }
         Ok(allow)

@@ -18,11 +18,11 @@
 //! epoch reaches the store's deadline, from whatever thread ticks it. A check
 //! is one load of that word and a branch to a cold call of the `new_epoch`
 //! builtin: the word's address is loaded once per function (readonly), so a
-//! loop header pays a compare with a memory operand and nothing else. Checks
-//! sit at every loop header and at the entry of every function that calls
-//! (a leaf function without loops runs at most its own length, so the
-//! caller's checks bound it; a call tree without loops passes an entry
-//! check at every level).
+//! loop header pays a load and a not-taken branch and nothing else. Checks
+//! sit where Wasmtime 48 puts them, so that a host sees the same
+//! interruptions: at every loop header, at every function entry (a call tree
+//! without loops passes one at every level), and before a bulk operation or
+//! `memory.grow` of unknown or large length.
 //!
 //! The interrupt word is loaded without `readonly`, in its own alias region,
 //! and every check's cold path calls a builtin; the call clobbers every
@@ -79,24 +79,10 @@ impl Meter {
     }
 }
 
-/// Whether a body calls anything (so it needs an epoch check at entry).
-/// A body that cannot be read is treated as calling; its error is
-/// reported by the translation itself.
-pub(crate) fn body_calls(mut ops: wasmparser::OperatorsReader<'_>) -> bool {
-    while !ops.eof() {
-        match ops.read() {
-            Ok(Operator::Call { .. } | Operator::CallIndirect { .. }) => return true,
-            Ok(_) => {}
-            Err(_) => return true,
-        }
-    }
-    false
-}
-
 impl FuncTranslator<'_, '_> {
     /// Sets up metering at function entry (after parameters and locals are
     /// defined) and emits the entry checks.
-    pub(super) fn meter_function_entry(&mut self, calls: bool) {
+    pub(super) fn meter_function_entry(&mut self) {
         let fuel = self.env.tunables.consume_fuel;
         let epoch = self.env.tunables.epoch_interruption;
         self.meter = Meter::default();
@@ -125,7 +111,7 @@ impl FuncTranslator<'_, '_> {
             self.meter.pending = 1;
             self.fuel_check();
         }
-        if epoch && calls {
+        if epoch {
             self.epoch_check();
         }
     }
@@ -186,48 +172,55 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// Charges a bulk operation one unit per byte or element of `units` (an
-    /// `i32` operand) and checks the fuel before the operation runs, so that
-    /// a guest cannot buy gigabytes of work with its last unit.
-    /// A large or unknown length also gets an epoch check, so that a
-    /// guest past its deadline starts no more bulk work.
-    pub(super) fn meter_bulk(&mut self, units: Value) {
+    /// Charges a bulk operation `per_unit` fuel per byte or element of
+    /// `units` (an `i32` operand) and checks the fuel before the operation
+    /// runs, so that a guest cannot buy gigabytes of work with its last
+    /// unit. A large or unknown length also gets an epoch check, so that a
+    /// guest past its deadline starts no more bulk work. (`memory.grow`
+    /// costs nothing per page but is checked the same way, as in Wasmtime.)
+    pub(super) fn meter_bulk(&mut self, units: Value, per_unit: i64) {
         if !self.meter.is_on() {
             return;
         }
         let constant = const_operand(self, units);
-        if let Some(var) = self.meter.fuel {
+        if let Some(var) = self.meter.fuel.filter(|_| per_unit > 0) {
             match constant {
-                Some(n) => self.meter.pending += n,
+                Some(n) => self.meter.pending += n * per_unit,
                 None => {
                     self.fuel_flush();
                     let n = self.b.ins().uextend(types::I64, units);
+                    let n = if per_unit == 1 {
+                        n
+                    } else {
+                        self.b.ins().imul_imm_u(n, per_unit)
+                    };
                     let fuel = self.b.use_var(var);
                     let fuel = self.b.ins().iadd(fuel, n);
                     self.b.def_var(var, fuel);
                 }
             }
         }
-        if constant.is_some_and(|n| n <= SMALL_BULK_COST) {
+        if constant.is_some_and(|n| n * per_unit <= SMALL_BULK_COST) {
             return;
         }
         self.fuel_check();
         self.epoch_check();
     }
 
-    /// Whether `op` is a bulk operation charged by its length (the operand
-    /// on top of the stack).
-    pub(super) fn is_bulk(op: &Operator<'_>) -> bool {
-        matches!(
-            op,
+    /// The fuel a bulk operation costs per byte or element of its length
+    /// (the operand on top of the stack), or `None` if `op` is not one.
+    pub(super) fn bulk_cost(op: &Operator<'_>) -> Option<i64> {
+        match op {
             Operator::MemoryFill { .. }
-                | Operator::MemoryCopy { .. }
-                | Operator::MemoryInit { .. }
-                | Operator::TableFill { .. }
-                | Operator::TableCopy { .. }
-                | Operator::TableInit { .. }
-                | Operator::TableGrow { .. }
-        )
+            | Operator::MemoryCopy { .. }
+            | Operator::MemoryInit { .. }
+            | Operator::TableFill { .. }
+            | Operator::TableCopy { .. }
+            | Operator::TableInit { .. }
+            | Operator::TableGrow { .. } => Some(1),
+            Operator::MemoryGrow { .. } => Some(0),
+            _ => None,
+        }
     }
 
     fn fuel_flush(&mut self) {

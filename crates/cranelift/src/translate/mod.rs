@@ -108,7 +108,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             unreachable: false,
         });
 
-        let calls = t_calls(&env, &reader);
         let mut t = FuncTranslator {
             b,
             env,
@@ -116,7 +115,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             locals: &mut buffers.locals,
             meter: meter::Meter::default(),
         };
-        t.meter_function_entry(calls);
+        t.meter_function_entry();
         let mut ops = wasmparser::OperatorsReader::new(reader);
         while !ops.eof() {
             let (op, offset) = ops.read_with_offset()?;
@@ -124,9 +123,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             t.b.set_srcloc(SourceLoc::new(offset as u32));
             if t.meter.is_on() && t.state.reachable {
                 t.meter_before_op(&op);
-                if FuncTranslator::is_bulk(&op) {
+                if let Some(per_unit) = FuncTranslator::bulk_cost(&op) {
                     let units = *t.state.stack.last().expect("validated: a length operand");
-                    t.meter_bulk(units);
+                    t.meter_bulk(units, per_unit);
                 }
                 t.translate_operator(&op, offset)?;
                 if t.state.reachable {
@@ -192,12 +191,6 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         }
         Ok(())
     }
-}
-
-/// Whether the body calls anything, which only epoch checks need to know.
-fn t_calls(env: &FuncEnvironment<'_>, body: &wasmparser::BinaryReader<'_>) -> bool {
-    env.tunables.epoch_interruption
-        && meter::body_calls(wasmparser::OperatorsReader::new(body.clone()))
 }
 
 /// The zero value locals start with.

@@ -103,6 +103,10 @@ impl RunCommand {
                 Some((k, v)) => {
                     b.env(k, v);
                 }
+                // An empty name is reported by `build`.
+                None if e.is_empty() => {
+                    b.env("", "");
+                }
                 None => {
                     if let Ok(v) = std::env::var(e) {
                         b.env(e.as_str(), v);
@@ -120,7 +124,9 @@ impl RunCommand {
                 .with_context(|| format!("cannot listen on `{addr}`"))?;
             b.preopened_socket(l);
         }
-        Ok(b.build())
+        // An argument or variable the guest could not see as given (a NUL
+        // byte, an empty name, a name with `=`) is an error, not a surprise.
+        Ok(b.build()?)
     }
 
     /// Compiles, instantiates and runs the module. The guest's exit status

@@ -350,3 +350,31 @@ fn a_reactor_is_initialized_then_invoked() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
 }
+
+#[test]
+fn an_environment_variable_the_guest_could_not_see_is_refused() {
+    let dir = temp_dir("bad-env");
+    let file = write(
+        &dir,
+        "env.wat",
+        br#"(module (memory (export "memory") 1) (func (export "_start")))"#,
+    );
+    for (flag, expect) in [
+        (
+            "=x",
+            r#"invalid WASI environment variable "=x": its name is empty"#,
+        ),
+        (
+            "",
+            r#"invalid WASI environment variable "=": its name is empty"#,
+        ),
+    ] {
+        let out = keel(&["run", "--env", flag, &file]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "--env {flag:?}: {err}");
+        assert_eq!(err.trim_end(), format!("error: {expect}"), "--env {flag:?}");
+    }
+    // `=` in a value is fine: the name ends at the first one.
+    let out = keel(&["run", "--env", "A=b=c", &file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -237,14 +237,18 @@ impl<'a> GuestMemory<'a> {
     }
 
     /// The `(buf, buf_len)` pairs of an `iovec` array, each checked to lie
-    /// in memory. The total is capped at `u32::MAX` (larger is `EINVAL`).
+    /// in memory. At most [`IOV_MAX`] entries (more is `EINVAL`, as for
+    /// `readv`), so that neither what the host allocates nor how long it
+    /// walks depends on a count the guest chose; the total is capped at
+    /// `u32::MAX` (larger is `EINVAL`).
     pub fn iovecs(&self, iovs: u32, count: u32) -> WasiResult<Vec<(u32, u32)>> {
-        let mut out = Vec::with_capacity(count.min(1024) as usize);
+        if count > IOV_MAX {
+            return Err(Errno::Inval);
+        }
+        let mut out = Vec::with_capacity(count as usize);
         let mut total: u64 = 0;
         for i in 0..count {
-            let entry = iovs
-                .checked_add(i.checked_mul(8).ok_or(Errno::Fault)?)
-                .ok_or(Errno::Fault)?;
+            let entry = iovs.checked_add(i * 8).ok_or(Errno::Fault)?;
             let buf = self.u32(entry)?;
             let len = self.u32(entry.checked_add(4).ok_or(Errno::Fault)?)?;
             self.range(buf, len)?;
@@ -256,13 +260,13 @@ impl<'a> GuestMemory<'a> {
         }
         Ok(out)
     }
-
-    /// Concatenates the bytes an `iovec` array points to.
-    pub fn gather(&self, iovs: &[(u32, u32)]) -> WasiResult<Vec<u8>> {
-        let mut data = Vec::new();
-        for &(ptr, len) in iovs {
-            data.extend_from_slice(self.slice(ptr, len)?);
-        }
-        Ok(data)
-    }
 }
+
+/// Most entries an `iovec` array may have: wasi-libc's `IOV_MAX`, and
+/// Linux's `UIO_MAXIOV`. Linux answers `EINVAL` beyond it, and so do we.
+pub const IOV_MAX: u32 = 1024;
+
+/// Longest path a call takes, in bytes: Linux's `PATH_MAX` (which counts
+/// the terminating NUL, so a path of this many bytes is already too long).
+/// A longer one is `ENAMETOOLONG` before anything is copied or resolved.
+pub const PATH_MAX: u32 = 4096;

@@ -10,25 +10,50 @@ use std::sync::{Arc, Mutex};
 
 /// Captures what a guest writes to a standard stream, for embedders and
 /// tests. Clones share the same buffer.
-#[derive(Clone, Debug, Default)]
-pub struct MemoryOutputPipe(Arc<Mutex<Vec<u8>>>);
+#[derive(Clone, Debug)]
+pub struct MemoryOutputPipe {
+    buf: Arc<Mutex<Vec<u8>>>,
+    limit: usize,
+}
+
+impl Default for MemoryOutputPipe {
+    fn default() -> Self {
+        MemoryOutputPipe::with_limit(usize::MAX)
+    }
+}
 
 impl MemoryOutputPipe {
-    /// An empty pipe.
+    /// An empty pipe that keeps everything the guest writes: as much host
+    /// memory as the guest cares to write. See
+    /// [`with_limit`](MemoryOutputPipe::with_limit) for a bounded one.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Everything written so far.
-    pub fn contents(&self) -> Vec<u8> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// An empty pipe that keeps at most `limit` bytes, as Wasmtime's
+    /// `MemoryOutputPipe::new(capacity)` does: a write that does not fit
+    /// is cut short, and one to a full pipe fails with `ENOSPC`.
+    pub fn with_limit(limit: usize) -> Self {
+        MemoryOutputPipe {
+            buf: Arc::default(),
+            limit,
+        }
     }
 
-    pub(crate) fn write(&self, data: &[u8]) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(data);
+    /// Everything written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.buf.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn write(&self, data: &[u8]) -> io::Result<usize> {
+        let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        let room = self.limit.saturating_sub(buf.len());
+        if room == 0 && !data.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        let n = data.len().min(room);
+        buf.extend_from_slice(&data[..n]);
+        Ok(n)
     }
 }
 
@@ -87,7 +112,7 @@ impl OutputStream {
                 o.flush()?;
             }
             OutputStream::Null => {}
-            OutputStream::Memory(p) => p.write(data),
+            OutputStream::Memory(p) => return p.write(data),
         }
         Ok(data.len())
     }
@@ -117,10 +142,54 @@ impl WasiCtx {
     }
 }
 
+/// An argument or environment variable that [`WasiCtxBuilder::build`]
+/// refuses, because the guest could not see it as given: it receives each
+/// as a NUL-terminated string, and each variable as one `NAME=VALUE`
+/// string that it splits at the first `=`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WasiCtxError {
+    /// An argument contains a NUL byte: the guest would see it end there.
+    #[error("invalid WASI argument {index} {arg:?}: it contains a NUL byte")]
+    ArgNul {
+        /// Its position (the program name is 0).
+        index: usize,
+        /// The argument.
+        arg: String,
+    },
+    /// An environment variable has an empty name.
+    #[error("invalid WASI environment variable {:?}: its name is empty", format!("={value}"))]
+    EnvEmptyName {
+        /// Its value.
+        value: String,
+    },
+    /// An environment variable's name contains `=`: the guest would split
+    /// it there, seeing another name and value.
+    #[error("invalid WASI environment variable name {name:?}: it contains `=`")]
+    EnvNameEquals {
+        /// The name.
+        name: String,
+    },
+    /// An environment variable's name or value contains a NUL byte: the
+    /// guest would see it end there.
+    #[error("invalid WASI environment variable {:?}: it contains a NUL byte", format!("{name}={value}"))]
+    EnvNul {
+        /// The name.
+        name: String,
+        /// The value.
+        value: String,
+    },
+}
+
 /// Builds a [`WasiCtx`].
+///
+/// As in Wasmtime, adding arguments and environment variables cannot fail;
+/// the first one a guest could not see as given (see [`WasiCtxError`]) is
+/// remembered, and [`build`](WasiCtxBuilder::build) reports it.
 pub struct WasiCtxBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
+    invalid: Option<WasiCtxError>,
     stdin: InputStream,
     stdout: OutputStream,
     stderr: OutputStream,
@@ -140,6 +209,7 @@ impl WasiCtxBuilder {
         WasiCtxBuilder {
             args: Vec::new(),
             env: Vec::new(),
+            invalid: None,
             stdin: InputStream::Null,
             stdout: OutputStream::Null,
             stderr: OutputStream::Null,
@@ -148,29 +218,62 @@ impl WasiCtxBuilder {
         }
     }
 
-    /// Appends one argument (the first is the program name).
+    /// Appends one argument (the first is the program name). One that
+    /// contains a NUL byte makes [`build`](WasiCtxBuilder::build) fail.
     pub fn arg(&mut self, arg: impl Into<String>) -> &mut Self {
-        self.args.push(arg.into());
+        let arg = arg.into();
+        if arg.contains('\0') {
+            let index = self.args.len();
+            self.refuse(WasiCtxError::ArgNul {
+                index,
+                arg: arg.clone(),
+            });
+        }
+        self.args.push(arg);
         self
     }
 
-    /// Appends arguments.
+    /// Appends arguments, as [`arg`](WasiCtxBuilder::arg) does.
     pub fn args(&mut self, args: &[impl AsRef<str>]) -> &mut Self {
-        self.args
-            .extend(args.iter().map(|a| a.as_ref().to_string()));
+        for a in args {
+            self.arg(a.as_ref());
+        }
         self
     }
 
-    /// Sets one environment variable.
+    /// Sets one environment variable. An empty name, a name containing
+    /// `=`, or a NUL byte anywhere makes [`build`](WasiCtxBuilder::build)
+    /// fail.
     pub fn env(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
-        self.env.push((key.into(), value.into()));
+        let (name, value) = (key.into(), value.into());
+        if name.is_empty() {
+            self.refuse(WasiCtxError::EnvEmptyName {
+                value: value.clone(),
+            });
+        } else if name.contains('=') {
+            self.refuse(WasiCtxError::EnvNameEquals { name: name.clone() });
+        } else if name.contains('\0') || value.contains('\0') {
+            self.refuse(WasiCtxError::EnvNul {
+                name: name.clone(),
+                value: value.clone(),
+            });
+        }
+        self.env.push((name, value));
         self
     }
 
-    /// Passes the host's whole environment.
+    /// Passes the host's whole environment, as [`env`](WasiCtxBuilder::env)
+    /// does.
     pub fn inherit_env(&mut self) -> &mut Self {
-        self.env.extend(std::env::vars());
+        for (k, v) in std::env::vars() {
+            self.env(k, v);
+        }
         self
+    }
+
+    /// Remembers the first invalid entry, for `build` to report.
+    fn refuse(&mut self, e: WasiCtxError) {
+        self.invalid.get_or_insert(e);
     }
 
     /// Uses the host process's stdin, stdout and stderr.
@@ -220,8 +323,12 @@ impl WasiCtxBuilder {
         self
     }
 
-    /// The context.
-    pub fn build(&mut self) -> WasiCtx {
+    /// The context, or the first argument or environment variable that
+    /// the guest could not see as given.
+    pub fn build(&mut self) -> Result<WasiCtx, WasiCtxError> {
+        if let Some(e) = &self.invalid {
+            return Err(e.clone());
+        }
         let mut table = FdTable::default();
         let stdio_rights =
             rights::FD_FILESTAT_GET | rights::POLL_FD_READWRITE | rights::FD_FDSTAT_SET_FLAGS;
@@ -275,7 +382,7 @@ impl WasiCtxBuilder {
             v.push(0);
             v
         };
-        WasiCtx {
+        Ok(WasiCtx {
             args: self.args.iter().map(|a| cstr(a)).collect(),
             env: self
                 .env
@@ -283,6 +390,6 @@ impl WasiCtxBuilder {
                 .map(|(k, v)| cstr(&format!("{k}={v}")))
                 .collect(),
             table,
-        }
+        })
     }
 }

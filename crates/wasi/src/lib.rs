@@ -21,7 +21,7 @@
 //!     (data (i32.const 8) "\10\00\00\00\03\00\00\00hi\n")
 //!     (func (export "_start") (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 0)))))"#)?;
 //! let out = MemoryOutputPipe::new();
-//! let ctx = WasiCtx::builder().stdout(OutputStream::Memory(out.clone())).build();
+//! let ctx = WasiCtx::builder().stdout(OutputStream::Memory(out.clone())).build()?;
 //! let mut linker = Linker::new(&engine);
 //! keel_wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
 //! let mut store = Store::new(&engine, ctx);
@@ -41,7 +41,8 @@ mod funcs;
 mod table;
 
 pub use ctx::{
-    DirPerms, InputStream, MemoryInputPipe, MemoryOutputPipe, OutputStream, WasiCtx, WasiCtxBuilder,
+    DirPerms, InputStream, MemoryInputPipe, MemoryOutputPipe, OutputStream, WasiCtx,
+    WasiCtxBuilder, WasiCtxError,
 };
 pub use errno::Errno;
 pub use funcs::I32Exit;

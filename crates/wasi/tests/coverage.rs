@@ -75,7 +75,7 @@ fn every_function_is_defined() {
     let engine = common::engine();
     let mut linker = Linker::new(engine);
     keel_wasi::add_to_linker(&mut linker, |c: &mut WasiCtx| c).unwrap();
-    let mut store = keel::Store::new(engine, WasiCtx::builder().build());
+    let mut store = keel::Store::new(engine, WasiCtx::builder().build().unwrap());
     for name in PREVIEW1 {
         assert!(
             linker.get(&mut store, keel_wasi::PREVIEW1, name).is_some(),

@@ -1,6 +1,6 @@
 //! `fd_*`: operations on open descriptors.
 
-use super::{Filestat, filestat_of_cap, filestat_of_std, time_specs};
+use super::{Filestat, filestat_of_cap, filestat_of_std, time_specs, write_iovecs};
 use crate::WasiCtx;
 use crate::abi::{GuestMemory, fdflags, filetype, rights};
 use crate::ctx::InputStream;
@@ -8,10 +8,6 @@ use crate::errno::{Errno, WasiResult};
 use crate::table::Kind;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
-
-/// Largest single read or write done on the host at once: bounds the
-/// temporary buffer a guest can make the host allocate.
-const MAX_IO_CHUNK: usize = 16 << 20;
 
 impl WasiCtx {
     pub(crate) fn fd_advise(
@@ -219,10 +215,13 @@ impl WasiCtx {
         let mut total = 0usize;
         let mut pos = offset;
         for (ptr, len) in iovs {
+            if len == 0 {
+                continue;
+            }
             let buf = mem.slice_mut(ptr, len)?;
             let n = file.read_at(buf, pos)?;
             total += n;
-            pos += n as u64;
+            pos = pos.saturating_add(n as u64);
             if n < len as usize {
                 break;
             }
@@ -243,9 +242,15 @@ impl WasiCtx {
         d.require(rights::FD_WRITE | rights::FD_SEEK)?;
         let file = d.seekable_file()?;
         let iovs = mem.iovecs(iovs, count)?;
-        let data = mem.gather(&iovs)?;
-        file.write_all_at(&data, offset)?;
-        mem.set_u32(nwritten, data.len() as u32)
+        // Straight from guest memory, in bounded chunks: never a copy of
+        // the whole payload.
+        let mut pos = offset;
+        let written = write_iovecs(mem, &iovs, |chunk| {
+            let n = file.write_at(chunk, pos)?;
+            pos = pos.checked_add(n as u64).ok_or(Errno::Fbig)?;
+            Ok(n)
+        })?;
+        mem.set_u32(nwritten, written as u32)
     }
 
     pub(crate) fn fd_prestat_get(
@@ -296,9 +301,18 @@ impl WasiCtx {
     ) -> WasiResult<()> {
         let d = self.table.get_mut(fd)?;
         d.require(rights::FD_READ)?;
+        match &d.kind {
+            Kind::Input(_) | Kind::File(_) | Kind::Stream(_) => {}
+            Kind::Dir(_) => return Err(Errno::Isdir),
+            _ => return Err(Errno::Badf),
+        }
         let iovs = mem.iovecs(iovs, count)?;
         let mut total = 0usize;
         for (ptr, len) in iovs {
+            // An empty buffer asks for nothing: it must not wait for input.
+            if len == 0 {
+                continue;
+            }
             let buf = mem.slice_mut(ptr, len)?;
             let n = match &mut d.kind {
                 Kind::Input(InputStream::Null) => 0,
@@ -306,7 +320,6 @@ impl WasiCtx {
                 Kind::Input(InputStream::Inherit) => std::io::stdin().lock().read(buf)?,
                 Kind::File(f) => f.read(buf)?,
                 Kind::Stream(s) => s.read(buf)?,
-                Kind::Dir(_) => return Err(Errno::Isdir),
                 _ => return Err(Errno::Badf),
             };
             total += n;
@@ -329,32 +342,19 @@ impl WasiCtx {
         let d = self.table.get_mut(fd)?;
         d.require(rights::FD_WRITE)?;
         let iovs = mem.iovecs(iovs, count)?;
-        let mut written = 0usize;
-        // Write in bounded chunks, so a guest cannot make the host copy
-        // gigabytes at once.
-        for (ptr, len) in iovs {
-            let mut data = mem.slice(ptr, len)?;
-            while !data.is_empty() {
-                let chunk = &data[..data.len().min(MAX_IO_CHUNK)];
-                let n = match &mut d.kind {
-                    Kind::Output(out) => out.write(fd, chunk)?,
-                    Kind::File(f) => {
-                        if d.flags & fdflags::APPEND != 0 {
-                            f.seek(SeekFrom::End(0))?;
-                        }
-                        f.write(chunk)?
-                    }
-                    Kind::Stream(s) => s.write(chunk)?,
-                    Kind::Dir(_) => return Err(Errno::Isdir),
-                    _ => return Err(Errno::Badf),
-                };
-                written += n;
-                if n < chunk.len() {
-                    return mem.set_u32(nwritten, written as u32);
+        let append = d.flags & fdflags::APPEND != 0;
+        let written = write_iovecs(mem, &iovs, |chunk| match &mut d.kind {
+            Kind::Output(out) => Ok(out.write(fd, chunk)?),
+            Kind::File(f) => {
+                if append {
+                    f.seek(SeekFrom::End(0))?;
                 }
-                data = &data[n..];
+                Ok(f.write(chunk)?)
             }
-        }
+            Kind::Stream(s) => Ok(s.write(chunk)?),
+            Kind::Dir(_) => Err(Errno::Isdir),
+            _ => Err(Errno::Badf),
+        })?;
         mem.set_u32(nwritten, written as u32)
     }
 

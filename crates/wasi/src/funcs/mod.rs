@@ -15,6 +15,41 @@ use std::time::SystemTime;
 pub use misc::I32Exit;
 pub(crate) use misc::RaiseOutcome;
 
+/// Largest single write done on the host at once: a guest asking for
+/// gigabytes gets them written piece by piece, straight from its memory,
+/// never gathered into a host buffer.
+const MAX_IO_CHUNK: usize = 16 << 20;
+
+/// Writes what the `iovecs` point to, in order, with `write` (one host
+/// write of at most [`MAX_IO_CHUNK`] bytes, answering how many it took),
+/// and answers how many bytes were written. As `writev` does, a short
+/// write ends the call, and an error after some bytes were written reports
+/// those bytes (the error comes again on the next call).
+pub(crate) fn write_iovecs(
+    mem: &GuestMemory<'_>,
+    iovecs: &[(u32, u32)],
+    mut write: impl FnMut(&[u8]) -> WasiResult<usize>,
+) -> WasiResult<usize> {
+    let mut written = 0usize;
+    for &(ptr, len) in iovecs {
+        let mut data = mem.slice(ptr, len)?;
+        while !data.is_empty() {
+            let chunk = &data[..data.len().min(MAX_IO_CHUNK)];
+            let n = match write(chunk) {
+                Ok(n) => n.min(chunk.len()),
+                Err(_) if written > 0 => return Ok(written),
+                Err(e) => return Err(e),
+            };
+            written += n;
+            if n < chunk.len() {
+                return Ok(written);
+            }
+            data = &data[n..];
+        }
+    }
+    Ok(written)
+}
+
 /// The WASI file type of a host file type.
 pub(crate) fn filetype_of(t: &std::fs::FileType) -> u8 {
     use std::os::unix::fs::FileTypeExt;

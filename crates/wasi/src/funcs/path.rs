@@ -7,14 +7,19 @@
 
 use super::{filestat_of_cap, time_specs};
 use crate::WasiCtx;
-use crate::abi::{GuestMemory, LOOKUP_SYMLINK_FOLLOW, fdflags, oflags, rights};
+use crate::abi::{GuestMemory, LOOKUP_SYMLINK_FOLLOW, PATH_MAX, fdflags, oflags, rights};
 use crate::errno::{Errno, WasiResult};
 use crate::table::{Descriptor, DirDesc, Kind};
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
 use cap_std::fs::OpenOptions;
 
-/// A guest path: empty is `ENOENT` (as POSIX says), a NUL byte `EINVAL`.
+/// A guest path: empty is `ENOENT` (as POSIX says), a NUL byte `EINVAL`,
+/// [`PATH_MAX`] bytes or more `ENAMETOOLONG` (as Linux answers, and before
+/// cap-std copies it).
 fn path<'m>(mem: &'m GuestMemory<'_>, ptr: u32, len: u32) -> WasiResult<&'m str> {
+    if len >= PATH_MAX {
+        return Err(Errno::Nametoolong);
+    }
     let p = mem.str(ptr, len)?;
     if p.is_empty() {
         return Err(Errno::Noent);
@@ -314,6 +319,9 @@ impl WasiCtx {
         new_len: u32,
     ) -> WasiResult<()> {
         let dir = self.table.dir(fd, rights::PATH_SYMLINK)?;
+        if old_len >= PATH_MAX {
+            return Err(Errno::Nametoolong);
+        }
         let target = mem.str(old, old_len)?;
         if target.starts_with('/') {
             return Err(Errno::Notcapable);

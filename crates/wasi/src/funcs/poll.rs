@@ -4,7 +4,7 @@ use crate::WasiCtx;
 use crate::abi::{GuestMemory, rights};
 use crate::ctx::InputStream;
 use crate::errno::{Errno, WasiResult};
-use crate::table::Kind;
+use crate::table::{Kind, MAX_DESCRIPTORS};
 use rustix::event::{PollFd, PollFlags};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
@@ -14,6 +14,12 @@ const EVENT_FD_READ: u8 = 1;
 const EVENT_FD_WRITE: u8 = 2;
 const SUBCLOCK_ABSTIME: u16 = 1;
 const EVENT_HANGUP: u16 = 1;
+
+/// Most subscriptions one call takes: a read and a write subscription on
+/// every descriptor a guest may hold, and as many clocks again. More is
+/// `EINVAL` (as `poll` answers for more descriptors than a process may
+/// open), so that a guest's count cannot size the host's allocations.
+const MAX_SUBSCRIPTIONS: u32 = 4 * MAX_DESCRIPTORS as u32;
 
 /// One subscription, parsed.
 enum Sub {
@@ -46,14 +52,14 @@ impl WasiCtx {
         count: u32,
         nevents: u32,
     ) -> WasiResult<()> {
-        if count == 0 {
+        if count == 0 || count > MAX_SUBSCRIPTIONS {
             return Err(Errno::Inval);
         }
         // Both arrays must lie in memory before anything is read or waited.
         mem.slice(subs, count.checked_mul(48).ok_or(Errno::Fault)?)?;
         mem.slice(events, count.checked_mul(32).ok_or(Errno::Fault)?)?;
         let now = Instant::now();
-        let mut parsed = Vec::with_capacity(count.min(1024) as usize);
+        let mut parsed = Vec::with_capacity(count as usize);
         let mut out: Vec<Event> = Vec::new();
         for i in 0..count {
             let at = subs

@@ -103,8 +103,7 @@ impl WasiCtx {
             return Err(Errno::Notcapable);
         }
         let iovs = mem.iovecs(iovs, count)?;
-        let data = mem.gather(&iovs)?;
-        let n = s.write(&data)?;
+        let n = super::write_iovecs(mem, &iovs, |chunk| Ok(s.write(chunk)?))?;
         mem.set_u32(out_len, n as u32)
     }
 

@@ -60,7 +60,7 @@ pub fn run(wasm: &[u8], builder: &mut WasiCtxBuilder) -> Outcome {
     let module = Module::new(engine(), wasm).expect("module compiles");
     let mut linker = Linker::new(engine());
     keel_wasi::add_to_linker(&mut linker, |c: &mut WasiCtx| c).unwrap();
-    let mut store = Store::new(engine(), builder.build());
+    let mut store = Store::new(engine(), builder.build().unwrap());
     let result = linker
         .instantiate(&mut store, &module)
         .and_then(|i| i.get_typed_func::<(), ()>(&mut store, "_start"))

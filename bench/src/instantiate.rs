@@ -126,7 +126,10 @@ pub fn bench_instantiate_wasi(wasm: &[u8], filter: &str) -> anyhow::Result<()> {
             21,
             200,
             || {
-                let ctx = keel_wasi::WasiCtx::builder().args(&["prog"]).build();
+                let ctx = keel_wasi::WasiCtx::builder()
+                    .args(&["prog"])
+                    .build()
+                    .unwrap();
                 let mut store = keel::Store::new(&ke, ctx);
                 std::hint::black_box(kpre.instantiate(&mut store).expect("keel instantiates"));
             },

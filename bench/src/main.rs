@@ -6,6 +6,7 @@
 //! measured alternately so that machine noise hits both alike.
 
 mod instantiate;
+mod run;
 
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,14 @@ fn report_secs(figure: &str, keel: f64, wasmtime: f64, unit: &str) {
     );
 }
 
+/// Prints a figure that is a ratio of times (no unit).
+fn report_ratio(figure: &str, keel: f64, wasmtime: f64) {
+    println!(
+        "{figure} keel={keel:.2} wasmtime={wasmtime:.2} ratio={:.2}",
+        keel / wasmtime
+    );
+}
+
 /// With `BENCH_ONLY=keel` or `BENCH_ONLY=wasmtime`, each figure runs one
 /// engine once: for counting instructions with
 /// `valgrind --tool=callgrind`, which is repeatable on a noisy machine.
@@ -74,28 +83,50 @@ fn measure(
     mut keel: impl FnMut(),
     mut wasmtime: impl FnMut(),
 ) -> (Duration, Duration) {
-    if let Some(engine) = only() {
-        let t = Instant::now();
-        if engine == "keel" {
-            keel()
-        } else {
-            wasmtime()
-        }
-        return (t.elapsed(), t.elapsed());
-    }
-    let (mut k, mut w) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let t = Instant::now();
-        keel();
-        k.push(t.elapsed());
-        let t = Instant::now();
-        wasmtime();
-        w.push(t.elapsed());
-    }
-    (median(k), median(w))
+    measure_pairs(rounds, 1, |_| keel(), |_| wasmtime())[0]
 }
 
-struct Engines {
+/// Times `pairs` configurations side by side: each round calls `keel(i)`
+/// then `wasmtime(i)` for every configuration `i` in turn, so that the
+/// machine's drift hits all of them alike. Returns each configuration's
+/// medians.
+fn measure_pairs(
+    rounds: usize,
+    pairs: usize,
+    mut keel: impl FnMut(usize),
+    mut wasmtime: impl FnMut(usize),
+) -> Vec<(Duration, Duration)> {
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed()
+    };
+    if let Some(engine) = only() {
+        return (0..pairs)
+            .map(|i| {
+                let t = if engine == "keel" {
+                    time(&mut || keel(i))
+                } else {
+                    time(&mut || wasmtime(i))
+                };
+                (t, t)
+            })
+            .collect();
+    }
+    let mut times = vec![(Vec::new(), Vec::new()); pairs];
+    for _ in 0..rounds {
+        for (i, (k, w)) in times.iter_mut().enumerate() {
+            k.push(time(&mut || keel(i)));
+            w.push(time(&mut || wasmtime(i)));
+        }
+    }
+    times
+        .into_iter()
+        .map(|(k, w)| (median(k), median(w)))
+        .collect()
+}
+
+pub struct Engines {
     keel: keel::Engine,
     wasmtime: wasmtime::Engine,
 }
@@ -113,36 +144,6 @@ fn bench_compile(e: &Engines, k: &str, bytes: &[u8]) {
     report(&format!("compile/{k}"), kt, wt, "ms");
 }
 
-fn bench_run(e: &Engines, k: &str, bytes: &[u8]) -> anyhow::Result<()> {
-    let km = keel::Module::new(&e.keel, bytes)?;
-    let mut ks = keel::Store::new(&e.keel, ());
-    let ki = keel::Instance::new(&mut ks, &km, &[])?;
-    let kf = ki.get_typed_func::<(), i64>(&mut ks, "run")?;
-
-    let wm = wasmtime::Module::new(&e.wasmtime, bytes)?;
-    let mut ws = wasmtime::Store::new(&e.wasmtime, ());
-    let wi = wasmtime::Instance::new(&mut ws, &wm, &[])?;
-    let wf = wi.get_typed_func::<(), i64>(&mut ws, "run")?;
-
-    // Both must compute the same thing, or the comparison means nothing.
-    if only().is_none() {
-        let (a, b) = (kf.call(&mut ks, ())?, wf.call(&mut ws, ())?);
-        anyhow::ensure!(a == b, "{k}: keel returned {a}, wasmtime {b}");
-    }
-
-    let (kt, wt) = measure(
-        11,
-        || {
-            std::hint::black_box(kf.call(&mut ks, ()).expect("keel runs"));
-        },
-        || {
-            std::hint::black_box(wf.call(&mut ws, ()).expect("wasmtime runs"));
-        },
-    );
-    report(&format!("run/{k}"), kt, wt, "ms");
-    Ok(())
-}
-
 /// `wasi/hello-end-to-end`: what a serverless host pays per cold request,
 /// from bytes to output: compile a C hello-world, link WASI with captured
 /// stdout, instantiate, run `_start`.
@@ -154,7 +155,7 @@ fn bench_wasi_hello(e: &Engines) -> anyhow::Result<()> {
         let ctx = keel_wasi::WasiCtx::builder()
             .args(&["hello"])
             .stdout(keel_wasi::OutputStream::Memory(out.clone()))
-            .build();
+            .build()?;
         let mut linker = keel::Linker::new(&e.keel);
         keel_wasi::add_to_linker(&mut linker, |c: &mut keel_wasi::WasiCtx| c)?;
         let mut store = keel::Store::new(&e.keel, ctx);
@@ -210,12 +211,17 @@ fn main() -> anyhow::Result<()> {
         keel: keel::Engine::new(&keel::Config::new())?,
         wasmtime: wasmtime::Engine::new(&wasmtime::Config::new())?,
     };
+    let run_engines = run::Metering::ALL
+        .iter()
+        .map(|m| m.engines())
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut kernels: Vec<(String, Vec<u8>)> = Vec::new();
     for k in KERNELS {
         kernels.push((k.name.to_string(), wat::parse_str(k.wat)?));
     }
     for (name, source, flags) in C_KERNELS {
-        let wanted = [format!("compile/{name}"), format!("run/{name}")];
+        let mut wanted = run::figures(name);
+        wanted.push(format!("compile/{name}"));
         if wanted.iter().any(|w| w.contains(&filter)) {
             let wasm = keel_test_programs::compile(
                 source,
@@ -229,9 +235,7 @@ fn main() -> anyhow::Result<()> {
         if format!("compile/{name}").contains(&filter) {
             bench_compile(&engines, name, bytes);
         }
-        if format!("run/{name}").contains(&filter) {
-            bench_run(&engines, name, bytes)?;
-        }
+        run::bench_run(&run_engines, name, bytes, &filter)?;
     }
     if "wasi/hello-end-to-end".contains(&filter) {
         bench_wasi_hello(&engines)?;

@@ -1,0 +1,190 @@
+//! Run figures: one call of a kernel's `run` export, as the engines come
+//! (`run/`), with fuel metering on (`run-fuel/`), and with epoch
+//! interruption on (`run-epoch/`), plus what each feature costs each engine
+//! (`overhead-fuel/`, `overhead-epoch/`: its median time with the feature
+//! over its median time without).
+//!
+//! All the configurations a kernel needs are measured in one loop, a call
+//! of each in turn, so that the machine's drift hits every one alike and an
+//! overhead compares times taken side by side.
+
+use crate::{Engines, measure_pairs, only, report, report_ratio};
+
+/// How both engines are configured for a run figure.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Metering {
+    /// As they come.
+    Off,
+    /// `Config::consume_fuel(true)`, the store given more fuel than any
+    /// kernel spends.
+    Fuel,
+    /// `Config::epoch_interruption(true)`, the deadline far away and the
+    /// epoch never ticked: the figure is the cost of the checks alone.
+    Epoch,
+}
+
+impl Metering {
+    pub const ALL: [Metering; 3] = [Metering::Off, Metering::Fuel, Metering::Epoch];
+
+    /// The run figure's name for `kernel`.
+    fn run_figure(self, kernel: &str) -> String {
+        match self {
+            Metering::Off => format!("run/{kernel}"),
+            Metering::Fuel => format!("run-fuel/{kernel}"),
+            Metering::Epoch => format!("run-epoch/{kernel}"),
+        }
+    }
+
+    /// The overhead figure's name for `kernel` (none for `Off`).
+    fn overhead_figure(self, kernel: &str) -> Option<String> {
+        match self {
+            Metering::Off => None,
+            Metering::Fuel => Some(format!("overhead-fuel/{kernel}")),
+            Metering::Epoch => Some(format!("overhead-epoch/{kernel}")),
+        }
+    }
+
+    /// Both engines in this configuration (otherwise the defaults, as for
+    /// every other figure).
+    pub fn engines(self) -> anyhow::Result<Engines> {
+        let mut keel = keel::Config::new();
+        let mut wasmtime = wasmtime::Config::new();
+        match self {
+            Metering::Off => {}
+            Metering::Fuel => {
+                keel.consume_fuel(true);
+                wasmtime.consume_fuel(true);
+            }
+            Metering::Epoch => {
+                keel.epoch_interruption(true);
+                wasmtime.epoch_interruption(true);
+            }
+        }
+        Ok(Engines {
+            keel: keel::Engine::new(&keel)?,
+            wasmtime: wasmtime::Engine::new(&wasmtime)?,
+        })
+    }
+}
+
+/// Every figure of this module for `kernel`, for the filter.
+pub fn figures(kernel: &str) -> Vec<String> {
+    Metering::ALL
+        .iter()
+        .flat_map(|m| [Some(m.run_figure(kernel)), m.overhead_figure(kernel)])
+        .flatten()
+        .collect()
+}
+
+/// Fuel given to a store: more than any kernel spends in all its calls.
+const FUEL: u64 = u64::MAX;
+/// Epoch deadline, in ticks: never reached (nothing ticks), and far from
+/// overflowing the epoch counter.
+const FAR_DEADLINE: u64 = 1 << 62;
+
+type KeelRun = (keel::Store<()>, keel::TypedFunc<(), i64>);
+type WasmtimeRun = (wasmtime::Store<()>, wasmtime::TypedFunc<(), i64>);
+
+/// `bytes` instantiated in both engines of `e`, configured for `metering`,
+/// each with its `run` export.
+fn instantiate(
+    e: &Engines,
+    metering: Metering,
+    bytes: &[u8],
+) -> anyhow::Result<(KeelRun, WasmtimeRun)> {
+    let km = keel::Module::new(&e.keel, bytes)?;
+    let mut ks = keel::Store::new(&e.keel, ());
+    let wm = wasmtime::Module::new(&e.wasmtime, bytes)?;
+    let mut ws = wasmtime::Store::new(&e.wasmtime, ());
+    match metering {
+        Metering::Off => {}
+        Metering::Fuel => {
+            ks.set_fuel(FUEL)?;
+            ws.set_fuel(FUEL)?;
+        }
+        Metering::Epoch => {
+            ks.set_epoch_deadline(FAR_DEADLINE);
+            ws.set_epoch_deadline(FAR_DEADLINE);
+        }
+    }
+    let ki = keel::Instance::new(&mut ks, &km, &[])?;
+    let kf = ki.get_typed_func::<(), i64>(&mut ks, "run")?;
+    let wi = wasmtime::Instance::new(&mut ws, &wm, &[])?;
+    let wf = wi.get_typed_func::<(), i64>(&mut ws, "run")?;
+    Ok(((ks, kf), (ws, wf)))
+}
+
+/// The run figures of one kernel that `filter` selects. `engines` holds
+/// both engines in each configuration of [`Metering::ALL`], in order.
+///
+/// An overhead figure needs its kernel's `run/` time as well as the
+/// metered one; every time measured is printed, selected or not, so that
+/// each overhead can be checked against the times it comes from.
+pub fn bench_run(
+    engines: &[Engines],
+    kernel: &str,
+    bytes: &[u8],
+    filter: &str,
+) -> anyhow::Result<()> {
+    let wanted = |f: &str| f.contains(filter);
+    let overhead_wanted = |m: Metering| m.overhead_figure(kernel).is_some_and(|f| wanted(&f));
+    let baseline_needed = Metering::ALL.into_iter().any(overhead_wanted);
+    let measured: Vec<(Metering, &Engines)> = Metering::ALL
+        .into_iter()
+        .zip(engines)
+        .filter(|&(m, _)| {
+            wanted(&m.run_figure(kernel))
+                || overhead_wanted(m)
+                || (m == Metering::Off && baseline_needed)
+        })
+        .collect();
+    if measured.is_empty() {
+        return Ok(());
+    }
+    let (mut keel_runs, mut wasmtime_runs) = (Vec::new(), Vec::new());
+    for &(m, e) in &measured {
+        let ((mut ks, kf), (mut ws, wf)) = instantiate(e, m, bytes)?;
+        // Both must compute the same thing (and, with fuel on, spend the
+        // same fuel), or the comparison means nothing.
+        if only().is_none() {
+            let figure = m.run_figure(kernel);
+            let fuel_before = (ks.get_fuel().ok(), ws.get_fuel().ok());
+            let (a, b) = (kf.call(&mut ks, ())?, wf.call(&mut ws, ())?);
+            anyhow::ensure!(a == b, "{figure}: keel returned {a}, wasmtime {b}");
+            if let ((Some(kb), Some(wb)), Ok(ka), Ok(wa)) =
+                (fuel_before, ks.get_fuel(), ws.get_fuel())
+            {
+                let (k, w) = (kb - ka, wb - wa);
+                anyhow::ensure!(k == w, "{figure}: keel spent {k} fuel, wasmtime {w}");
+            }
+        }
+        keel_runs.push((ks, kf));
+        wasmtime_runs.push((ws, wf));
+    }
+
+    let times = measure_pairs(
+        11,
+        measured.len(),
+        |i| {
+            let (store, run) = &mut keel_runs[i];
+            std::hint::black_box(run.call(store, ()).expect("keel runs"));
+        },
+        |i| {
+            let (store, run) = &mut wasmtime_runs[i];
+            std::hint::black_box(run.call(store, ()).expect("wasmtime runs"));
+        },
+    );
+    for (&(m, _), &(kt, wt)) in measured.iter().zip(&times) {
+        report(&m.run_figure(kernel), kt, wt, "ms");
+    }
+    let baseline = measured.iter().position(|&(m, _)| m == Metering::Off);
+    for (&(m, _), &(kt, wt)) in measured.iter().zip(&times) {
+        if let (Some(figure), Some(base)) = (m.overhead_figure(kernel), baseline)
+            && overhead_wanted(m)
+        {
+            let (kb, wb) = times[base];
+            report_ratio(&figure, kt.div_duration_f64(kb), wt.div_duration_f64(wb));
+        }
+    }
+    Ok(())
+}

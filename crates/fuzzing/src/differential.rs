@@ -13,11 +13,15 @@
 //! module used as is (the seed corpus holds the spec testsuite's modules).
 //! Raw modules may loop forever: wasmi runs each step first, with fuel, and
 //! Keel only runs what wasmi finished.
+//!
+//! A third of the cases also run in Keel with fuel and/or epoch
+//! interruption, compared with the unmetered Keel run (see `metered.rs`).
 
 use crate::generate::{Generated, KeelVariant, Purpose, keel_engine, keel_features};
 use crate::host::{HostPlan, MAX_HOST_PAGES, MAX_HOST_TABLE, Provided};
 use crate::interface::ModuleInfo;
 use crate::keel_side::KeelSide;
+use crate::metered::{Metered, Metering};
 use crate::pair::Pair;
 use crate::rng::{Rng, hash_bytes};
 use crate::value::Value;
@@ -38,15 +42,22 @@ pub(crate) struct Case {
     pub raw: bool,
     /// For `instantiate`: imports in a hundred given a wrong definition.
     pub mismatch_in_100: u64,
+    /// For `differential`: Keel runs again with fuel and/or epochs.
+    pub metering: Option<Metering>,
 }
 
 impl Case {
     /// Decodes `data`; `None` if it is too short to mean anything.
     pub(crate) fn decode(data: &[u8], purpose: Purpose) -> Option<Case> {
+        let metering = |seed| match purpose {
+            Purpose::Differential => Metering::choose(seed),
+            Purpose::Instantiate => None,
+        };
         if data.starts_with(b"\0asm") {
+            let seed = hash_bytes(data);
             return Some(Case {
                 wasm: data.to_vec(),
-                seed: hash_bytes(data),
+                seed,
                 variant: KeelVariant::DEFAULT,
                 raw: true,
                 mismatch_in_100: if purpose == Purpose::Instantiate {
@@ -54,6 +65,7 @@ impl Case {
                 } else {
                     0
                 },
+                metering: metering(seed),
             });
         }
         let mut u = Unstructured::new(data);
@@ -74,6 +86,7 @@ impl Case {
             variant,
             raw: false,
             mismatch_in_100,
+            metering: metering(seed),
         })
     }
 
@@ -96,15 +109,21 @@ impl Case {
             return Ok(None);
         }
         let keel = KeelSide::new(&keel_engine(self.variant));
-        Pair::compile(
+        let Some(mut pair) = Pair::compile(
             self.wasm.clone(),
             info,
             keel,
             WasmiSide::new(),
             wasmi_wasm,
             self.raw,
-        )
-        .map(|p| p.map(|p| (p, plan)))
+        )?
+        else {
+            return Ok(None);
+        };
+        if let Some(plan) = self.metering {
+            pair.attach_metered(Metered::new(self.variant, plan, self.seed))?;
+        }
+        Ok(Some((pair, plan)))
     }
 }
 

@@ -113,8 +113,8 @@ pub struct Generated {
 impl Generated {
     /// Generates a module for `purpose` from `u`. Every loop and call
     /// consumes from a fuel global and traps when it is spent, so that
-    /// Keel, which has no fuel or interruption of its own yet, always
-    /// terminates; `fuel` is that budget.
+    /// every run terminates, also Keel's runs without fuel or epochs (the
+    /// ones compared with wasmi); `fuel` is that budget.
     ///
     /// # Panics
     ///
@@ -150,6 +150,10 @@ pub struct KeelVariant {
     /// inputs' instances used: a leak between tenants shows up as a
     /// divergence from the reference.
     pub pooling: bool,
+    /// Fuel metering compiled in (`Config::consume_fuel`).
+    pub fuel: bool,
+    /// Epoch checks compiled in (`Config::epoch_interruption`).
+    pub epochs: bool,
 }
 
 impl KeelVariant {
@@ -158,6 +162,8 @@ impl KeelVariant {
         opt_level: 1,
         nan_canonicalization: false,
         pooling: false,
+        fuel: false,
+        epochs: false,
     };
 
     /// A variant chosen by the input, mostly the default.
@@ -168,7 +174,7 @@ impl KeelVariant {
         Ok(KeelVariant {
             opt_level: u.int_in_range(0..=2)?,
             nan_canonicalization: u.arbitrary()?,
-            pooling: false,
+            ..KeelVariant::DEFAULT
         })
     }
 
@@ -181,6 +187,8 @@ impl KeelVariant {
                 _ => keel::OptLevel::SpeedAndSize,
             })
             .cranelift_nan_canonicalization(self.nan_canonicalization)
+            .consume_fuel(self.fuel)
+            .epoch_interruption(self.epochs)
             // One thread: the fuzzer shares the machine, and a single thread
             // keeps a failing input's behaviour reproducible.
             .parallel_compilation(false);
@@ -201,9 +209,11 @@ impl KeelVariant {
     }
 
     fn slot(self) -> usize {
-        usize::from(self.opt_level.min(2)) * 4
-            + usize::from(self.nan_canonicalization) * 2
-            + usize::from(self.pooling)
+        usize::from(self.opt_level.min(2)) * 16
+            + usize::from(self.nan_canonicalization) * 8
+            + usize::from(self.pooling) * 4
+            + usize::from(self.fuel) * 2
+            + usize::from(self.epochs)
     }
 }
 
@@ -222,7 +232,7 @@ pub fn keel_engine(variant: KeelVariant) -> keel::Engine {
     static ENGINES: Mutex<Vec<Option<(keel::Engine, usize)>>> = Mutex::new(Vec::new());
     let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
     if engines.is_empty() {
-        engines.resize(12, None);
+        engines.resize(48, None);
     }
     let slot = &mut engines[variant.slot()];
     match slot {

@@ -125,6 +125,9 @@ pub(crate) struct Import {
 pub(crate) struct Export {
     pub name: String,
     pub ty: ExternTy,
+    /// A function export that is one of the module's imported functions
+    /// (calling it runs the host, no wasm).
+    pub imported_func: bool,
 }
 
 /// What the oracles need to know about a valid module.
@@ -143,6 +146,7 @@ impl ModuleInfo {
             .validate_all(wasm)
             .map_err(|e| e.to_string())?;
         let mut info = ModuleInfo::default();
+        let mut func_imports = 0;
         for payload in Parser::new(0).parse_all(wasm) {
             match payload.map_err(|e| e.to_string())? {
                 Payload::ImportSection(reader) => {
@@ -152,6 +156,9 @@ impl ModuleInfo {
                             .as_ref()
                             .entity_type_from_import(&import)
                             .ok_or("import without a type")?;
+                        if matches!(ty, EntityType::Func(_)) {
+                            func_imports += 1;
+                        }
                         info.imports.push(Import {
                             module: import.module.to_string(),
                             name: import.name.to_string(),
@@ -178,6 +185,8 @@ impl ModuleInfo {
                         info.exports.push(Export {
                             name: export.name.to_string(),
                             ty: extern_ty(&types, ty)?,
+                            imported_func: export.kind == ExternalKind::Func
+                                && export.index < func_imports,
                         });
                     }
                 }

@@ -17,7 +17,32 @@ use keel::{
 pub(crate) struct KeelHost {
     calls: Vec<HostCall>,
     limits: StoreLimits,
+    /// Fuel and epoch bookkeeping of a metered store (see `metered.rs`).
+    pub meter: MeterHost,
 }
+
+/// What host functions and the epoch deadline callback of a metered store
+/// do and record.
+#[derive(Default)]
+pub(crate) struct MeterHost {
+    /// Fuel is on: every host call (and deadline callback) records the
+    /// fuel left and charges `host_charge` units.
+    pub fuel: bool,
+    pub host_charge: u64,
+    /// The fuel left as each host call or deadline callback found it,
+    /// since last cleared.
+    pub fuel_seen: Vec<u64>,
+    /// Times the deadline callback still lets wasm continue (with a
+    /// deadline of 0 ticks, reached again at the next check).
+    pub epoch_continues: u64,
+    /// Then: a deadline of [`FAR_TICKS`] instead of an interrupt.
+    pub epoch_then_far: bool,
+    /// Times the deadline callback ran.
+    pub epoch_callbacks: u64,
+}
+
+/// An epoch deadline that nothing in a fuzz run reaches.
+pub(crate) const FAR_TICKS: u64 = 1 << 40;
 
 /// A Keel store with at most one module and instance.
 pub(crate) struct KeelSide {
@@ -27,6 +52,8 @@ pub(crate) struct KeelSide {
     /// The host's definitions, in plan order (`None` where the plan provides
     /// nothing).
     host: Vec<Option<Extern>>,
+    /// The `keel::Trap` that ended the last instantiation or call, if any.
+    last_trap: Option<Trap>,
 }
 
 impl KeelSide {
@@ -41,6 +68,7 @@ impl KeelSide {
             KeelHost {
                 calls: Vec::new(),
                 limits,
+                meter: MeterHost::default(),
             },
         );
         store.limiter(|h| &mut h.limits);
@@ -49,7 +77,33 @@ impl KeelSide {
             module: None,
             instance: None,
             host: Vec::new(),
+            last_trap: None,
         }
+    }
+
+    /// The store, for the metered variant to read the fuel.
+    pub(crate) fn store(&self) -> &Store<KeelHost> {
+        &self.store
+    }
+
+    /// The store, for the metered variant to set fuel and deadlines.
+    pub(crate) fn store_mut(&mut self) -> &mut Store<KeelHost> {
+        &mut self.store
+    }
+
+    /// The trap that ended the last instantiation or call, if it trapped.
+    pub(crate) fn last_trap(&self) -> Option<Trap> {
+        self.last_trap
+    }
+
+    /// Whether an instance exists.
+    pub(crate) fn has_instance(&self) -> bool {
+        self.instance.is_some()
+    }
+
+    fn classify(&mut self, err: &keel::Error) -> Failure {
+        self.last_trap = err.downcast_ref::<Trap>().copied();
+        classify(err)
     }
 
     fn define(&mut self, index: u32, p: &Provided) -> Result<Option<Extern>, String> {
@@ -115,6 +169,15 @@ fn host_func(
                 import: index,
                 args,
             });
+            if caller.data().meter.fuel {
+                // What the guest left, and a charge for the call: the
+                // guest must reload its fuel count after the call.
+                let left = caller.get_fuel()?;
+                let meter = &mut caller.data_mut().meter;
+                meter.fuel_seen.push(left);
+                let charge = meter.host_charge;
+                caller.set_fuel(left.saturating_sub(charge))?;
+            }
             if fail_on_call == Some(n) {
                 return Err(keel::Error::new(HostTrap(index)));
             }
@@ -270,6 +333,7 @@ impl Side for KeelSide {
 
     fn instantiate(&mut self, info: &ModuleInfo, plan: &HostPlan) -> Outcome<()> {
         let module = self.module.clone().expect("compiled before instantiation");
+        self.last_trap = None;
         self.host.clear();
         for (i, p) in plan.provided.iter().enumerate() {
             let e = self
@@ -295,13 +359,14 @@ impl Side for KeelSide {
                 .collect();
             Instance::new(&mut self.store, &module, &externs)
         };
-        let instance = result.map_err(|e| classify(&e))?;
+        let instance = result.map_err(|e| self.classify(&e))?;
         self.instance = Some(instance);
         Ok(())
     }
 
     fn call(&mut self, name: &str, args: &[Value]) -> Outcome<Vec<Value>> {
         let instance = self.instance.expect("instantiated before calls");
+        self.last_trap = None;
         let f = instance
             .get_func(&mut self.store, name)
             .ok_or_else(|| Failure::Rejected(format!("no exported function {name:?}")))?;
@@ -313,7 +378,7 @@ impl Side for KeelSide {
             .map_err(Failure::Rejected)?;
         let mut results = vec![Val::I32(0); n_results];
         f.call(&mut self.store, &args, &mut results)
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| self.classify(&e))?;
         Ok(results.iter().map(|v| from_val(&self.store, v)).collect())
     }
 

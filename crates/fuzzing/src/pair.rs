@@ -4,7 +4,8 @@
 //! [`Side`] is what an engine must offer the oracles; `keel_side` and
 //! `wasmi_side` implement it. [`Pair`] drives both in lockstep: compile,
 //! instantiate, call, snapshot, and turns the first disagreement into a
-//! [`Finding`].
+//! [`Finding`]. A metered Keel run, when there is one, follows each step
+//! and is compared with the unmetered Keel run (`metered.rs`).
 
 use crate::compare::{
     Agreement, Outcome, Snapshot, agree, diff_host_calls, diff_snapshots, results_agree,
@@ -12,6 +13,7 @@ use crate::compare::{
 use crate::host::{HostCall, HostPlan};
 use crate::interface::{ExternTy, ModuleInfo};
 use crate::keel_side::KeelSide;
+use crate::metered::Metered;
 use crate::value::{Value, show};
 use crate::wasmi_side::WasmiSide;
 use crate::{Finding, Stats};
@@ -38,6 +40,8 @@ pub(crate) trait Side {
 pub(crate) struct Pair {
     pub keel: KeelSide,
     pub wasmi: WasmiSide,
+    /// Keel again, with fuel and/or epochs on, in a store of its own.
+    pub metered: Option<Metered>,
     pub wasm: Vec<u8>,
     pub info: ModuleInfo,
     /// Accept differing NaN payloads in memories (modules whose NaNs were not
@@ -63,6 +67,7 @@ impl Pair {
         let mut pair = Pair {
             keel,
             wasmi,
+            metered: None,
             wasm,
             info,
             lenient_nans,
@@ -88,6 +93,27 @@ impl Pair {
 
     pub(crate) fn finding(&self, message: String) -> Finding {
         Finding::new(message).with_module(&self.wasm)
+    }
+
+    /// Adds the metered run: it compiles the module now and follows every
+    /// later step.
+    pub(crate) fn attach_metered(&mut self, mut metered: Metered) -> Result<(), Finding> {
+        if let Err(e) = metered.compile(&self.wasm) {
+            return Err(self.finding(format!(
+                "Keel with metering {:?} rejects a module it compiles without: {e}",
+                metered.plan
+            )));
+        }
+        self.stats.compiled += 1;
+        self.metered = Some(metered);
+        Ok(())
+    }
+
+    fn metered_finding(&self, message: String) -> Finding {
+        let plan = self.metered.as_ref().map(|m| m.plan);
+        self.finding(format!(
+            "Keel with metering (fuel and/or epochs, {plan:?}): {message}"
+        ))
     }
 
     /// Instantiates in both; `Ok(true)` if both instances exist.
@@ -130,6 +156,20 @@ impl Pair {
             self.stats.instantiated += 1;
             self.check_exports("after instantiation")?;
         }
+        if let Some(m) = &mut self.metered {
+            let lenient = self.lenient_nans;
+            let checked = m.instantiate(
+                &self.info,
+                plan,
+                &mut self.keel,
+                &k,
+                lenient,
+                &mut self.stats,
+            );
+            if let Err(e) = checked {
+                return Err(self.metered_finding(e));
+            }
+        }
         Ok(k.is_ok())
     }
 
@@ -141,7 +181,7 @@ impl Pair {
         }
         let w = self.wasmi.call(name, args);
         // wasmi runs first, with fuel: a call it could not finish may not
-        // terminate at all, so Keel (which has no fuel yet) must not run it.
+        // terminate at all, so Keel (running without fuel) must not run it.
         if matches!(w, Err(crate::compare::Failure::Exhausted(_))) {
             self.stopped = true;
             self.stats.inconclusive = true;
@@ -163,7 +203,24 @@ impl Pair {
             }
         }
         self.stats.calls_compared += 1;
-        self.check_host()
+        self.check_host()?;
+        if let Some(m) = &mut self.metered {
+            let lenient = self.lenient_nans;
+            let checked = m.call(
+                &self.info,
+                name,
+                args,
+                &mut self.keel,
+                &k,
+                lenient,
+                &mut self.stats,
+            );
+            if let Err(e) = checked {
+                return Err(self
+                    .metered_finding(format!("call of export {name:?} with {}: {e}", show(args))));
+            }
+        }
+        Ok(())
     }
 
     fn check_host(&mut self) -> Result<(), Finding> {
@@ -186,10 +243,16 @@ impl Pair {
             self.keel.exports(&self.info),
             self.wasmi.exports(&self.info),
         );
-        match diff_snapshots(&k, &w, self.lenient_nans) {
-            Some(d) => Err(self.finding(format!("export state {when} differs: {d}"))),
-            None => Ok(()),
+        if let Some(d) = diff_snapshots(&k, &w, self.lenient_nans) {
+            return Err(self.finding(format!("export state {when} differs: {d}")));
         }
+        if let Some(m) = &mut self.metered {
+            let lenient = self.lenient_nans;
+            if let Err(e) = m.check_exports(&self.info, &mut self.keel, lenient, when) {
+                return Err(self.metered_finding(e));
+            }
+        }
+        Ok(())
     }
 
     /// The exported functions, in export order.

@@ -17,13 +17,19 @@ pub fn run(data: &[u8]) -> Verdict {
     let variant = match data.len() % 8 {
         0 => KeelVariant {
             opt_level: 0,
-            nan_canonicalization: false,
-            pooling: false,
+            ..KeelVariant::DEFAULT
         },
         1 => KeelVariant {
             opt_level: 2,
             nan_canonicalization: true,
-            pooling: false,
+            ..KeelVariant::DEFAULT
+        },
+        // Fuel and epoch checks change the translation of every loop,
+        // call and bulk operation.
+        2 => KeelVariant {
+            fuel: true,
+            epochs: true,
+            ..KeelVariant::DEFAULT
         },
         _ => KeelVariant::DEFAULT,
     };

@@ -419,7 +419,8 @@ pub fn run(data: &[u8]) -> Verdict {
     let ctx = WasiCtx::builder()
         .preopened_dir(tree.base.join("sandbox"), "/sandbox", perms)
         .map_err(|e| Finding::new(format!("cannot preopen: {e}")))?
-        .build();
+        .build()
+        .map_err(|e| Finding::new(format!("{e}")))?;
     let mut linker = Linker::new(engine);
     keel_wasi::add_to_linker(&mut linker, |c: &mut WasiCtx| c)
         .map_err(|e| Finding::new(format!("{e:#}")))?;

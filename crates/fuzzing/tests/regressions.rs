@@ -99,3 +99,37 @@ fn random_inputs_pass_every_oracle() {
         }
     }
 }
+
+/// The metered variant of `differential` (fuel and epochs, see
+/// `metered.rs`) is exercised both ways on fixed pseudo-random inputs:
+/// runs that never run out are compared call by call with the unmetered
+/// run, and runs that do run out (of fuel, or past an epoch deadline) are
+/// checked to have stopped properly, and with no fuel left to stop every
+/// later call at entry.
+#[test]
+fn metered_runs_both_finish_and_run_out() {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut total = Stats::default();
+    for _ in 0..200 {
+        let len = 256 + (next() % 3840) as usize;
+        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let stats = keel_fuzzing::differential::run(&data).unwrap_or_else(|f| panic!("{f}"));
+        total.metered_calls += stats.metered_calls;
+        total.metered_out_of_fuel += stats.metered_out_of_fuel;
+        total.metered_interrupted += stats.metered_interrupted;
+        total.metered_spent_calls += stats.metered_spent_calls;
+        total.metered_past_deadline_calls += stats.metered_past_deadline_calls;
+    }
+    eprintln!("{total:?}");
+    assert!(total.metered_calls > 20, "{total:?}");
+    assert!(total.metered_out_of_fuel > 0, "{total:?}");
+    assert!(total.metered_interrupted > 0, "{total:?}");
+    assert!(total.metered_spent_calls > 0, "{total:?}");
+    assert!(total.metered_past_deadline_calls > 0, "{total:?}");
+}

@@ -18,7 +18,7 @@
 //! interruption, compared with the unmetered Keel run (see `metered.rs`).
 
 use crate::generate::{Generated, KeelVariant, Purpose, keel_engine, keel_features};
-use crate::host::{HostPlan, MAX_HOST_PAGES, MAX_HOST_TABLE, Provided};
+use crate::host::{HostPlan, MAX_HOST_PAGES, MAX_HOST_TABLE, Provided, StoreBounds};
 use crate::interface::ModuleInfo;
 use crate::keel_side::KeelSide;
 use crate::metered::{Metered, Metering};
@@ -44,6 +44,8 @@ pub(crate) struct Case {
     pub mismatch_in_100: u64,
     /// For `differential`: Keel runs again with fuel and/or epochs.
     pub metering: Option<Metering>,
+    /// The limits both stores enforce (varied for `instantiate`).
+    pub bounds: StoreBounds,
 }
 
 impl Case {
@@ -52,6 +54,10 @@ impl Case {
         let metering = |seed| match purpose {
             Purpose::Differential => Metering::choose(seed),
             Purpose::Instantiate => None,
+        };
+        let bounds = |seed| match purpose {
+            Purpose::Differential => StoreBounds::DEFAULT,
+            Purpose::Instantiate => StoreBounds::choose(seed),
         };
         if data.starts_with(b"\0asm") {
             let seed = hash_bytes(data);
@@ -66,6 +72,7 @@ impl Case {
                     0
                 },
                 metering: metering(seed),
+                bounds: bounds(seed),
             });
         }
         let mut u = Unstructured::new(data);
@@ -87,6 +94,7 @@ impl Case {
             raw: false,
             mismatch_in_100,
             metering: metering(seed),
+            bounds: bounds(seed),
         })
     }
 
@@ -108,12 +116,12 @@ impl Case {
         if !affordable(&plan) {
             return Ok(None);
         }
-        let keel = KeelSide::new(&keel_engine(self.variant));
+        let keel = KeelSide::new(&keel_engine(self.variant), self.bounds);
         let Some(mut pair) = Pair::compile(
             self.wasm.clone(),
             info,
             keel,
-            WasmiSide::new(),
+            WasmiSide::new(self.bounds),
             wasmi_wasm,
             self.raw,
         )?

@@ -21,6 +21,45 @@ pub(crate) const MEMORY_LIMIT_BYTES: usize = 256 * 65536;
 /// Elements either engine lets one table grow to.
 pub(crate) const TABLE_LIMIT: usize = 10_000;
 
+/// The resource limits both engines' stores enforce (a `StoreLimits` each),
+/// at instantiation (initial sizes) and at every growth.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoreBounds {
+    /// Largest size of any memory, in bytes.
+    pub memory_bytes: usize,
+    /// Largest size of any table, in elements.
+    pub table_elements: usize,
+}
+
+impl StoreBounds {
+    /// Generous bounds that only keep a run cheap.
+    pub(crate) const DEFAULT: StoreBounds = StoreBounds {
+        memory_bytes: MEMORY_LIMIT_BYTES,
+        table_elements: TABLE_LIMIT,
+    };
+
+    /// For `instantiate`: half the cases get the default bounds, the other
+    /// half bounds small enough that initial sizes and growth meet them
+    /// (0 to 256 pages, 0 to 10,000 elements), chosen from the case's seed
+    /// so that a saved input keeps its bounds.
+    pub(crate) fn choose(seed: u64) -> StoreBounds {
+        let mut rng = crate::rng::Rng::new(seed ^ 0x5bd1_e995_1b87_3593);
+        if rng.next_u64() % 2 == 0 {
+            return StoreBounds::DEFAULT;
+        }
+        let pages = (rng.next_u64() % 257) as usize;
+        let elements = match rng.next_u64() % 4 {
+            0 => 0,
+            1 => (rng.next_u64() % 16) as usize,
+            _ => (rng.next_u64() % (TABLE_LIMIT as u64 + 1)) as usize,
+        };
+        StoreBounds {
+            memory_bytes: pages * 65536,
+            table_elements: elements,
+        }
+    }
+}
+
 /// The error a host function returns when the plan tells it to fail; its
 /// number is the import's index, so that both engines can be checked to
 /// have failed in the same place.

@@ -46,3 +46,42 @@ fn run_case(case: &Case, wasmi_wasm: Option<&[u8]>) -> Verdict {
     }
     Ok(pair.stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::KeelVariant;
+    use crate::host::StoreBounds;
+
+    /// Both engines' limiters refuse a module whose initial memory or table
+    /// is past the case's bounds, and accept it within them: the oracle
+    /// compares limit enforcement, not only linking.
+    #[test]
+    fn both_engines_enforce_the_cases_store_bounds() {
+        let wasm = wat::parse_str("(module (memory 2) (table 5 funcref))").unwrap();
+        let bounded = |pages: usize, elements: usize| {
+            let case = Case {
+                wasm: wasm.clone(),
+                seed: 1,
+                variant: KeelVariant::DEFAULT,
+                raw: true,
+                mismatch_in_100: 0,
+                metering: None,
+                bounds: StoreBounds {
+                    memory_bytes: pages * 65536,
+                    table_elements: elements,
+                },
+            };
+            let mut rng = Rng::new(case.seed);
+            let (mut pair, plan) = case.start(&mut rng, None).unwrap().unwrap();
+            pair.instantiate(&plan).unwrap()
+        };
+        assert!(bounded(2, 5), "within the bounds");
+        assert!(!bounded(1, 5), "memory past the bound");
+        assert!(!bounded(2, 4), "table past the bound");
+        // The chooser gives both generous and tight bounds.
+        let chosen: Vec<_> = (0..64).map(StoreBounds::choose).collect();
+        assert!(chosen.contains(&StoreBounds::DEFAULT));
+        assert!(chosen.iter().any(|b| b.memory_bytes < 16 * 65536));
+    }
+}

@@ -1,9 +1,7 @@
 //! Keel as one side of a comparison: the engine under test.
 
 use crate::compare::{Failure, Outcome, Snapshot, State, TrapKind};
-use crate::host::{
-    HostCall, HostPlan, HostTrap, MEMORY_LIMIT_BYTES, Provided, TABLE_LIMIT, calls_of, host_results,
-};
+use crate::host::{HostCall, HostPlan, HostTrap, Provided, StoreBounds, calls_of, host_results};
 use crate::interface::{FuncTy, ModuleInfo, ValTy};
 use crate::pair::Side;
 use crate::value::{FuncRefDesc, Value};
@@ -57,11 +55,11 @@ pub(crate) struct KeelSide {
 }
 
 impl KeelSide {
-    /// A fresh store in `engine`.
-    pub(crate) fn new(engine: &Engine) -> KeelSide {
+    /// A fresh store in `engine`, its limiter enforcing `bounds`.
+    pub(crate) fn new(engine: &Engine, bounds: StoreBounds) -> KeelSide {
         let limits = StoreLimitsBuilder::new()
-            .memory_size(MEMORY_LIMIT_BYTES)
-            .table_elements(TABLE_LIMIT)
+            .memory_size(bounds.memory_bytes)
+            .table_elements(bounds.table_elements)
             .build();
         let mut store = Store::new(
             engine,

@@ -30,7 +30,7 @@
 
 use crate::compare::{Agreement, Failure, Outcome, Snapshot, agree, diff_snapshots};
 use crate::generate::{KeelVariant, keel_engine};
-use crate::host::HostPlan;
+use crate::host::{HostPlan, StoreBounds};
 use crate::interface::ModuleInfo;
 use crate::keel_side::{FAR_TICKS, KeelSide};
 use crate::pair::Side;
@@ -206,7 +206,7 @@ impl Metered {
             epochs: plan.deadline.is_some(),
             ..variant
         });
-        let mut side = KeelSide::new(&engine);
+        let mut side = KeelSide::new(&engine, StoreBounds::DEFAULT);
         let store = side.store_mut();
         if let Some(fuel) = plan.fuel {
             store.set_fuel(fuel).expect("fuel is on");

@@ -4,9 +4,7 @@
 
 use crate::compare::{Failure, Outcome, Snapshot, State, TrapKind};
 use crate::generate::{ENGINE_USES, keel_features};
-use crate::host::{
-    HostCall, HostPlan, HostTrap, MEMORY_LIMIT_BYTES, Provided, TABLE_LIMIT, calls_of, host_results,
-};
+use crate::host::{HostCall, HostPlan, HostTrap, Provided, StoreBounds, calls_of, host_results};
 use crate::interface::{ExternTy, FuncTy, ModuleInfo, ValTy};
 use crate::pair::Side;
 use crate::value::{FuncRefDesc, Value};
@@ -81,10 +79,10 @@ pub(crate) struct WasmiSide {
 
 impl WasmiSide {
     /// A fresh store.
-    pub(crate) fn new() -> WasmiSide {
+    pub(crate) fn new(bounds: StoreBounds) -> WasmiSide {
         let limits = StoreLimitsBuilder::new()
-            .memory_size(MEMORY_LIMIT_BYTES)
-            .table_elements(TABLE_LIMIT)
+            .memory_size(bounds.memory_bytes)
+            .table_elements(bounds.table_elements)
             .build();
         let engine = engine();
         let mut store = Store::new(

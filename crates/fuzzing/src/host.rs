@@ -44,7 +44,7 @@ impl StoreBounds {
     /// so that a saved input keeps its bounds.
     pub(crate) fn choose(seed: u64) -> StoreBounds {
         let mut rng = crate::rng::Rng::new(seed ^ 0x5bd1_e995_1b87_3593);
-        if rng.next_u64() % 2 == 0 {
+        if rng.next_u64().is_multiple_of(2) {
             return StoreBounds::DEFAULT;
         }
         let pages = (rng.next_u64() % 257) as usize;

@@ -2,7 +2,10 @@
 //! (`run/`), with fuel metering on (`run-fuel/`), and with epoch
 //! interruption on (`run-epoch/`), plus what each feature costs each engine
 //! (`overhead-fuel/`, `overhead-epoch/`: its median time with the feature
-//! over its median time without).
+//! over its median time without). Keel's epochs are measured in both of its
+//! designs: by signal, its default where supported (`run-epoch/`), and by
+//! the interrupt word checked at loop headers and function entries
+//! (`run-epoch-word/`, `overhead-epoch-word/`; Wasmtime as in `run-epoch/`).
 //!
 //! All the configurations a kernel needs are measured in one loop, a call
 //! of each in turn, so that the machine's drift hits every one alike and an
@@ -21,10 +24,17 @@ pub enum Metering {
     /// `Config::epoch_interruption(true)`, the deadline far away and the
     /// epoch never ticked: the figure is the cost of the checks alone.
     Epoch,
+    /// As `Epoch`, with Keel's `Config::epoch_by_signal(false)`.
+    EpochWord,
 }
 
 impl Metering {
-    pub const ALL: [Metering; 3] = [Metering::Off, Metering::Fuel, Metering::Epoch];
+    pub const ALL: [Metering; 4] = [
+        Metering::Off,
+        Metering::Fuel,
+        Metering::Epoch,
+        Metering::EpochWord,
+    ];
 
     /// The run figure's name for `kernel`.
     fn run_figure(self, kernel: &str) -> String {
@@ -32,6 +42,7 @@ impl Metering {
             Metering::Off => format!("run/{kernel}"),
             Metering::Fuel => format!("run-fuel/{kernel}"),
             Metering::Epoch => format!("run-epoch/{kernel}"),
+            Metering::EpochWord => format!("run-epoch-word/{kernel}"),
         }
     }
 
@@ -41,6 +52,7 @@ impl Metering {
             Metering::Off => None,
             Metering::Fuel => Some(format!("overhead-fuel/{kernel}")),
             Metering::Epoch => Some(format!("overhead-epoch/{kernel}")),
+            Metering::EpochWord => Some(format!("overhead-epoch-word/{kernel}")),
         }
     }
 
@@ -55,8 +67,9 @@ impl Metering {
                 keel.consume_fuel(true);
                 wasmtime.consume_fuel(true);
             }
-            Metering::Epoch => {
-                keel.epoch_interruption(true);
+            Metering::Epoch | Metering::EpochWord => {
+                keel.epoch_interruption(true)
+                    .epoch_by_signal(self == Metering::Epoch);
                 wasmtime.epoch_interruption(true);
             }
         }
@@ -102,7 +115,7 @@ fn instantiate(
             ks.set_fuel(FUEL)?;
             ws.set_fuel(FUEL)?;
         }
-        Metering::Epoch => {
+        Metering::Epoch | Metering::EpochWord => {
             ks.set_epoch_deadline(FAR_DEADLINE);
             ws.set_epoch_deadline(FAR_DEADLINE);
         }

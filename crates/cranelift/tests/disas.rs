@@ -8,7 +8,8 @@
 //! diff before committing it.
 //!
 //! A `.wat` file may start with `;;! fuel`, `;;! epoch` or both (on one
-//! line) to translate with fuel or epoch checks on.
+//! line) to translate with fuel or epoch checks on; `;;! epoch-signal`
+//! checks epochs as where signals interrupt loops.
 
 use keel_cranelift::{Compiler, CompilerSettings};
 use keel_environ::ModuleParser;
@@ -36,6 +37,7 @@ fn translate(wat_path: &Path) -> String {
     let mut settings = CompilerSettings::default();
     settings.tunables.consume_fuel = flags.contains("fuel");
     settings.tunables.epoch_interruption = flags.contains("epoch");
+    settings.tunables.epoch_by_signal = flags.contains("epoch-signal");
     let compiler = Compiler::new(settings).expect("a compiler for the host");
     let bytes = wat::parse_str(&text).expect("the .wat parses");
     let features = WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST | WasmFeatures::MULTI_MEMORY;

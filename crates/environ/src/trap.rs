@@ -40,11 +40,16 @@ pub enum TrapKind {
     /// deadline callback) failed; the store keeps its error, which the call
     /// returns in place of this kind.
     HostError = 13,
+    /// An epoch check that loads from the store's interrupt page (see
+    /// `Tunables::epoch_by_signal`). A fault here is not a trap of its
+    /// own: the runtime asks the store what to do at the deadline and either
+    /// resumes at the check or traps with `Interrupt`.
+    EpochCheck = 14,
 }
 
 impl TrapKind {
     /// Every kind, in encoding order.
-    pub const ALL: [TrapKind; 14] = [
+    pub const ALL: [TrapKind; 15] = [
         TrapKind::StackOverflow,
         TrapKind::MemoryOutOfBounds,
         TrapKind::HeapMisaligned,
@@ -59,6 +64,7 @@ impl TrapKind {
         TrapKind::OutOfFuel,
         TrapKind::NullReference,
         TrapKind::HostError,
+        TrapKind::EpochCheck,
     ];
 
     /// Decodes [`TrapKind::as_u8`].
@@ -89,6 +95,7 @@ impl TrapKind {
             TrapKind::OutOfFuel => "all fuel consumed by WebAssembly",
             TrapKind::NullReference => "null reference",
             TrapKind::HostError => "a host hook failed",
+            TrapKind::EpochCheck => "interrupt",
         }
     }
 }

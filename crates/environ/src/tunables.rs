@@ -15,6 +15,14 @@ pub struct Tunables {
     pub consume_fuel: bool,
     /// Whether generated code checks the epoch deadline.
     pub epoch_interruption: bool,
+    /// Whether an epoch check is a single load from the store's interrupt
+    /// page, which faults once the deadline is reached (the runtime's fault
+    /// handler then resumes or traps), rather than a load of the interrupt
+    /// word and a branch. Only where the runtime can resume from such a
+    /// fault (x86-64 Linux), and only without fuel: a deadline callback
+    /// reads the fuel from the store, which a check by fault does not write
+    /// back.
+    pub epoch_by_signal: bool,
 }
 
 impl Default for Tunables {
@@ -24,6 +32,7 @@ impl Default for Tunables {
             memory_guard_size: 32 << 20,
             consume_fuel: false,
             epoch_interruption: false,
+            epoch_by_signal: false,
         }
     }
 }

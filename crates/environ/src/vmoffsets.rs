@@ -57,8 +57,12 @@ pub mod vmctx {
     pub const TYPE_IDS: u32 = 32;
     /// `instance: *mut Instance`; opaque to generated code.
     pub const INSTANCE: u32 = 40;
+    /// `epoch_page: *const u8`: the store's interrupt page (a copy of
+    /// `VMStoreContext::epoch_page`, one load closer to the checks that use
+    /// it), or null.
+    pub const EPOCH_PAGE: u32 = 48;
     /// Size of the header; the variable part starts here.
-    pub const HEADER_SIZE: u32 = 48;
+    pub const HEADER_SIZE: u32 = 56;
 }
 
 /// Offsets in a `VMFuncRef`: what a `funcref` points to.
@@ -150,8 +154,18 @@ pub mod vm_store_context {
     /// runtime calls up into the store that owns it. Host-only: generated
     /// code never reads it.
     pub const HOOKS: u32 = 48;
+    /// `epoch_page: *const u8`: the store's interrupt page, readable until
+    /// the engine's epoch reaches the store's deadline, when the engine
+    /// makes it inaccessible. Code compiled with
+    /// `Tunables::epoch_by_signal` checks the deadline by loading a byte
+    /// of it. Never changes for the life of the store.
+    pub const EPOCH_PAGE: u32 = 64;
+    /// `epoch_thread: *const AtomicI32`: where the store records the thread
+    /// running its wasm, which the engine signals when the deadline passes
+    /// (null without `Tunables::epoch_by_signal`). Host-only.
+    pub const EPOCH_THREAD: u32 = 72;
     /// Size in bytes.
-    pub const SIZE: u32 = 64;
+    pub const SIZE: u32 = 80;
 }
 
 /// Offsets in a `VMHostFuncContext`: the callee context of a host function.

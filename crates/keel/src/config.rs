@@ -25,6 +25,9 @@ pub struct Config {
     pub(crate) max_wasm_stack: usize,
     pub(crate) allocation_strategy: crate::InstanceAllocationStrategy,
     pub(crate) memory_init_cow: bool,
+    /// Whether epochs may interrupt by signal (see
+    /// [`Config::epoch_by_signal`]).
+    pub(crate) epoch_signal_allowed: bool,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Config {
             max_wasm_stack: 512 * 1024,
             allocation_strategy: crate::InstanceAllocationStrategy::OnDemand,
             memory_init_cow: true,
+            epoch_signal_allowed: true,
         }
     }
 
@@ -131,20 +135,60 @@ impl Config {
     /// checks may overshoot by its own length.
     pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
         self.compiler.tunables.consume_fuel = enable;
+        self.choose_epoch_check();
         self
     }
 
     /// Whether wasm checks its store's epoch deadline (off by default), so
     /// that [`Engine::increment_epoch`](crate::Engine::increment_epoch)
-    /// from any thread can interrupt it. A check is one load and a
-    /// not-taken branch at each loop header and function entry, where
-    /// Wasmtime puts its checks. With this on, a store's deadline starts at 0
-    /// ticks: set one with
+    /// from any thread can interrupt it. Checks sit at each loop header and
+    /// function entry, where Wasmtime puts its checks, or by signal; see
+    /// [`Config::epoch_by_signal`]. With this on, a
+    /// store's deadline starts at 0 ticks: set one with
     /// [`Store::set_epoch_deadline`](crate::Store::set_epoch_deadline)
     /// before running wasm.
     pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
         self.compiler.tunables.epoch_interruption = enable;
+        self.choose_epoch_check();
         self
+    }
+
+    /// Whether epoch deadlines interrupt wasm by signal (a Keel setting;
+    /// on by default where it is supported: x86-64 Linux with SSE4.1, and
+    /// only while fuel is off, because a deadline callback reads the fuel
+    /// from the store).
+    ///
+    /// On, loops and direct calls carry no check at all. A tick that
+    /// reaches a store's deadline makes the store's interrupt page
+    /// inaccessible and sends `SIGURG` to the thread running the store's
+    /// wasm; the handler stops it where it is, runs the deadline callback
+    /// (or traps with [`Trap::Interrupt`](crate::Trap::Interrupt)) and
+    /// resumes it. A signal that finds the thread outside wasm code (in a
+    /// host function or a builtin) is ignored, so compiled code checks the
+    /// page, with a single one-byte load that faults once it is protected,
+    /// after each call that may leave wasm and at the entry of each function
+    /// that can be entered from outside. The remaining cost is a load per
+    /// host call and per entry. A deadline is caught within one
+    /// instruction of wasm code, as soon as the signal arrives; a signal
+    /// that arrives while another handler runs on top of wasm is
+    /// repeated at the next tick. System calls of host functions are
+    /// restarted after the signal (`SA_RESTART`).
+    ///
+    /// Off, or where unsupported, a check at each loop header and function
+    /// entry (Wasmtime's places) loads the store's interrupt word and
+    /// branches to the runtime when it is set.
+    pub fn epoch_by_signal(&mut self, enable: bool) -> &mut Self {
+        self.epoch_signal_allowed = enable;
+        self.choose_epoch_check();
+        self
+    }
+
+    fn choose_epoch_check(&mut self) {
+        let t = &mut self.compiler.tunables;
+        t.epoch_by_signal = self.epoch_signal_allowed
+            && t.epoch_interruption
+            && !t.consume_fuel
+            && crate::vm::epoch_by_signal_supported();
     }
 
     /// Bytes of address space reserved for each linear memory. At 4 GiB or

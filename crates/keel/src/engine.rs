@@ -84,7 +84,7 @@ impl Engine {
                 compiler,
                 types: Mutex::new(TypeRegistry::default()),
                 host_trampolines: Mutex::new(HashMap::new()),
-                epochs: EpochRegistry::new(),
+                epochs: EpochRegistry::new(config.tunables().epoch_by_signal),
                 slow_path_call,
                 pool,
             }),

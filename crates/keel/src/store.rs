@@ -511,10 +511,16 @@ impl<T: 'static> Store<T> {
     /// A store for `engine` holding `data`.
     pub fn new(engine: &Engine, data: T) -> Store<T> {
         let epoch = Arc::new(StoreEpoch::default());
+        let id = StoreId::allocate();
+        if engine.config().tunables().epoch_interruption {
+            // A deadline of 0 ticks, as in Wasmtime: wasm traps at its first
+            // check until the host sets one.
+            engine.epochs().register(id.0, epoch.clone(), 0);
+        }
         let mut inner = Box::new(StoreInner {
             opaque: StoreOpaque {
                 engine: engine.clone(),
-                id: StoreId::allocate(),
+                id,
                 vm_store_context: VMStoreContext {
                     stack_limit: usize::MAX,
                     last_wasm_exit_fp: 0,
@@ -523,6 +529,8 @@ impl<T: 'static> Store<T> {
                     slow_path_call: engine.slow_path_call(),
                     slow_path_status: 0,
                     hooks: None,
+                    epoch_page: epoch.interrupt_page(),
+                    epoch_thread: epoch.running_thread(),
                 },
                 host_caller: VMContextHeader {
                     magic: VMCONTEXT_MAGIC,
@@ -531,6 +539,7 @@ impl<T: 'static> Store<T> {
                     builtins: std::ptr::null(),
                     type_ids: std::ptr::null(),
                     instance: std::ptr::null_mut(),
+                    epoch_page: epoch.interrupt_page(),
                 },
                 instances: Vec::new(),
                 funcs: Vec::new(),
@@ -555,11 +564,6 @@ impl<T: 'static> Store<T> {
             epoch_callback: None,
             data,
         });
-        if engine.config().tunables().epoch_interruption {
-            // A deadline of 0 ticks, as in Wasmtime: wasm traps at its first
-            // check until the host sets one.
-            engine.epochs().register(inner.opaque.id.0, epoch, 0);
-        }
         // The box never moves, so these self-pointers stay valid.
         let hooks: &mut dyn StoreHooks = &mut *inner;
         let hooks = NonNull::from(hooks);

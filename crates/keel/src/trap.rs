@@ -71,7 +71,7 @@ impl Trap {
             TrapKind::OutOfFuel => Trap::OutOfFuel,
             // A failed host hook whose error went missing: not expected, and
             // the nearest kind is the one that stops wasm on the host's word.
-            TrapKind::HostError => Trap::Interrupt,
+            TrapKind::HostError | TrapKind::EpochCheck => Trap::Interrupt,
             _ => Trap::NullReference,
         }
     }

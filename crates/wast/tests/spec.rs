@@ -23,7 +23,9 @@ fn expected_failures() -> HashSet<String> {
 /// The configuration a script runs with; `pooling/` scripts run again with
 /// the pooling allocator, whose slots must behave exactly like fresh
 /// allocations; `metered/` scripts run again with fuel and epoch checks
-/// compiled in, which must not change what any instruction does.
+/// compiled in, which must not change what any instruction does, and
+/// `epoch-signal/` with epochs alone, which (where supported) are checked by
+/// signal and by the interrupt page's checks around calls out of wasm.
 fn config(name: &str) -> keel::Config {
     let mut config = keel_wast::config_for_script(name);
     if name.starts_with("pooling/") {
@@ -35,6 +37,9 @@ fn config(name: &str) -> keel::Config {
     }
     if name.starts_with("metered/") {
         config.consume_fuel(true).epoch_interruption(true);
+    }
+    if name.starts_with("epoch-signal/") {
+        config.epoch_interruption(true);
     }
     config
 }
@@ -87,6 +92,7 @@ fn main() {
     }
     add("pooling/", spec(SpecVersion::V2).collect());
     add("metered/", spec(SpecVersion::V2).collect());
+    add("epoch-signal/", spec(SpecVersion::V2).collect());
     for p in Proposal::all() {
         add("proposals/", proposal(*p).collect());
     }
@@ -103,7 +109,7 @@ fn main() {
     for path in scripts {
         let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let file = file.unwrap_or_default();
-        for prefix in ["keel/", "metered/keel/"] {
+        for prefix in ["keel/", "metered/keel/", "epoch-signal/keel/"] {
             let name = format!("{prefix}{file}");
             let path = path.clone();
             trials.push(Trial::test(name.clone(), move || {

@@ -68,6 +68,8 @@ pub(crate) struct Meter {
     pending: i64,
     /// The store's interrupt word's address, when epochs are on.
     epoch_word: Option<Value>,
+    /// The store's interrupt page, when epochs are checked by fault.
+    epoch_page: Option<Value>,
     /// The function's `VMStoreContext`.
     store_context: Option<Value>,
 }
@@ -81,8 +83,9 @@ impl Meter {
 
 impl FuncTranslator<'_, '_> {
     /// Sets up metering at function entry (after parameters and locals are
-    /// defined) and emits the entry checks.
-    pub(super) fn meter_function_entry(&mut self) {
+    /// defined) and emits the entry checks. `escapes`: whether anything but
+    /// a direct call from this module's wasm can enter the function.
+    pub(super) fn meter_function_entry(&mut self, escapes: bool) {
         let fuel = self.env.tunables.consume_fuel;
         let epoch = self.env.tunables.epoch_interruption;
         self.meter = Meter::default();
@@ -101,6 +104,10 @@ impl FuncTranslator<'_, '_> {
                 vm_store_context::EPOCH_INTERRUPT as i32,
             );
             self.meter.epoch_word = Some(word);
+            if self.env.tunables.epoch_by_signal {
+                let page = self.env.load_vmctx_readonly(&mut self.b, vmctx::EPOCH_PAGE);
+                self.meter.epoch_page = Some(page);
+            }
         }
         if fuel {
             let var = self.b.declare_var(types::I64);
@@ -111,7 +118,14 @@ impl FuncTranslator<'_, '_> {
             self.meter.pending = 1;
             self.fuel_check();
         }
-        if epoch {
+        if self.meter.epoch_page.is_some() {
+            // By signal, only a function the host can enter (by a typed
+            // call straight into its body, or a trampoline) checks: a call
+            // from wasm continues code that the signal reaches.
+            if escapes {
+                self.epoch_check_by_fault();
+            }
+        } else if epoch {
             self.epoch_check();
         }
     }
@@ -152,14 +166,49 @@ impl FuncTranslator<'_, '_> {
             // The callee (or the host) may have spent or added fuel.
             self.fuel_load();
         }
+        if self.meter.epoch_page.is_some() && self.may_run_code_outside_wasm(op) {
+            // A tick's signal that arrived while the thread ran host or
+            // runtime code was ignored: check on the way back.
+            self.epoch_check_by_fault();
+        }
     }
 
-    /// The checks at a loop header, emitted in the header block.
+    /// Whether `op` may run code that is not a wasm function body (a host
+    /// function, a builtin, a trampoline), where the interrupting signal
+    /// is ignored. Direct calls of this module's functions stay in wasm.
+    /// (Float rounding never becomes a libcall where signals are used: the
+    /// engine requires SSE4.1 for them.)
+    fn may_run_code_outside_wasm(&self, op: &Operator<'_>) -> bool {
+        use Operator as O;
+        match op {
+            O::Call { function_index } => self
+                .env
+                .module
+                .is_imported_func(keel_environ::FuncIndex::from_u32(*function_index)),
+            O::CallIndirect { .. }
+            | O::MemoryGrow { .. }
+            | O::MemoryFill { .. }
+            | O::MemoryCopy { .. }
+            | O::MemoryInit { .. }
+            | O::DataDrop { .. }
+            | O::TableGet { .. }
+            | O::TableGrow { .. }
+            | O::TableFill { .. }
+            | O::TableCopy { .. }
+            | O::TableInit { .. }
+            | O::ElemDrop { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The checks at a loop header, emitted in the header block. With
+    /// epochs by signal a loop has no epoch check: while it runs, the
+    /// thread is in wasm code, where the signal reaches it.
     pub(super) fn meter_loop_header(&mut self) {
         if self.meter.fuel.is_some() {
             self.fuel_check();
         }
-        if self.meter.epoch_word.is_some() {
+        if self.meter.epoch_page.is_none() && self.meter.epoch_word.is_some() {
             self.epoch_check();
         }
     }
@@ -284,6 +333,28 @@ impl FuncTranslator<'_, '_> {
         self.b.ins().jump(cont, &[]);
         self.b.seal_block(cont);
         self.b.switch_to_block(cont);
+    }
+
+    /// Loads a byte of the store's interrupt page, which faults once the
+    /// deadline has passed; the runtime's fault handler then calls
+    /// `new_epoch` from here and resumes past this load (see
+    /// `vm/sys/unix/epoch_resume.rs`). The fault-free path is this one
+    /// instruction.
+    ///
+    /// The sequence point before it keeps alias analysis from treating the
+    /// load as redundant with an earlier check's (the page's bytes never
+    /// change, so without it a later check would be removed as a repeat of
+    /// an earlier one). It emits no code.
+    fn epoch_check_by_fault(&mut self) {
+        let Some(page) = self.meter.epoch_page else {
+            return;
+        };
+        self.b.ins().sequence_point();
+        let flags = MemFlagsData::new()
+            .with_aligned()
+            .with_alias_region(Some(self.env.epoch_region()))
+            .with_trap_code(Some(trap_code(TrapKind::EpochCheck)));
+        self.b.ins().load(types::I8, flags, page, 0);
     }
 
     /// Calls `new_epoch` (which traps or extends the deadline) when the

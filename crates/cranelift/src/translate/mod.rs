@@ -115,7 +115,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             locals: &mut buffers.locals,
             meter: meter::Meter::default(),
         };
-        t.meter_function_entry();
+        let escapes = t.env.module.functions[func_index].escapes;
+        t.meter_function_entry(escapes);
         let mut ops = wasmparser::OperatorsReader::new(reader);
         while !ops.eof() {
             let (op, offset) = ops.read_with_offset()?;

@@ -113,6 +113,18 @@ pub fn lookup_trap(pc: usize) -> Option<TrapKind> {
 }
 
 /// Whether `pc` is inside the body of a wasm function (not a trampoline).
+/// Whether `pc` is in the text of compiled module code: a wasm function
+/// body or a host-to-wasm trampoline. For a handler of an asynchronous
+/// signal: never waits for the registry's lock (the interrupted thread may
+/// hold it), answering `false` when it is taken.
+pub fn try_is_module_code_pc(pc: usize) -> bool {
+    let Ok(r) = REGISTRY.try_read() else {
+        return false;
+    };
+    find(&r, pc).is_some_and(|code| code.offset_of(pc).is_some())
+}
+
+/// Whether `pc` is inside the body of a compiled wasm function.
 pub fn is_wasm_function_pc(pc: usize) -> bool {
     let r = read();
     find(&r, pc).is_some_and(|code| {

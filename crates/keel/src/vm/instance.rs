@@ -252,6 +252,8 @@ impl Instance {
             builtins: BUILTINS.as_ptr(),
             type_ids: instance.module.type_ids.as_ptr(),
             instance: instance_ptr.cast(),
+            // SAFETY: the store context outlives its instances.
+            epoch_page: unsafe { (*store_context).epoch_page },
         };
         // SAFETY: the allocation starts with room for the header (checked
         // by the layout tests) and is 16-aligned.

@@ -36,6 +36,22 @@ pub mod traphandlers;
 pub mod val_raw;
 pub mod vmcontext;
 
+/// Whether epochs can be checked by fault and signal here (see
+/// `vm/epoch.rs`): the fault and signal handlers can send the thread to
+/// `traphandlers::epoch_check_resume` (x86-64 Linux), and the compiler
+/// never turns float rounding into a call out of wasm code (SSE4.1).
+/// Elsewhere epochs are checked by the interrupt word.
+pub fn epoch_by_signal_supported() -> bool {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        std::is_x86_feature_detected!("sse4.1")
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        false
+    }
+}
+
 pub use instance::{Allocation, Imports, Instance, LoadedModule, SharedFunctionImports};
 pub use memory::LinearMemory;
 pub use table::Table;

@@ -77,6 +77,8 @@ struct CallThreadState {
     /// there is none.
     caller_exit_fp: usize,
     reason: UnsafeCell<Option<UnwindReason>>,
+    /// The store whose wasm this activation runs.
+    store_context: *mut VMStoreContext,
 }
 
 /// The backtrace being captured: written by the signal handler or `raise`
@@ -116,7 +118,7 @@ pub unsafe fn catch_traps<F: FnOnce()>(
     max_wasm_stack: usize,
     f: F,
 ) -> Result<(), Box<TrapRecord>> {
-    let stack_low = with_thread_info(|t| t.stack_low);
+    let (stack_low, tid) = with_thread_info(|t| (t.stack_low, t.tid));
     // The store context is only ever accessed through the raw pointer here:
     // generated code and `call_closure` write it while the call runs.
     // SAFETY: the caller guarantees the pointer is live.
@@ -153,6 +155,18 @@ pub unsafe fn catch_traps<F: FnOnce()>(
     } else {
         0
     };
+    // The outermost entry records this thread as the one running the
+    // store's wasm, for a tick to signal (before any wasm runs: a tick that
+    // protects the page later finds the thread, an earlier one's page makes
+    // the entry check fault).
+    // SAFETY: as above.
+    let epoch_thread = unsafe { (*store_context).epoch_thread };
+    // SAFETY: a non-null `epoch_thread` points into the store's epoch
+    // state, which lives as long as the store context.
+    let epoch_thread = unsafe { epoch_thread.as_ref() }.filter(|_| old_limit == usize::MAX);
+    if let Some(thread) = epoch_thread {
+        thread.store(tid, std::sync::atomic::Ordering::SeqCst);
+    }
     let budget = if old_limit == usize::MAX {
         // SAFETY: as above.
         unsafe { (*store_context).stack_limit = sp.saturating_sub(max_wasm_stack).max(floor) };
@@ -169,6 +183,7 @@ pub unsafe fn catch_traps<F: FnOnce()>(
         prev,
         caller_exit_fp,
         reason: UnsafeCell::new(None),
+        store_context,
     };
     CURRENT.set(&state);
 
@@ -211,6 +226,9 @@ pub unsafe fn catch_traps<F: FnOnce()>(
     };
 
     CURRENT.set(state.prev);
+    if let Some(thread) = epoch_thread {
+        thread.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
     // SAFETY: as above; the call is over.
     unsafe {
         (*store_context).stack_limit = old_limit;
@@ -347,6 +365,127 @@ pub unsafe fn handle_wasm_fault(pc: usize, fp: usize) {
     unsafe { *state.reason.get() = Some(UnwindReason::Trap(kind)) };
     // SAFETY: the jump buffer belongs to the live `keel_call_with_catch`
     // frame of this activation.
+    unsafe { keel_unwind(state.jmp_buf.get()) }
+}
+
+/// Whether a fault at `pc` on `address` is an epoch check of the running
+/// store that found its interrupt page protected: the store's deadline has
+/// passed, and the fault handler should send the thread to
+/// [`epoch_check_resume`] rather than trap.
+pub fn is_epoch_check_fault(pc: usize, address: usize) -> bool {
+    let state = CURRENT.get();
+    if state.is_null() {
+        return false;
+    }
+    // SAFETY: `state` is the innermost live activation on this thread, and
+    // its store context outlives it (`catch_traps`' contract).
+    let page = unsafe { (*(*state).store_context).epoch_page } as usize;
+    page != 0 && address == page && code_registry::lookup_trap(pc) == Some(TrapKind::EpochCheck)
+}
+
+/// Whether the interrupt signal, arriving with the thread at `pc`, should
+/// send it to [`epoch_check_resume`]: the thread runs wasm of a store whose
+/// deadline has passed, and `pc` is in compiled module code (a wasm
+/// function body or a host-to-wasm trampoline), where every instruction
+/// boundary is a place to stop: the resume stub preserves every register
+/// and a trap skips only compiled frames. Anywhere else (host code, a
+/// builtin, the wasm-to-host trampoline, another handler) the signal is
+/// ignored; compiled code checks the interrupt page when it comes back.
+///
+/// Safe to call from a signal handler: it reads thread-locals that need no
+/// initialization and never waits for a lock.
+pub fn should_interrupt_at(pc: usize) -> bool {
+    let state = CURRENT.get();
+    if state.is_null() {
+        return false;
+    }
+    // SAFETY: `state` is the innermost live activation on this thread; its
+    // store context, and the interrupt word that points into the store's
+    // epoch state, outlive it.
+    let interrupted = unsafe {
+        let ctx = (*state).store_context;
+        !(*ctx).epoch_page.is_null()
+            && (*(*ctx).epoch_interrupt).load(std::sync::atomic::Ordering::SeqCst) != 0
+    };
+    interrupted && code_registry::try_is_module_code_pc(pc)
+}
+
+/// Where the fault handler sends a thread whose epoch check faulted (see
+/// [`is_epoch_check_fault`]), through the register-preserving stub
+/// `keel_epoch_resume` that it makes the faulting code appear to call.
+/// Asks the store what to do at its deadline: on `Continue` returns, and
+/// the stub returns to the check, which runs again (and passes if the
+/// deadline moved ahead); otherwise unwinds the activation as a trap at the
+/// check.
+///
+/// # Safety
+///
+/// Only the stub calls this, with `frame` its frame pointer: the faulting
+/// wasm frame's frame pointer is saved at `frame` and the faulting pc at
+/// `frame + 8`, on a thread inside [`catch_traps`].
+pub unsafe extern "C" fn epoch_check_resume(frame: usize) {
+    let state = CURRENT.get();
+    if state.is_null() {
+        // Only a fault inside an activation is sent here.
+        std::process::abort();
+    }
+    // SAFETY: as in `handle_wasm_fault`.
+    let state = unsafe { &*state };
+    // SAFETY: the store context outlives the activation; its hooks point to
+    // the store that owns them, which nothing else borrows while its wasm
+    // runs (the same contract as the builtins').
+    let answer = unsafe {
+        match (*state.store_context).hooks {
+            Some(hooks) => (*hooks.as_ptr()).new_epoch(),
+            None => super::libcalls::Resume::Trap,
+        }
+    };
+    let kind = match answer {
+        super::libcalls::Resume::Continue => {
+            // Stopped at a check (rather than anywhere by the signal): the
+            // check has passed, as in Wasmtime, whatever the new deadline;
+            // the stub returns past it. (A deadline already reached again
+            // is caught at the next check or tick, so a callback answering
+            // `Continue(0)` lets the guest go on rather than call it again
+            // at the same place.)
+            #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+            {
+                // SAFETY: per the contract, the stub's frame holds the pc
+                // it returns to at `frame + 8`.
+                let pc = unsafe { *((frame + 8) as *const usize) };
+                if code_registry::lookup_trap(pc) == Some(TrapKind::EpochCheck) {
+                    // SAFETY: `pc` is an epoch check site in loaded code.
+                    let len = unsafe { super::sys::unix::epoch_resume::epoch_check_len(pc) };
+                    if let Some(len) = len {
+                        // SAFETY: as above; the slot is the stub's return
+                        // address, which the stub pops next.
+                        unsafe { *((frame + 8) as *mut usize) = pc + len };
+                    }
+                }
+            }
+            return;
+        }
+        super::libcalls::Resume::Trap => TrapKind::Interrupt,
+        super::libcalls::Resume::Fail => TrapKind::HostError,
+    };
+    // SAFETY: per the contract, the stub's frame holds the wasm frame
+    // pointer and the faulting pc.
+    let (wasm_fp, pc) = unsafe { (*(frame as *const usize), *((frame + 8) as *const usize)) };
+    // Stopped in a host-to-wasm trampoline (before its frame is set up or
+    // after it is gone), `rbp` may be the host's, which need not be a frame
+    // pointer: the backtrace is the pc alone.
+    let wasm_fp = if code_registry::is_wasm_function_pc(pc) {
+        wasm_fp
+    } else {
+        0
+    };
+    // SAFETY: `wasm_fp` is the frame pointer of the wasm function whose
+    // check faulted, a live frame of this activation.
+    unsafe { capture_backtrace(state, Some(pc), wasm_fp) };
+    // SAFETY: as in `handle_wasm_fault`.
+    unsafe { *state.reason.get() = Some(UnwindReason::Trap(kind)) };
+    // SAFETY: as in `handle_wasm_fault`; the frames skipped are this one
+    // (nothing left to drop), the stub's and wasm's.
     unsafe { keel_unwind(state.jmp_buf.get()) }
 }
 

@@ -117,6 +117,12 @@ pub struct VMStoreContext {
     /// Through this the runtime calls up into the store without knowing
     /// its type.
     pub hooks: Option<NonNull<dyn StoreHooks>>,
+    /// The store's interrupt page (see `vm/epoch.rs`), or null when its
+    /// engine's code checks epochs by the interrupt word.
+    pub epoch_page: *const u8,
+    /// Where the store records the thread running its wasm (see
+    /// `vm/epoch.rs`), or null without epochs by signal.
+    pub epoch_thread: *const std::sync::atomic::AtomicI32,
 }
 
 /// The callee context of a host function.
@@ -148,6 +154,8 @@ pub struct VMContextHeader {
     pub type_ids: *const SharedTypeIndex,
     /// The runtime instance (`*mut vm::Instance`), null for the host.
     pub instance: *mut u8,
+    /// The store's interrupt page, as in its `VMStoreContext`.
+    pub epoch_page: *const u8,
 }
 
 #[cfg(test)]
@@ -171,6 +179,10 @@ mod layout_tests {
         assert_eq!(off(offset_of!(VMContextHeader, builtins)), vmctx::BUILTINS);
         assert_eq!(off(offset_of!(VMContextHeader, type_ids)), vmctx::TYPE_IDS);
         assert_eq!(off(offset_of!(VMContextHeader, instance)), vmctx::INSTANCE);
+        assert_eq!(
+            off(offset_of!(VMContextHeader, epoch_page)),
+            vmctx::EPOCH_PAGE
+        );
         assert!(size_of::<VMContextHeader>() as u32 >= vmctx::HEADER_SIZE);
     }
 
@@ -268,6 +280,14 @@ mod layout_tests {
         assert_eq!(
             off(offset_of!(VMStoreContext, hooks)),
             vm_store_context::HOOKS
+        );
+        assert_eq!(
+            off(offset_of!(VMStoreContext, epoch_page)),
+            vm_store_context::EPOCH_PAGE
+        );
+        assert_eq!(
+            off(offset_of!(VMStoreContext, epoch_thread)),
+            vm_store_context::EPOCH_THREAD
         );
         assert_eq!(size_of::<VMStoreContext>() as u32, vm_store_context::SIZE);
         assert_eq!(

@@ -52,6 +52,40 @@ fn trap_of(err: &Error) -> Option<Trap> {
     err.downcast_ref::<Trap>().copied()
 }
 
+/// A thread that ticks an engine's epoch every `period` until dropped.
+struct Ticker {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: &Engine, period: Duration) -> Ticker {
+        let done = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (engine, done) = (engine.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(period);
+                    engine.increment_epoch();
+                }
+            })
+        };
+        Ticker {
+            done,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
 #[test]
 fn fuel_stops_every_runaway() {
     let mut config = Config::new();
@@ -71,140 +105,140 @@ fn fuel_stops_every_runaway() {
     }
 }
 
+/// Engines with epoch interruption, one per way of checking the deadline
+/// (a load from the interrupt page where supported, and the interrupt word
+/// and branch): both must stop guests at the same places.
+fn epoch_engines() -> Vec<Engine> {
+    [true, false]
+        .into_iter()
+        .map(|by_fault| {
+            let mut config = Config::new();
+            config.epoch_interruption(true).epoch_by_signal(by_fault);
+            Engine::new(&config).unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn an_epoch_tick_stops_every_runaway() {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    let engine = Engine::new(&config).unwrap();
-    for (name, wat) in RUNAWAYS {
-        let module = Module::new(&engine, wat).unwrap();
-        let mut store = Store::new(&engine, ());
-        store.set_epoch_deadline(1);
-        let ticker = {
-            let engine = engine.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(50));
-                engine.increment_epoch();
-            })
-        };
-        let start = Instant::now();
-        let err = run_export(&mut store, &module).unwrap_err();
-        ticker.join().unwrap();
-        assert_eq!(trap_of(&err), Some(Trap::Interrupt), "{name}: {err:?}");
-        assert!(start.elapsed() < Duration::from_secs(5), "{name}");
-        assert!(err.downcast_ref::<WasmBacktrace>().is_some(), "{name}");
+    for engine in epoch_engines() {
+        for (name, wat) in RUNAWAYS {
+            let module = Module::new(&engine, wat).unwrap();
+            let mut store = Store::new(&engine, ());
+            store.set_epoch_deadline(1);
+            let ticker = {
+                let engine = engine.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    engine.increment_epoch();
+                })
+            };
+            let start = Instant::now();
+            let err = run_export(&mut store, &module).unwrap_err();
+            ticker.join().unwrap();
+            assert_eq!(trap_of(&err), Some(Trap::Interrupt), "{name}: {err:?}");
+            assert!(start.elapsed() < Duration::from_secs(5), "{name}");
+            assert!(err.downcast_ref::<WasmBacktrace>().is_some(), "{name}");
+        }
     }
 }
 
 #[test]
 fn a_store_without_a_deadline_traps_at_once_and_runs_again_after_one() {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    let engine = Engine::new(&config).unwrap();
-    let module = Module::new(
-        &engine,
-        r#"(module (func (export "run") (param i32) (result i32)
+    for engine in epoch_engines() {
+        let module = Module::new(
+            &engine,
+            r#"(module (func (export "run") (param i32) (result i32)
              (local i32)
              (loop
                (local.set 1 (i32.add (local.get 1) (i32.const 1)))
                (br_if 0 (i32.lt_u (local.get 1) (local.get 0))))
              (local.get 1)))"#,
-    )
-    .unwrap();
-    let mut store = Store::new(&engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let run = instance
-        .get_typed_func::<i32, i32>(&mut store, "run")
+        )
         .unwrap();
-    // The deadline starts at 0 ticks, as in Wasmtime.
-    let err = run.call(&mut store, 10).unwrap_err();
-    assert_eq!(trap_of(&err), Some(Trap::Interrupt));
-    store.set_epoch_deadline(1);
-    assert_eq!(run.call(&mut store, 1000).unwrap(), 1000);
-    engine.increment_epoch();
-    assert_eq!(
-        trap_of(&run.call(&mut store, 10).unwrap_err()),
-        Some(Trap::Interrupt)
-    );
-    store.set_epoch_deadline(5);
-    assert_eq!(run.call(&mut store, 10).unwrap(), 10);
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let run = instance
+            .get_typed_func::<i32, i32>(&mut store, "run")
+            .unwrap();
+        // The deadline starts at 0 ticks, as in Wasmtime.
+        let err = run.call(&mut store, 10).unwrap_err();
+        assert_eq!(trap_of(&err), Some(Trap::Interrupt));
+        store.set_epoch_deadline(1);
+        assert_eq!(run.call(&mut store, 1000).unwrap(), 1000);
+        engine.increment_epoch();
+        assert_eq!(
+            trap_of(&run.call(&mut store, 10).unwrap_err()),
+            Some(Trap::Interrupt)
+        );
+        store.set_epoch_deadline(5);
+        assert_eq!(run.call(&mut store, 10).unwrap(), 10);
+    }
 }
 
 #[test]
 fn one_tick_interrupts_guests_on_eight_threads() {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, RUNAWAYS[0].1).unwrap();
-    let started = Arc::new(std::sync::Barrier::new(9));
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            let (engine, module, started) = (engine.clone(), module.clone(), started.clone());
-            std::thread::spawn(move || {
-                let mut store = Store::new(&engine, ());
-                store.set_epoch_deadline(1);
-                let instance = Instance::new(&mut store, &module, &[]).unwrap();
-                let run = instance
-                    .get_typed_func::<(), ()>(&mut store, "run")
-                    .unwrap();
-                started.wait();
-                let err = run.call(&mut store, ()).unwrap_err();
-                trap_of(&err)
+    for engine in epoch_engines() {
+        let module = Module::new(&engine, RUNAWAYS[0].1).unwrap();
+        let started = Arc::new(std::sync::Barrier::new(9));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (engine, module, started) = (engine.clone(), module.clone(), started.clone());
+                std::thread::spawn(move || {
+                    let mut store = Store::new(&engine, ());
+                    store.set_epoch_deadline(1);
+                    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+                    let run = instance
+                        .get_typed_func::<(), ()>(&mut store, "run")
+                        .unwrap();
+                    started.wait();
+                    let err = run.call(&mut store, ()).unwrap_err();
+                    trap_of(&err)
+                })
             })
-        })
-        .collect();
-    started.wait();
-    std::thread::sleep(Duration::from_millis(100));
-    engine.increment_epoch();
-    for t in threads {
-        assert_eq!(t.join().unwrap(), Some(Trap::Interrupt));
+            .collect();
+        started.wait();
+        std::thread::sleep(Duration::from_millis(100));
+        engine.increment_epoch();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), Some(Trap::Interrupt));
+        }
     }
 }
 
 #[test]
 fn a_deadline_callback_extends_interrupts_or_fails() {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, RUNAWAYS[0].1).unwrap();
+    for engine in epoch_engines() {
+        let module = Module::new(&engine, RUNAWAYS[0].1).unwrap();
 
-    // Continue a few times, then stop: the callback sees every tick.
-    let mut store = Store::new(&engine, 0u32);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|mut ctx| {
-        *ctx.data_mut() += 1;
-        Ok(if *ctx.data() < 3 {
-            UpdateDeadline::Continue(1)
-        } else {
-            UpdateDeadline::Interrupt
-        })
-    });
-    let done = Arc::new(AtomicBool::new(false));
-    let ticker = {
-        let (engine, done) = (engine.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(5));
-                engine.increment_epoch();
-            }
-        })
-    };
-    let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let run = instance
-        .get_typed_func::<(), ()>(&mut store, "run")
-        .unwrap();
-    let err = run.call(&mut store, ()).unwrap_err();
-    assert_eq!(trap_of(&err), Some(Trap::Interrupt));
-    assert_eq!(*store.data(), 3);
+        // Continue a few times, then stop: the callback sees every tick.
+        let mut store = Store::new(&engine, 0u32);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            *ctx.data_mut() += 1;
+            Ok(if *ctx.data() < 3 {
+                UpdateDeadline::Continue(1)
+            } else {
+                UpdateDeadline::Interrupt
+            })
+        });
+        let ticker = Ticker::start(&engine, Duration::from_millis(5));
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let run = instance
+            .get_typed_func::<(), ()>(&mut store, "run")
+            .unwrap();
+        let err = run.call(&mut store, ()).unwrap_err();
+        assert_eq!(trap_of(&err), Some(Trap::Interrupt));
+        assert_eq!(*store.data(), 3);
 
-    // An error from the callback is what the call returns.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Err(anyhow::anyhow!("tenant over budget")));
-    let err = run.call(&mut store, ()).unwrap_err();
-    done.store(true, Ordering::SeqCst);
-    ticker.join().unwrap();
-    assert!(format!("{err:?}").contains("tenant over budget"), "{err:?}");
-    assert!(err.downcast_ref::<WasmBacktrace>().is_some());
+        // An error from the callback is what the call returns.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Err(anyhow::anyhow!("tenant over budget")));
+        let err = run.call(&mut store, ()).unwrap_err();
+        drop(ticker);
+        assert!(format!("{err:?}").contains("tenant over budget"), "{err:?}");
+        assert!(err.downcast_ref::<WasmBacktrace>().is_some());
+    }
 }
 
 /// Fuel spent by one call of `f` with fuel on, from a fresh store.
@@ -356,5 +390,230 @@ fn trap_on_grow_failure_stops_the_guest_with_the_limit() {
         } else {
             assert_eq!(result.unwrap(), -1);
         }
+    }
+}
+
+/// A guest that keeps values in many integer, float and vector registers
+/// across a loop that a ticking thread interrupts fifty times, each time
+/// running a deadline callback that itself uses those registers: the
+/// detour through the runtime (a signal anywhere in the loop, or a check,
+/// depending on the design) must leave every value as it was.
+#[test]
+fn a_deadline_callback_preserves_every_register_of_the_guest() {
+    let wat = r#"(module
+      (func (export "run") (param $n i32) (result f64)
+        (local $i i32) (local $a i64) (local $b i64) (local $c i64) (local $d i64)
+        (local $e i64) (local $f i64) (local $g i64) (local $h i64)
+        (local $x f64) (local $y f64) (local $z f64) (local $v v128) (local $w v128)
+        (loop $l
+          (local.set $a (i64.add (local.get $a) (i64.const 1)))
+          (local.set $b (i64.add (local.get $b) (i64.const 3)))
+          (local.set $c (i64.xor (local.get $c) (i64.extend_i32_u (local.get $i))))
+          (local.set $d (i64.add (local.get $d) (local.get $a)))
+          (local.set $e (i64.sub (local.get $e) (local.get $b)))
+          (local.set $f (i64.add (local.get $f) (local.get $c)))
+          (local.set $g (i64.mul (i64.or (local.get $g) (i64.const 1)) (i64.const 3)))
+          (local.set $h (i64.rotl (i64.add (local.get $h) (local.get $d)) (i64.const 7)))
+          (local.set $x (f64.add (local.get $x) (f64.const 0.5)))
+          (local.set $y (f64.add (local.get $y) (local.get $x)))
+          (local.set $z (f64.mul (f64.add (local.get $z) (f64.const 1)) (f64.const 0.999)))
+          (local.set $v (i32x4.add (local.get $v) (v128.const i32x4 1 2 3 4)))
+          (local.set $w (f32x4.add (local.get $w) (f32x4.splat (f32.const 0.25))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (f64.add
+          (f64.add (local.get $x) (f64.add (local.get $y) (local.get $z)))
+          (f64.add
+            (f64.convert_i64_s (i64.add (i64.add (local.get $a) (local.get $b))
+                                        (i64.add (local.get $c) (local.get $d))))
+            (f64.add
+              (f64.convert_i64_s (i64.add (i64.add (local.get $e) (local.get $f))
+                                          (i64.add (local.get $g) (local.get $h))))
+              (f64.add
+                (f64.convert_i32_s (i32.add (i32x4.extract_lane 0 (local.get $v))
+                                            (i32x4.extract_lane 3 (local.get $v))))
+                (f64.promote_f32 (f32x4.extract_lane 2 (local.get $w)))))))))"#;
+    let n = 40_000_000;
+    let expected = {
+        let engine = Engine::default();
+        let module = Module::new(&engine, wat).unwrap();
+        let mut store = Store::new(&engine, 0u32);
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let run = instance
+            .get_typed_func::<i32, f64>(&mut store, "run")
+            .unwrap();
+        run.call(&mut store, n).unwrap()
+    };
+    for engine in epoch_engines() {
+        let module = Module::new(&engine, wat).unwrap();
+        let mut store = Store::new(&engine, 0u32);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            *ctx.data_mut() += 1;
+            // Work that uses the registers the guest holds values in.
+            let v: Vec<f64> = (0..64).map(|i| f64::from(i).sqrt()).collect();
+            let text = format!("{:.3}", v.iter().sum::<f64>());
+            std::hint::black_box((v, text));
+            clobber_vector_registers();
+            Ok(UpdateDeadline::Continue(if *ctx.data() < 50 {
+                1
+            } else {
+                u64::MAX / 2
+            }))
+        });
+        let ticker = Ticker::start(&engine, Duration::from_micros(500));
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let run = instance
+            .get_typed_func::<i32, f64>(&mut store, "run")
+            .unwrap();
+        let got = run.call(&mut store, n);
+        drop(ticker);
+        assert_eq!(got.unwrap().to_bits(), expected.to_bits());
+        assert_eq!(*store.data(), 50, "the guest ran past fifty ticks");
+    }
+}
+
+/// A trap at a deadline names the function it stopped, whatever the design.
+#[test]
+fn an_interrupt_has_a_backtrace_through_the_guest() {
+    let wat = r#"(module
+      (func $spin (loop (br 0)))
+      (func $outer (call $spin))
+      (func (export "run") (call $outer)))"#;
+    for engine in epoch_engines() {
+        let module = Module::new(&engine, wat).unwrap();
+        let mut store = Store::new(&engine, ());
+        store.set_epoch_deadline(1);
+        let ticker = {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                engine.increment_epoch();
+            })
+        };
+        let err = run_export(&mut store, &module).unwrap_err();
+        ticker.join().unwrap();
+        assert_eq!(trap_of(&err), Some(Trap::Interrupt));
+        let trace = err.downcast_ref::<WasmBacktrace>().unwrap();
+        let names: Vec<_> = trace
+            .frames()
+            .iter()
+            .map(|f| f.func_name().unwrap_or("?").to_string())
+            .collect();
+        assert_eq!(names, ["spin", "outer", "?"], "{trace:?}");
+    }
+}
+
+/// Overwrites every vector register, as a callback using wide vector code
+/// (an optimized `memcpy`, say) may.
+fn clobber_vector_registers() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: only writes registers declared clobbered.
+    unsafe {
+        std::arch::asm!(
+            "pcmpeqd xmm0, xmm0", "pcmpeqd xmm1, xmm1", "pcmpeqd xmm2, xmm2",
+            "pcmpeqd xmm3, xmm3", "pcmpeqd xmm4, xmm4", "pcmpeqd xmm5, xmm5",
+            "pcmpeqd xmm6, xmm6", "pcmpeqd xmm7, xmm7", "pcmpeqd xmm8, xmm8",
+            "pcmpeqd xmm9, xmm9", "pcmpeqd xmm10, xmm10", "pcmpeqd xmm11, xmm11",
+            "pcmpeqd xmm12, xmm12", "pcmpeqd xmm13, xmm13", "pcmpeqd xmm14, xmm14",
+            "pcmpeqd xmm15, xmm15",
+            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+            out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+            out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
+            out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
+            options(nostack, nomem, preserves_flags),
+        );
+    }
+}
+
+/// A callback that answers `Continue(0)` (a deadline already reached) lets
+/// the guest go on to its next check, as in Wasmtime, rather than stopping
+/// it for good at the one it is at: the call finishes.
+#[test]
+fn a_callback_continuing_at_the_same_epoch_lets_the_guest_finish() {
+    let wat = r#"(module
+      (import "host" "step" (func $step))
+      (func (export "run") (local i32)
+        (loop
+          (call $step)
+          (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+          (br_if 0 (i32.lt_u (local.get 0) (i32.const 100))))))"#;
+    for engine in epoch_engines() {
+        let module = Module::new(&engine, wat).unwrap();
+        let mut store = Store::new(&engine, (0u32, 0u32));
+        store.set_epoch_deadline(0);
+        store.epoch_deadline_callback(|mut ctx| {
+            ctx.data_mut().0 += 1;
+            Ok(UpdateDeadline::Continue(0))
+        });
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap("host", "step", |mut caller: Caller<'_, (u32, u32)>| {
+                caller.data_mut().1 += 1;
+            })
+            .unwrap();
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        let run = instance
+            .get_typed_func::<(), ()>(&mut store, "run")
+            .unwrap();
+        run.call(&mut store, ()).unwrap();
+        let (callbacks, steps) = *store.data();
+        assert_eq!(steps, 100);
+        assert!((1..=202).contains(&callbacks), "{callbacks} callbacks");
+    }
+}
+
+/// The one tick of a deadline arrives while the guest is in a host call
+/// (where a signal cannot stop it), and the guest goes on to a loop without
+/// calls: the check on the way back from the host must catch it, since no
+/// later tick would come in time.
+#[test]
+fn a_tick_during_a_host_call_stops_the_loop_after_it() {
+    let wat = r#"(module
+      (import "host" "slow" (func $slow))
+      (func (export "run")
+        (call $slow)
+        (loop (br 0))))"#;
+    for engine in epoch_engines() {
+        let module = Module::new(&engine, wat).unwrap();
+        let mut store = Store::new(&engine, ());
+        store.set_epoch_deadline(1);
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap("host", "slow", || {
+                std::thread::sleep(Duration::from_millis(100))
+            })
+            .unwrap();
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        let run = instance
+            .get_typed_func::<(), ()>(&mut store, "run")
+            .unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (engine, done) = (engine.clone(), done.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                engine.increment_epoch();
+                // A watchdog, so that a failure is a failed assertion and
+                // not a hung test: tick again much later.
+                for _ in 0..100 {
+                    if done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                engine.increment_epoch();
+            })
+        };
+        let start = Instant::now();
+        let err = run.call(&mut store, ()).unwrap_err();
+        done.store(true, Ordering::SeqCst);
+        ticker.join().unwrap();
+        assert_eq!(trap_of(&err), Some(Trap::Interrupt));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "stopped only by the watchdog's tick, after {:?}",
+            start.elapsed()
+        );
     }
 }

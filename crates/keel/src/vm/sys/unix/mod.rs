@@ -1,5 +1,7 @@
 //! Unix (Linux) support.
 
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod epoch_resume;
 pub mod signals;
 pub mod thread;
 

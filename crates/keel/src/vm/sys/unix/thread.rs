@@ -17,6 +17,8 @@ pub const STACK_SLACK: usize = 128 * 1024;
 pub struct ThreadInfo {
     /// Lowest address of the thread's stack (0 if unknown).
     pub stack_low: usize,
+    /// The thread's Linux thread id, which `tgkill` takes.
+    pub tid: i32,
     altstack: Option<Mmap>,
 }
 
@@ -53,6 +55,8 @@ pub fn with_thread_info<R>(f: impl FnOnce(&ThreadInfo) -> R) -> R {
         let mut t = t.borrow_mut();
         let info = t.get_or_insert_with(|| ThreadInfo {
             stack_low: stack_low(),
+            // SAFETY: gettid has no preconditions.
+            tid: unsafe { libc::gettid() },
             altstack: install_altstack(),
         });
         f(info)

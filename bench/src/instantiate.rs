@@ -27,6 +27,37 @@ pub fn data1m_wat() -> String {
     wat
 }
 
+/// `instantiate/big`: the shape of a big program (an interpreter built for
+/// WASI): 10,000 functions, a 5,000-entry funcref table filled by an
+/// element segment, 40,000 active data segments holding 7 MB. Generated,
+/// so that the figure needs no toolchain; its costs are the ones that grow
+/// with a module's size.
+pub fn big_wat() -> String {
+    const FUNCS: usize = 10_000;
+    let mut wat = String::from("(module\n  (memory (export \"memory\") 128)\n");
+    for i in 0..FUNCS {
+        let callee = (i * 7 + 3) % FUNCS;
+        wat.push_str(&format!(
+            "  (func $f{i} (param i32) (result i32) (if (result i32) (i32.eqz (local.get 0)) (then (i32.const {i})) (else (call $f{callee} (i32.sub (local.get 0) (i32.const 1))))))\n"
+        ));
+    }
+    wat.push_str("  (export \"f0\" (func $f0))\n");
+    wat.push_str("  (table (export \"table\") 5000 funcref)\n  (elem (i32.const 0) func");
+    for i in 0..5000 {
+        wat.push_str(&format!(" $f{}", (i * 2) % FUNCS));
+    }
+    wat.push_str(")\n");
+    for seg in 0..40_000usize {
+        wat.push_str(&format!("  (data (i32.const {}) \"", 1024 + seg * 176));
+        for b in 0..175usize {
+            wat.push_str(&format!("\\{:02x}", (seg * 31 + b * 7) as u8));
+        }
+        wat.push_str("\")\n");
+    }
+    wat.push_str(")\n");
+    wat
+}
+
 /// Times `iters` calls of `keel` and of `wasmtime` per round, alternately,
 /// and returns the median time of one call, in seconds.
 fn per_iteration(

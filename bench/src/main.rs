@@ -248,6 +248,10 @@ fn main() -> anyhow::Result<()> {
         let wasm = wat::parse_str(instantiate::data1m_wat())?;
         instantiate::bench_instantiate("data1m", &wasm, &filter)?;
     }
+    if wanted("instantiate/big/default") || wanted("instantiate/big/pooling") {
+        let wasm = wat::parse_str(instantiate::big_wat())?;
+        instantiate::bench_instantiate("big", &wasm, &filter)?;
+    }
     if wanted("instantiate/wasi-c/default") || wanted("instantiate/wasi-c/pooling") {
         let wasm = keel_test_programs::compile("hello", keel_test_programs::Target::Wasi, &["-O2"]);
         instantiate::bench_instantiate_wasi(&wasm, &filter)?;

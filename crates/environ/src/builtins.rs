@@ -37,6 +37,9 @@ macro_rules! foreach_builtin_function {
             table_lazy_func_ref(vmctx: vmctx, table: i32, index: i64) -> ptr;
             /// `elem.drop`.
             elem_drop(vmctx: vmctx, elem: i32) -> i32;
+            /// `ref.func` of a function defined in this module: its funcref,
+            /// written into the context first if nothing needed it before.
+            ref_func(vmctx: vmctx, func: i32) -> ptr;
             /// `memory.copy`; returns ok.
             memory_copy(vmctx: vmctx, dst_memory: i32, dst: i64, src_memory: i32, src: i64, len: i64) -> i32;
             /// `memory.fill`; returns ok.

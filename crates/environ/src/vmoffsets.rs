@@ -250,6 +250,12 @@ impl VMOffsets {
         self.size
     }
 
+    /// Where the defined functions' funcrefs start; they are the last part
+    /// of the context, written only when first needed.
+    pub fn func_refs_start(&self) -> u32 {
+        self.func_refs
+    }
+
     /// Offset of an imported function's `VMFunctionImport`.
     pub fn imported_function(&self, index: FuncIndex) -> u32 {
         assert!(index.as_u32() < self.num_imported_functions);

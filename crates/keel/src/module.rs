@@ -86,6 +86,7 @@ impl Module {
                 tunables: engine.config().tunables().clone(),
                 memory_images: std::sync::OnceLock::new(),
                 table_images: std::sync::OnceLock::new(),
+                segment_plans: Default::default(),
             }),
         })
     }

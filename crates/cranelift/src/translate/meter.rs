@@ -196,7 +196,8 @@ impl FuncTranslator<'_, '_> {
             | O::TableFill { .. }
             | O::TableCopy { .. }
             | O::TableInit { .. }
-            | O::ElemDrop { .. } => true,
+            | O::ElemDrop { .. }
+            | O::RefFunc { .. } => true,
             _ => false,
         }
     }

@@ -126,13 +126,14 @@ fn table_init(t: &mut FuncTranslator<'_, '_>, elem: u32, table: u32) {
     trap_unless_ok(t, ok, TrapKind::TableOutOfBounds);
 }
 
-/// `ref.func`: a defined function's funcref lives in this context; an
-/// imported one's pointer is stored with the import.
+/// `ref.func`: a defined function's funcref lives in this context, written
+/// when first needed (so through a builtin); an imported one's pointer is
+/// stored with the import.
 fn ref_func(t: &mut FuncTranslator<'_, '_>, f: FuncIndex) {
     let v = match t.env.module.defined_func_index(f) {
-        Some(def) => {
-            let offset = t.env.offsets.func_ref(def);
-            t.b.ins().iadd_imm_s(t.env.vmctx, i64::from(offset))
+        Some(_) => {
+            let index = i32_const(t, f.as_u32());
+            t.env.call_builtin(&mut t.b, B::ref_func, &[index])
         }
         None => t.env.load_vmctx_readonly(
             &mut t.b,

@@ -1,8 +1,9 @@
 //! The runtime side of an instance: its `VMContext` and what it owns.
 //!
 //! An [`Instance`] is boxed (its address is stored in its context) and owns
-//! one zeroed allocation laid out by `VMOffsets`, plus the memories and
-//! tables it defines. Imported entities are borrowed: the store keeps their
+//! one allocation laid out by `VMOffsets`, zeroed up to the defined
+//! functions' funcrefs (each written when first needed), plus the memories
+//! and tables it defines. Imported entities are borrowed: the store keeps their
 //! owners alive as long as any instance of it exists.
 
 use super::code_registry::CodeObject;
@@ -42,6 +43,37 @@ pub struct LoadedModule {
     /// Initial contents of its defined funcref tables that are
     /// initialized lazily, built on first use.
     pub table_images: OnceLock<Box<[Option<Arc<TableImage>>]>>,
+    /// What instantiation does with the segments, built on first use:
+    /// without memory images (`[0]`) and with them (`[1]`).
+    pub segment_plans: [OnceLock<SegmentPlan>; 2],
+}
+
+/// The segments an instantiation applies, and those it leaves dropped:
+/// worked out once per module, so that instantiating does nothing per
+/// segment that an image or a lazy table already covers.
+#[derive(Debug)]
+pub struct SegmentPlan {
+    /// Active element segments of tables filled at instantiation, in order.
+    elems: Box<[ElemIndex]>,
+    /// Active data segments of memories without an image, in order.
+    datas: Box<[DataIndex]>,
+    /// Segments dropped once instantiation is done (active and declared
+    /// ones), one bit each.
+    elems_dropped: Box<[u64]>,
+    datas_dropped: Box<[u64]>,
+}
+
+/// Whether bit `i` of `bits` is set (bits past the end are clear).
+fn bit(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// Sets bit `i` of `bits`, growing it as needed.
+fn set_bit(bits: &mut Vec<u64>, i: usize) {
+    if bits.len() <= i / 64 {
+        bits.resize(i / 64 + 1, 0);
+    }
+    bits[i / 64] |= 1 << (i % 64);
 }
 
 impl LoadedModule {
@@ -57,6 +89,56 @@ impl LoadedModule {
     pub fn table_images(&self) -> &[Option<Arc<TableImage>>] {
         self.table_images
             .get_or_init(|| TableImage::build_all(&self.env, &self.offsets))
+    }
+
+    /// The segment plan for instances that use memory images
+    /// (`memory_init_cow`) or not, building it on the first call.
+    pub fn segment_plan(&self, images_used: bool) -> &SegmentPlan {
+        self.segment_plans[usize::from(images_used)].get_or_init(|| {
+            let env = &self.env;
+            let lazy_table = |t: TableIndex| {
+                env.defined_table_index(t)
+                    .is_some_and(|d| self.table_images()[d.index()].is_some())
+            };
+            let imaged_memory = |m: MemoryIndex| {
+                images_used
+                    && env.defined_memory_index(m).is_some_and(|d| {
+                        self.memory_images()
+                            .get(d.index())
+                            .is_some_and(Option::is_some)
+                    })
+            };
+            let mut elems = Vec::new();
+            let mut elems_dropped = Vec::new();
+            for (index, elem) in env.elems.iter() {
+                match &elem.mode {
+                    ElemMode::Active { table, .. } => {
+                        if !lazy_table(*table) {
+                            elems.push(index);
+                        }
+                        set_bit(&mut elems_dropped, index.index());
+                    }
+                    ElemMode::Declared => set_bit(&mut elems_dropped, index.index()),
+                    ElemMode::Passive => {}
+                }
+            }
+            let mut datas = Vec::new();
+            let mut datas_dropped = Vec::new();
+            for (index, data) in env.datas.iter() {
+                if let DataMode::Active { memory, .. } = &data.mode {
+                    if !imaged_memory(*memory) {
+                        datas.push(index);
+                    }
+                    set_bit(&mut datas_dropped, index.index());
+                }
+            }
+            SegmentPlan {
+                elems: elems.into(),
+                datas: datas.into(),
+                elems_dropped: elems_dropped.into(),
+                datas_dropped: datas_dropped.into(),
+            }
+        })
     }
 }
 
@@ -142,8 +224,19 @@ pub struct Instance {
     memory_images_used: bool,
     memories: PrimaryMap<DefinedMemoryIndex, Box<LinearMemory>>,
     tables: PrimaryMap<DefinedTableIndex, Box<Table>>,
-    dropped_elems: Vec<bool>,
-    dropped_datas: Vec<bool>,
+    /// Which defined functions' funcrefs are written in the context, one
+    /// bit each: a funcref is written the first time something needs it
+    /// (a table element, `ref.func`, an export, a constant expression), so
+    /// that instantiating costs nothing per function.
+    func_refs_written: Box<[std::sync::atomic::AtomicU64]>,
+    /// Segments dropped since instantiation (by `elem.drop`, `data.drop`,
+    /// or a failed instantiation), one bit each, beyond those the
+    /// module's segment plan drops; empty until the first.
+    dropped_elems: Vec<u64>,
+    dropped_datas: Vec<u64>,
+    /// Whether `initialize_segments` ran (before, active segments are not
+    /// dropped yet: instantiation itself applies them).
+    segments_applied: bool,
     /// This instance's index in its store.
     pub store_index: usize,
 }
@@ -163,7 +256,9 @@ impl Drop for Instance {
             },
             ContextBacking::Pooled { slot, pool } => {
                 if let Some(slot) = slot.take() {
-                    pool.return_instance_slot(slot, self.module.offsets.size() as usize);
+                    // The next instance clears what it needs (see
+                    // `Instance::new`).
+                    pool.return_instance_slot(slot, 0);
                 }
             }
         }
@@ -206,9 +301,10 @@ impl Instance {
                 let layout = Layout::from_size_align(size, 16)
                     .map_err(|_| InstantiationError::OutOfMemory)?;
                 // SAFETY: the layout has non-zero size (the header alone is
-                // 48 bytes).
-                let vmctx = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+                // 56 bytes).
+                let vmctx = NonNull::new(unsafe { std::alloc::alloc(layout) })
                     .ok_or(InstantiationError::OutOfMemory)?;
+
                 (vmctx, ContextBacking::OnDemand(layout))
             }
             Some(pool) => {
@@ -217,7 +313,8 @@ impl Instance {
                     env.memories.len() - env.num_imported_memories,
                     env.tables.len() - env.num_imported_tables,
                 )?;
-                // Zeroed and page-aligned; at least `size` bytes (checked).
+                // Page-aligned, at least `size` bytes (checked); it may hold
+                // another instance's context.
                 let slot = pool.take_instance_slot()?;
                 let vmctx = NonNull::new(slot.as_ptr()).ok_or(InstantiationError::OutOfMemory)?;
                 let backing = ContextBacking::Pooled {
@@ -227,6 +324,12 @@ impl Instance {
                 (vmctx, backing)
             }
         };
+        // Zeroed up to the funcrefs, which are written before anything
+        // reads them (`defined_func_ref`): instantiating costs nothing per
+        // function, even in a pool slot another module used.
+        let zeroed = module.offsets.func_refs_start() as usize;
+        // SAFETY: `zeroed` is at most `size`, inside the allocation.
+        unsafe { std::ptr::write_bytes(vmctx.as_ptr(), 0, zeroed) };
         let images = if allocation.memory_init_cow {
             module.memory_images()
         } else {
@@ -240,8 +343,12 @@ impl Instance {
             memory_images_used,
             memories: PrimaryMap::new(),
             tables: PrimaryMap::new(),
-            dropped_elems: vec![false; env.elems.len()],
-            dropped_datas: vec![false; env.datas.len()],
+            func_refs_written: (0..env.num_defined_funcs().div_ceil(64))
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+            dropped_elems: Vec::new(),
+            dropped_datas: Vec::new(),
+            segments_applied: false,
             store_index,
         });
         let instance_ptr: *mut Instance = &mut *instance;
@@ -291,29 +398,7 @@ impl Instance {
             unsafe { *instance.imported_global_slot(GlobalIndex::new(i)) = *global };
         }
 
-        // Defined functions' funcrefs.
-        let vmctx_opaque = instance.vmctx.as_ptr().cast::<VMOpaqueContext>();
-        for (def, info) in instance.module.code.info.functions.iter() {
-            let index = env.func_index(def);
-            let ty = env.functions[index].type_index;
-            let array_call: VMArrayCallFunction = match info.array_call {
-                Some(loc) => {
-                    let ptr = instance.module.code.text_address(loc.start);
-                    // SAFETY: the compiler emitted an array-call trampoline
-                    // with exactly this signature at this offset.
-                    unsafe { std::mem::transmute::<*const u8, VMArrayCallFunction>(ptr) }
-                }
-                None => array_call_unreachable,
-            };
-            let func_ref = VMFuncRef {
-                wasm_call: instance.module.code.text_address(info.wasm_call.start),
-                array_call,
-                vmctx: vmctx_opaque,
-                type_index: instance.module.type_ids[ty.index()],
-            };
-            // SAFETY: in bounds.
-            unsafe { *instance.func_ref_mut(def) = func_ref };
-        }
+        // Defined functions' funcrefs are written when first needed.
 
         // Defined memories.
         for (i, (_, ty)) in env
@@ -356,6 +441,7 @@ impl Instance {
             };
             let lazy = table_images[def.index()].as_ref().map(|image| LazyInit {
                 vmctx: vmctx.as_ptr(),
+                instance: instance_ptr,
                 image: image.clone(),
             });
             let mut table = match allocation.pool {
@@ -414,11 +500,48 @@ impl Instance {
         self.vmctx_field(self.module.offsets.func_ref(index))
     }
 
+    /// The funcref of defined function `def`, written into the context
+    /// first if this is the first time anything needs it.
+    pub fn defined_func_ref(&self, def: DefinedFuncIndex) -> *mut VMFuncRef {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ptr = self.func_ref_mut(def);
+        let (word, mask) = (
+            &self.func_refs_written[def.index() / 64],
+            1 << (def.index() % 64),
+        );
+        if word.load(Relaxed) & mask == 0 {
+            let info = &self.module.code.info.functions[def];
+            let index = self.module.env.func_index(def);
+            let ty = self.module.env.functions[index].type_index;
+            let array_call: VMArrayCallFunction = match info.array_call {
+                Some(loc) => {
+                    let code = self.module.code.text_address(loc.start);
+                    // SAFETY: the compiler emitted an array-call trampoline
+                    // with exactly this signature at this offset.
+                    unsafe { std::mem::transmute::<*const u8, VMArrayCallFunction>(code) }
+                }
+                None => array_call_unreachable,
+            };
+            let func_ref = VMFuncRef {
+                wasm_call: self.module.code.text_address(info.wasm_call.start),
+                array_call,
+                vmctx: self.vmctx.as_ptr().cast::<VMOpaqueContext>(),
+                type_index: self.module.type_ids[ty.index()],
+            };
+            // SAFETY: the slot is in this instance's context; nothing has
+            // read it yet (its bit is clear), and the thread that owns the
+            // store is the only one here.
+            unsafe { ptr.write(func_ref) };
+            word.fetch_or(mask, Relaxed);
+        }
+        ptr
+    }
+
     /// The funcref of function `index` (this instance's own, or the
     /// imported function's).
     pub fn func_ref(&self, index: FuncIndex) -> *mut VMFuncRef {
         match self.module.env.defined_func_index(index) {
-            Some(def) => self.func_ref_mut(def),
+            Some(def) => self.defined_func_ref(def),
             // SAFETY: the import slot was filled at creation.
             None => unsafe { (*self.imported_function_mut(index)).func_ref.cast_mut() },
         }
@@ -503,58 +626,60 @@ impl Instance {
     /// the declared ones. Stops at the first that does not fit, reporting
     /// the trap; earlier writes stay (as the spec requires).
     pub fn initialize_segments(&mut self) -> Result<(), TrapKind> {
-        let env = self.module.env.clone();
-        for (index, elem) in env.elems.iter() {
-            match &elem.mode {
-                ElemMode::Active { table, .. } if self.table_is_lazy(*table) => {
-                    self.dropped_elems[index.index()] = true;
-                }
-                ElemMode::Active { table, offset } => {
-                    let dst = self.eval_offset(offset);
-                    self.table_init(*table, index, dst, 0, elem.items.len() as u64)?;
-                    self.dropped_elems[index.index()] = true;
-                }
-                ElemMode::Declared => self.dropped_elems[index.index()] = true,
-                ElemMode::Passive => {}
-            }
-        }
-        for (index, data) in env.datas.iter() {
-            if let DataMode::Active { memory, offset } = &data.mode {
-                if self.memory_has_image(*memory) {
-                    self.dropped_datas[index.index()] = true;
+        let module = self.module.clone();
+        let env = &module.env;
+        let plan = module.segment_plan(self.memory_images_used);
+        let result = (|| {
+            for &index in plan.elems.iter() {
+                let ElemMode::Active { table, offset } = &env.elems[index].mode else {
                     continue;
-                }
+                };
+                let dst = self.eval_offset(offset);
+                let len = env.elems[index].items.len() as u64;
+                self.table_init(*table, index, dst, 0, len)?;
+            }
+            for &index in plan.datas.iter() {
+                let data = &env.datas[index];
+                let DataMode::Active { memory, offset } = &data.mode else {
+                    continue;
+                };
                 let dst = self.eval_offset(offset);
                 let len = (data.range.end - data.range.start) as u64;
                 self.memory_init(*memory, index, dst, 0, len)?;
-                self.dropped_datas[index.index()] = true;
             }
-        }
-        Ok(())
+            Ok(())
+        })();
+        // Active and declared segments count as dropped from here on (the
+        // plan says which); a failed instantiation leaves no usable
+        // instance either way.
+        self.segments_applied = true;
+        result
     }
 
-    /// Whether `table` is defined here and initialized lazily from its
-    /// image, which holds its active element segments.
-    fn table_is_lazy(&self, table: TableIndex) -> bool {
-        self.module
-            .env
-            .defined_table_index(table)
-            .is_some_and(|def| self.module.table_images()[def.index()].is_some())
+    /// Whether element segment `elem` is dropped.
+    fn elem_dropped(&self, elem: ElemIndex) -> bool {
+        (self.segments_applied
+            && bit(
+                &self
+                    .module
+                    .segment_plan(self.memory_images_used)
+                    .elems_dropped,
+                elem.index(),
+            ))
+            || bit(&self.dropped_elems, elem.index())
     }
 
-    /// Whether `memory` is defined here and started from its image, which
-    /// already holds its active data segments.
-    fn memory_has_image(&self, memory: MemoryIndex) -> bool {
-        if !self.memory_images_used {
-            return false;
-        }
-        let Some(def) = self.module.env.defined_memory_index(memory) else {
-            return false;
-        };
-        self.module
-            .memory_images()
-            .get(def.index())
-            .is_some_and(Option::is_some)
+    /// Whether data segment `data` is dropped.
+    fn data_dropped(&self, data: DataIndex) -> bool {
+        (self.segments_applied
+            && bit(
+                &self
+                    .module
+                    .segment_plan(self.memory_images_used)
+                    .datas_dropped,
+                data.index(),
+            ))
+            || bit(&self.dropped_datas, data.index())
     }
 
     /// `table.init`: copies `len` items of segment `elem` from `src` to
@@ -569,7 +694,7 @@ impl Instance {
     ) -> Result<(), TrapKind> {
         let env = self.module.env.clone();
         let segment = &env.elems[elem];
-        let items_len = if self.dropped_elems[elem.index()] {
+        let items_len = if self.elem_dropped(elem) {
             0
         } else {
             segment.items.len() as u64
@@ -600,7 +725,7 @@ impl Instance {
 
     /// `elem.drop`.
     pub fn elem_drop(&mut self, elem: ElemIndex) {
-        self.dropped_elems[elem.index()] = true;
+        set_bit(&mut self.dropped_elems, elem.index());
     }
 
     /// `memory.init`: copies `len` bytes of segment `data` from `src` to
@@ -614,7 +739,7 @@ impl Instance {
         len: u64,
     ) -> Result<(), TrapKind> {
         let env = self.module.env.clone();
-        let bytes = if self.dropped_datas[data.index()] {
+        let bytes = if self.data_dropped(data) {
             &[][..]
         } else {
             env.data_bytes(data)
@@ -637,7 +762,7 @@ impl Instance {
 
     /// `data.drop`.
     pub fn data_drop(&mut self, data: DataIndex) {
-        self.dropped_datas[data.index()] = true;
+        set_bit(&mut self.dropped_datas, data.index());
     }
 
     /// Visits every externref this instance's own tables and globals hold.

@@ -7,7 +7,7 @@
 use super::instance::Instance;
 use super::memory::LinearMemory;
 use super::vmcontext::{VMContext, VMContextHeader};
-use keel_environ::{DataIndex, ElemIndex, LibCall, MemoryIndex, TableIndex};
+use keel_environ::{DataIndex, ElemIndex, FuncIndex, LibCall, MemoryIndex, TableIndex};
 
 /// The store hook behind resource limits, fuel and epochs. The store that
 /// owns a [`VMStoreContext`](super::vmcontext::VMStoreContext) implements
@@ -289,6 +289,14 @@ unsafe extern "C" fn memory_init(
             len,
         )
         .is_ok() as u32
+}
+
+/// # Safety
+/// Called only by generated code with its own live context.
+unsafe extern "C" fn ref_func(vmctx: *mut VMContext, func: u32) -> *mut u8 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    instance.func_ref(FuncIndex::from_u32(func)).cast()
 }
 
 /// # Safety

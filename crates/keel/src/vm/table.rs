@@ -33,8 +33,9 @@ use std::sync::Arc;
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
 /// The initial contents of a defined funcref table, computed once per
-/// module: for each element, where its funcref lives relative to the
-/// owning instance's context. Only for tables whose contents are the same
+/// module: for each element, the defined function whose funcref it is, or
+/// where an imported function's record lives in the owning instance's
+/// context. Only for tables whose contents are the same
 /// in every instance (null default, element segments with constant offsets
 /// and function items, all in bounds); others are filled at instantiation.
 #[derive(Debug)]
@@ -46,7 +47,8 @@ impl TableImage {
     /// A null element.
     const NULL: u32 = u32::MAX;
     /// Set on the offset of an imported function's record, whose funcref
-    /// pointer must be loaded rather than computed.
+    /// pointer must be loaded rather than computed; clear on a defined
+    /// function's index.
     const IMPORTED: u32 = 1 << 31;
 
     /// The image of defined table `def`, or `None` if it must be filled
@@ -58,11 +60,11 @@ impl TableImage {
             return None;
         }
         let entry = |f: FuncIndex| -> Option<u32> {
-            let (offset, imported) = match env.defined_func_index(f) {
-                Some(d) => (offsets.func_ref(d), 0),
+            let (value, imported) = match env.defined_func_index(f) {
+                Some(d) => (d.as_u32(), 0),
                 None => (offsets.imported_function(f), TableImage::IMPORTED),
             };
-            (offset < TableImage::IMPORTED).then_some(offset | imported)
+            (value < TableImage::IMPORTED).then_some(value | imported)
         };
         let mut entries: Vec<u32> = Vec::new();
         for (_, elem) in env.elems.iter() {
@@ -113,6 +115,9 @@ pub struct LazyInit {
     /// The owning instance's context, which outlives the table (the
     /// instance owns it).
     pub vmctx: *mut u8,
+    /// The owning instance, which writes its defined functions' funcrefs
+    /// when first needed.
+    pub instance: *const super::instance::Instance,
     /// The initial contents.
     pub image: Arc<TableImage>,
 }
@@ -126,20 +131,24 @@ impl LazyInit {
         if entry == TableImage::NULL {
             return std::ptr::null_mut();
         }
-        let offset = (entry & !TableImage::IMPORTED) as usize;
-        // SAFETY: the image's offsets come from the owning module's
-        // `VMOffsets`, so they lie inside the owner's live context; an
-        // imported function's record holds its funcref pointer, filled in
-        // before the instance could run.
+        let value = entry & !TableImage::IMPORTED;
+        if entry & TableImage::IMPORTED == 0 {
+            let def = keel_environ::DefinedFuncIndex::from_u32(value);
+            // SAFETY: the owning instance outlives its tables, and its
+            // funcref accessor only reads the instance (the funcref slot it
+            // writes is in the context, outside any Rust reference).
+            return unsafe { (*self.instance).defined_func_ref(def).cast() };
+        }
+        // SAFETY: the offset comes from the owning module's `VMOffsets`, so
+        // it lies inside the owner's live context; an imported function's
+        // record holds its funcref pointer, filled in before the instance
+        // could run.
         unsafe {
-            let field = self.vmctx.add(offset);
-            if entry & TableImage::IMPORTED != 0 {
-                *field
-                    .add(vm_function_import::FUNC_REF as usize)
-                    .cast::<*mut u8>()
-            } else {
-                field
-            }
+            *self
+                .vmctx
+                .add(value as usize)
+                .add(vm_function_import::FUNC_REF as usize)
+                .cast::<*mut u8>()
         }
     }
 }

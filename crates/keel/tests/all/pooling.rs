@@ -371,3 +371,60 @@ fn a_refused_reservation_names_its_cause_once() {
     let cause = "os error";
     assert_eq!(text.matches(cause).count(), 1, "{text}");
 }
+
+/// Funcrefs are written only when first needed and a context slot is not
+/// cleared past them: two modules whose funcrefs overlap in the one slot
+/// take turns, and every way to reach a function (a table element filled
+/// by a segment, `ref.func` stored and called, an export) reaches the
+/// instance's own function, never a funcref the other left behind.
+#[test]
+fn funcrefs_written_on_demand_never_show_a_previous_instance() {
+    let engine = one_slot_engine();
+    let module = |base: i32, padding: usize| {
+        let mut wat = String::from("(module (type $t (func (result i32)))\n");
+        // Functions that shift the others' funcrefs around in the context.
+        for i in 0..padding {
+            wat.push_str(&format!("(func $pad{i} (result i32) i32.const -1)\n"));
+        }
+        wat.push_str(&format!(
+            r#"(func $a (export "a") (result i32) i32.const {a})
+               (func $b (result i32) i32.const {b})
+               (func $c (result i32) i32.const {c})
+               (table 4 funcref) (elem (i32.const 0) $a $b)
+               (elem declare func $c)
+               (func (export "via_table") (param i32) (result i32)
+                 (call_indirect (type $t) (local.get 0)))
+               (func (export "via_ref_func") (result i32)
+                 (table.set (i32.const 3) (ref.func $c))
+                 (call_indirect (type $t) (i32.const 3))))"#,
+            a = base,
+            b = base + 1,
+            c = base + 2,
+        ));
+        Module::new(&engine, &wat).unwrap()
+    };
+    let modules = [module(100, 0), module(200, 3), module(300, 7)];
+    for round in 0..3 {
+        for (m, base) in modules.iter().zip([100, 200, 300]) {
+            let mut store = Store::new(&engine, ());
+            let instance = Linker::new(&engine).instantiate(&mut store, m).unwrap();
+            let via_table = instance
+                .get_typed_func::<i32, i32>(&mut store, "via_table")
+                .unwrap();
+            assert_eq!(via_table.call(&mut store, 1).unwrap(), base + 1, "{round}");
+            assert_eq!(via_table.call(&mut store, 0).unwrap(), base, "{round}");
+            let via_ref_func = instance
+                .get_typed_func::<(), i32>(&mut store, "via_ref_func")
+                .unwrap();
+            assert_eq!(via_ref_func.call(&mut store, ()).unwrap(), base + 2);
+            let a = instance.get_typed_func::<(), i32>(&mut store, "a").unwrap();
+            assert_eq!(a.call(&mut store, ()).unwrap(), base);
+            // An element never filled is null.
+            let err = via_table.call(&mut store, 2).unwrap_err();
+            assert!(
+                format!("{err:?}").contains("uninitialized element"),
+                "{err:?}"
+            );
+        }
+    }
+}

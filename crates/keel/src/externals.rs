@@ -243,25 +243,11 @@ impl Table {
             );
         }
         inner.check_counts(0, 0, 1)?;
-        let store = &mut inner.opaque;
-        let init = ref_to_raw(store, &init, &ty)?;
-        let table = VmTable::new(
-            ty.element().to_wasm(),
-            ty.minimum(),
-            ty.maximum(),
-            init,
-            None,
-        )
-        .ok_or_else(|| anyhow::anyhow!("table of {} elements is too large", ty.minimum()))?;
-        Ok(store.add_table(table))
+        inner.opaque.new_table(&ty, &init)
     }
 
     fn vm<'a>(&self, store: &'a StoreOpaque) -> &'a VmTable {
         store.table(self.0)
-    }
-
-    fn vm_mut<'a>(&self, store: &'a mut StoreOpaque) -> &'a mut VmTable {
-        store.table_mut(self.0)
     }
 
     /// Its type (with the current size as minimum).
@@ -286,13 +272,11 @@ impl Table {
 
     /// Sets element `index`.
     pub fn set(&self, mut store: impl AsContextMut, index: u64, value: Ref) -> crate::Result<()> {
-        let store = &mut store.as_context_mut().0.opaque;
-        let t = self.vm(store);
-        let ty = TableType::new(crate::RefType::from_wasm(t.ty()), 0, None);
-        let raw = ref_to_raw(store, &value, &ty)?;
-        self.vm_mut(store)
-            .set(index, raw)
-            .ok_or_else(|| anyhow::anyhow!("table index out of bounds"))
+        store
+            .as_context_mut()
+            .0
+            .opaque
+            .table_set(self.0, index, &value)
     }
 
     /// Grows by `delta` elements set to `init`, returning the old size.
@@ -300,31 +284,21 @@ impl Table {
         let ctx = store.as_context_mut();
         let inner = &mut *ctx.0;
         let ty = self.ty(StoreContext(inner));
-        let raw = ref_to_raw(&inner.opaque, &init, &ty)?;
+        ensure!(
+            *ty.element().heap_type() == init.heap_type(),
+            "reference of the wrong type for this table"
+        );
         let current = self.vm(&inner.opaque).size();
         ensure!(
             delta == 0
                 || inner.limit_table(current, current.saturating_add(delta), ty.maximum())?,
             "failed to grow table by `{delta}`: limited by the store"
         );
-        self.vm_mut(&mut inner.opaque)
-            .grow(delta, raw)
+        inner
+            .opaque
+            .table_grow(self.0, &ty, delta, &init)?
             .ok_or_else(|| anyhow::anyhow!("failed to grow table by `{delta}`"))
     }
-}
-
-fn ref_to_raw(store: &StoreOpaque, r: &Ref, ty: &TableType) -> crate::Result<*mut u8> {
-    ensure!(
-        *ty.element().heap_type() == r.heap_type(),
-        "reference of the wrong type for this table"
-    );
-    if let Ref::Func(Some(f)) = r {
-        ensure!(
-            f.0.store == store.id(),
-            "function used with the wrong store"
-        );
-    }
-    Ok(r.to_raw(store))
 }
 
 /// A global variable.

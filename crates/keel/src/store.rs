@@ -312,6 +312,72 @@ impl StoreOpaque {
     }
 
     /// Takes ownership of a host-created table.
+    /// `r` as an element of a table of type `ty`, checked to be of the
+    /// table's element type and of this store: what the unsafe table
+    /// writers below require.
+    fn table_element(&self, r: &crate::Ref, ty: &crate::TableType) -> crate::Result<*mut u8> {
+        anyhow::ensure!(
+            *ty.element().heap_type() == r.heap_type(),
+            "reference of the wrong type for this table"
+        );
+        if let crate::Ref::Func(Some(f)) = r {
+            anyhow::ensure!(f.0.store == self.id(), "function used with the wrong store");
+        }
+        Ok(r.to_raw(self))
+    }
+
+    /// A new table owned by the store, every element set to `init`.
+    pub(crate) fn new_table(
+        &mut self,
+        ty: &crate::TableType,
+        init: &crate::Ref,
+    ) -> crate::Result<crate::Table> {
+        let init = self.table_element(init, ty)?;
+        // SAFETY: `table_element` checked `init` (null, a funcref of this
+        // store, or an externref its set now holds).
+        let table = unsafe {
+            Table::new(
+                ty.element().to_wasm(),
+                ty.minimum(),
+                ty.maximum(),
+                init,
+                None,
+            )
+        }
+        .ok_or_else(|| anyhow::anyhow!("table of {} elements is too large", ty.minimum()))?;
+        Ok(self.add_table(table))
+    }
+
+    /// Sets element `index` of a table to `value`.
+    pub(crate) fn table_set(
+        &mut self,
+        handle: Stored,
+        index: u64,
+        value: &crate::Ref,
+    ) -> crate::Result<()> {
+        let t = self.table(handle);
+        let ty = crate::TableType::new(crate::RefType::from_wasm(t.ty()), 0, None);
+        let raw = self.table_element(value, &ty)?;
+        // SAFETY: checked by `table_element`.
+        unsafe { self.table_mut(handle).set(index, raw) }
+            .ok_or_else(|| anyhow::anyhow!("table index out of bounds"))
+    }
+
+    /// Grows a table of type `ty` by `delta` elements set to `init` (the
+    /// store's limiter already agreed), returning the old size, or `None`
+    /// past the table's maximum.
+    pub(crate) fn table_grow(
+        &mut self,
+        handle: Stored,
+        ty: &crate::TableType,
+        delta: u64,
+        init: &crate::Ref,
+    ) -> crate::Result<Option<u64>> {
+        let raw = self.table_element(init, ty)?;
+        // SAFETY: checked by `table_element`.
+        Ok(unsafe { self.table_mut(handle).grow(delta, raw) })
+    }
+
     pub(crate) fn add_table(&mut self, mut table: Box<Table>) -> crate::Table {
         let ptr = NonNull::from(&mut *table);
         self.owned_tables.push(table);

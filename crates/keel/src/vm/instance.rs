@@ -445,9 +445,15 @@ impl Instance {
                 image: image.clone(),
             });
             let mut table = match allocation.pool {
-                None => Table::new(ty.ty, ty.minimum, ty.maximum, init, lazy)
+                // SAFETY: `init` is null or the value of the module's
+                // constant expression, a funcref of this instance or an
+                // import's (validated to be of the table's type).
+                None => unsafe { Table::new(ty.ty, ty.minimum, ty.maximum, init, lazy) }
                     .ok_or(InstantiationError::TableTooLarge(ty.minimum))?,
-                Some(pool) => Table::new_pooled(ty.ty, ty.minimum, ty.maximum, init, lazy, pool)?,
+                // SAFETY: as above.
+                Some(pool) => unsafe {
+                    Table::new_pooled(ty.ty, ty.minimum, ty.maximum, init, lazy, pool)?
+                },
             };
             let def_ptr = table.definition();
             let def = instance.tables.push(table);
@@ -711,12 +717,15 @@ impl Instance {
         match &segment.items {
             ElemItems::Functions(funcs) => {
                 for (i, f) in funcs[src..src + len].iter().enumerate() {
-                    t.set((dst + i) as u64, self.func_ref(*f).cast());
+                    // SAFETY: a funcref of this instance or an import's.
+                    unsafe { t.set((dst + i) as u64, self.func_ref(*f).cast()) };
                 }
             }
             ElemItems::Expressions(exprs) => {
                 for (i, e) in exprs[src..src + len].iter().enumerate() {
-                    t.set((dst + i) as u64, self.eval_const_expr(e).get_ptr());
+                    // SAFETY: a constant expression of the segment's
+                    // (validated) type: null or a funcref as above.
+                    unsafe { t.set((dst + i) as u64, self.eval_const_expr(e).get_ptr()) };
                 }
             }
         }

@@ -126,7 +126,9 @@ unsafe extern "C" fn table_grow(
             return grow_failure(grow);
         }
     }
-    t.grow(delta, init).unwrap_or(u64::MAX)
+    // SAFETY: `init` is a reference wasm of this store holds, which
+    // validation makes a funcref or externref of the table's type.
+    unsafe { t.grow(delta, init) }.unwrap_or(u64::MAX)
 }
 
 /// # Safety
@@ -142,7 +144,8 @@ unsafe extern "C" fn table_fill(
     let instance = unsafe { Instance::from_vmctx(vmctx) };
     // SAFETY: table pointers in a live context are live.
     let t = unsafe { &mut *instance.table(TableIndex::from_u32(table)) };
-    u32::from(t.fill(dst, len, value))
+    // SAFETY: as in `table_grow`.
+    u32::from(unsafe { t.fill(dst, len, value) })
 }
 
 /// # Safety

@@ -191,7 +191,14 @@ impl Table {
     /// A table of `minimum` elements set to `init`, or to `lazy`'s image
     /// if given (then `init` must be null); `None` if that is more than
     /// this host allows.
-    pub fn new(
+    ///
+    /// # Safety
+    ///
+    /// `init` must be null or an element the owning store vouches for: for a
+    /// funcref table, a live `VMFuncRef` of the store; for an externref
+    /// table, a box the store's externref set holds. Generated code calls
+    /// through what a table holds.
+    pub unsafe fn new(
         ty: WasmRefType,
         minimum: u64,
         maximum: Option<u64>,
@@ -221,7 +228,14 @@ impl Table {
 
     /// A table like [`Table::new`]'s, in a slot of `pool`; it can grow up
     /// to the slot's size.
-    pub fn new_pooled(
+    ///
+    /// # Safety
+    ///
+    /// `init` must be null or an element the owning store vouches for: for a
+    /// funcref table, a live `VMFuncRef` of the store; for an externref
+    /// table, a box the store's externref set holds. Generated code calls
+    /// through what a table holds.
+    pub unsafe fn new_pooled(
         ty: WasmRefType,
         minimum: u64,
         maximum: Option<u64>,
@@ -339,14 +353,28 @@ impl Table {
     }
 
     /// Sets element `index`; `None` if out of bounds.
-    pub fn set(&mut self, index: u64, value: *mut u8) -> Option<()> {
+    ///
+    /// # Safety
+    ///
+    /// `value` must be null or an element the owning store vouches for: for a
+    /// funcref table, a live `VMFuncRef` of the store; for an externref
+    /// table, a box the store's externref set holds. Generated code calls
+    /// through what a table holds.
+    pub unsafe fn set(&mut self, index: u64, value: *mut u8) -> Option<()> {
         let word = encode(self.ty, value);
         *self.words_mut().get_mut(usize::try_from(index).ok()?)? = word;
         Some(())
     }
 
     /// Sets `len` elements from `dst` to `value`; `false` if out of bounds.
-    pub fn fill(&mut self, dst: u64, len: u64, value: *mut u8) -> bool {
+    ///
+    /// # Safety
+    ///
+    /// `value` must be null or an element the owning store vouches for: for a
+    /// funcref table, a live `VMFuncRef` of the store; for an externref
+    /// table, a box the store's externref set holds. Generated code calls
+    /// through what a table holds.
+    pub unsafe fn fill(&mut self, dst: u64, len: u64, value: *mut u8) -> bool {
         let word = encode(self.ty, value);
         match dst.checked_add(len) {
             Some(end) if end <= self.size() => {
@@ -411,7 +439,14 @@ impl Table {
 
     /// Grows by `delta` elements set to `init`; returns the old size, or
     /// `None` past the maximum.
-    pub fn grow(&mut self, delta: u64, init: *mut u8) -> Option<u64> {
+    ///
+    /// # Safety
+    ///
+    /// `init` must be null or an element the owning store vouches for: for a
+    /// funcref table, a live `VMFuncRef` of the store; for an externref
+    /// table, a box the store's externref set holds. Generated code calls
+    /// through what a table holds.
+    pub unsafe fn grow(&mut self, delta: u64, init: *mut u8) -> Option<u64> {
         let old = self.size();
         let new = old.checked_add(delta)?;
         if new

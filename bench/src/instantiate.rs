@@ -185,11 +185,19 @@ const CALLS_WAT: &str = r#"(module
     (loop $l
       (local.set $acc (call $inc (local.get $acc)))
       (br_if $l (i32.ne (local.get $acc) (local.get $n))))
+    (local.get $acc))
+  (func $inc_wasm (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func (export "call_wasm") (param $n i32) (result i32)
+    (local $acc i32)
+    (loop $l
+      (local.set $acc (call $inc_wasm (local.get $acc)))
+      (br_if $l (i32.ne (local.get $acc) (local.get $n))))
     (local.get $acc)))"#;
 
 /// `call/host-to-wasm` (a typed call of a wasm function that returns its
-/// argument) and `call/wasm-to-host` (wasm calling a typed host function
-/// in a loop), in ns per call.
+/// argument), `call/wasm-to-host` (wasm calling a typed host function in a
+/// loop) and `call/wasm-to-wasm` (wasm calling a small wasm function in a
+/// loop), in ns per call.
 pub fn bench_calls(filter: &str) -> anyhow::Result<()> {
     let wasm = wat::parse_str(CALLS_WAT)?;
     let ke = keel_engine(false)?;
@@ -200,6 +208,7 @@ pub fn bench_calls(filter: &str) -> anyhow::Result<()> {
     let ki = kl.instantiate(&mut ks, &km)?;
     let k_identity = ki.get_typed_func::<i32, i32>(&mut ks, "identity")?;
     let k_call_host = ki.get_typed_func::<i32, i32>(&mut ks, "call_host")?;
+    let k_call_wasm = ki.get_typed_func::<i32, i32>(&mut ks, "call_wasm")?;
 
     let we = wasmtime_engine(false)?;
     let wm = wasmtime::Module::new(&we, &wasm)?;
@@ -209,6 +218,7 @@ pub fn bench_calls(filter: &str) -> anyhow::Result<()> {
     let wi = wl.instantiate(&mut ws, &wm)?;
     let w_identity = wi.get_typed_func::<i32, i32>(&mut ws, "identity")?;
     let w_call_host = wi.get_typed_func::<i32, i32>(&mut ws, "call_host")?;
+    let w_call_wasm = wi.get_typed_func::<i32, i32>(&mut ws, "call_wasm")?;
 
     if "call/host-to-wasm".contains(filter) {
         let (kt, wt) = per_iteration(
@@ -241,6 +251,29 @@ pub fn bench_calls(filter: &str) -> anyhow::Result<()> {
         );
         report_secs(
             "call/wasm-to-host",
+            seconds_per(kt, CALLS),
+            seconds_per(wt, CALLS),
+            "ns",
+        );
+    }
+    if "call/wasm-to-wasm".contains(filter) {
+        const CALLS: u32 = 10_000_000;
+        let (a, b) = (
+            k_call_wasm.call(&mut ks, 1000)?,
+            w_call_wasm.call(&mut ws, 1000)?,
+        );
+        anyhow::ensure!(a == 1000 && b == 1000, "call_wasm: keel {a}, wasmtime {b}");
+        let (kt, wt) = measure(
+            21,
+            || {
+                std::hint::black_box(k_call_wasm.call(&mut ks, CALLS as i32).expect("keel"));
+            },
+            || {
+                std::hint::black_box(w_call_wasm.call(&mut ws, CALLS as i32).expect("wasmtime"));
+            },
+        );
+        report_secs(
+            "call/wasm-to-wasm",
             seconds_per(kt, CALLS),
             seconds_per(wt, CALLS),
             "ns",

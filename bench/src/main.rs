@@ -256,7 +256,7 @@ fn main() -> anyhow::Result<()> {
         let wasm = keel_test_programs::compile("hello", keel_test_programs::Target::Wasi, &["-O2"]);
         instantiate::bench_instantiate_wasi(&wasm, &filter)?;
     }
-    if wanted("call/host-to-wasm") || wanted("call/wasm-to-host") {
+    if wanted("call/host-to-wasm") || wanted("call/wasm-to-host") || wanted("call/wasm-to-wasm") {
         instantiate::bench_calls(&filter)?;
     }
     if wanted("rss/10k-data1m") {

@@ -1,4 +1,4 @@
-//! Builds the few lines of C that Rust cannot express: `sigsetjmp` must be
+//! Builds the few lines of C that Rust cannot express: the setjmp must be
 //! called from the frame it returns into.
 
 fn main() {

@@ -3,7 +3,8 @@
 //! Every call from the host into wasm goes through [`catch_traps`]: it sets
 //! the store's stack limit, pushes a `CallThreadState` on this thread's
 //! chain of activations and runs the call under `keel_call_with_catch`
-//! (`sigsetjmp`). A trap comes back here by `keel_unwind` (`siglongjmp`),
+//! (`__builtin_setjmp`). A trap comes back here by `keel_unwind`
+//! (`__builtin_longjmp`),
 //! from one of two places:
 //!
 //! - the signal handler, for a fault or a trap instruction in wasm code
@@ -19,7 +20,7 @@
 //! innermost entry only.
 
 use super::code_registry;
-use super::sys::unix::thread::{STACK_SLACK, with_thread_info};
+use super::sys::unix::thread::{STACK_SLACK, stack_low_and_tid};
 use super::vmcontext::VMStoreContext;
 use keel_environ::TrapKind;
 use std::any::Any;
@@ -118,7 +119,7 @@ pub unsafe fn catch_traps<F: FnOnce()>(
     max_wasm_stack: usize,
     f: F,
 ) -> Result<(), Box<TrapRecord>> {
-    let (stack_low, tid) = with_thread_info(|t| (t.stack_low, t.tid));
+    let (stack_low, tid) = stack_low_and_tid();
     // The store context is only ever accessed through the raw pointer here:
     // generated code and `call_closure` write it while the call runs.
     // SAFETY: the caller guarantees the pointer is live.

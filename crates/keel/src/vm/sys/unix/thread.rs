@@ -49,8 +49,28 @@ thread_local! {
     static THREAD: RefCell<Option<ThreadInfo>> = const { RefCell::new(None) };
 }
 
+thread_local! {
+    /// `(stack_low, tid)` once the thread is set up: a plain value with no
+    /// destructor, so reading it on every entry into wasm is one load.
+    static STACK_AND_TID: std::cell::Cell<(usize, i32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// This thread's stack bottom and thread id, setting the thread up on first
+/// use.
+#[inline]
+pub fn stack_low_and_tid() -> (usize, i32) {
+    let cached = STACK_AND_TID.get();
+    if cached.1 != 0 {
+        return cached;
+    }
+    let info = with_thread_info(|t| (t.stack_low, t.tid));
+    STACK_AND_TID.set(info);
+    info
+}
+
 /// Runs `f` with this thread's info, setting the thread up on first use.
-pub fn with_thread_info<R>(f: impl FnOnce(&ThreadInfo) -> R) -> R {
+#[cold]
+fn with_thread_info<R>(f: impl FnOnce(&ThreadInfo) -> R) -> R {
     THREAD.with(|t| {
         let mut t = t.borrow_mut();
         let info = t.get_or_insert_with(|| ThreadInfo {

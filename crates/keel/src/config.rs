@@ -172,7 +172,11 @@ impl Config {
     /// instruction of wasm code, as soon as the signal arrives; a signal
     /// that arrives while another handler runs on top of wasm is
     /// repeated at the next tick. System calls of host functions are
-    /// restarted after the signal (`SA_RESTART`).
+    /// restarted after the signal (`SA_RESTART`). Keel installs its
+    /// `SIGURG` handler when the first engine is created and hands any
+    /// signal that is not its own to the handler installed before; a host
+    /// that installs its own `SIGURG` handler afterwards must chain to
+    /// Keel's, or turn this off.
     ///
     /// Off, or where unsupported, a check at each loop header and function
     /// entry (Wasmtime's places) loads the store's interrupt word and

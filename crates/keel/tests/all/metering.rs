@@ -52,6 +52,15 @@ fn trap_of(err: &Error) -> Option<Trap> {
     err.downcast_ref::<Trap>().copied()
 }
 
+/// A thread that ticks `engine`'s epoch once, after `delay`.
+fn tick_once_after(engine: &Engine, delay: Duration) -> std::thread::JoinHandle<()> {
+    let engine = engine.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        engine.increment_epoch();
+    })
+}
+
 /// A thread that ticks an engine's epoch every `period` until dropped.
 struct Ticker {
     done: Arc<AtomicBool>,
@@ -126,13 +135,7 @@ fn an_epoch_tick_stops_every_runaway() {
             let module = Module::new(&engine, wat).unwrap();
             let mut store = Store::new(&engine, ());
             store.set_epoch_deadline(1);
-            let ticker = {
-                let engine = engine.clone();
-                std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(50));
-                    engine.increment_epoch();
-                })
-            };
+            let ticker = tick_once_after(&engine, Duration::from_millis(50));
             let start = Instant::now();
             let err = run_export(&mut store, &module).unwrap_err();
             ticker.join().unwrap();
@@ -484,13 +487,7 @@ fn an_interrupt_has_a_backtrace_through_the_guest() {
         let module = Module::new(&engine, wat).unwrap();
         let mut store = Store::new(&engine, ());
         store.set_epoch_deadline(1);
-        let ticker = {
-            let engine = engine.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(20));
-                engine.increment_epoch();
-            })
-        };
+        let ticker = tick_once_after(&engine, Duration::from_millis(20));
         let err = run_export(&mut store, &module).unwrap_err();
         ticker.join().unwrap();
         assert_eq!(trap_of(&err), Some(Trap::Interrupt));

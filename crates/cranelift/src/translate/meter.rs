@@ -321,19 +321,9 @@ impl FuncTranslator<'_, '_> {
             .b
             .ins()
             .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, fuel, 0);
-        let cold = self.b.create_block();
-        let cont = self.b.create_block();
-        self.b.ins().brif(out, cold, &[], cont, &[]);
-        self.b.set_cold_block(cold);
-        self.b.seal_block(cold);
-        self.b.switch_to_block(cold);
-        self.fuel_save();
-        let ok = self.call_slow_path(BuiltinFunctionIndex::out_of_fuel);
-        self.b.ins().trapz(ok, trap_code(TrapKind::OutOfFuel));
-        self.fuel_load();
-        self.b.ins().jump(cont, &[]);
-        self.b.seal_block(cont);
-        self.b.switch_to_block(cont);
+        self.cold_slow_path(out, BuiltinFunctionIndex::out_of_fuel, |t, ok| {
+            t.b.ins().trapz(ok, trap_code(TrapKind::OutOfFuel));
+        });
     }
 
     /// Loads a byte of the store's interrupt page, which faults once the
@@ -370,20 +360,32 @@ impl FuncTranslator<'_, '_> {
         let region = self.env.epoch_region();
         let flags = MemFlagsData::trusted().with_alias_region(Some(region));
         let interrupted = self.b.ins().load(types::I64, flags, word, 0);
+        self.cold_slow_path(interrupted, BuiltinFunctionIndex::new_epoch, |t, status| {
+            let host_error = t.b.ins().icmp_imm_s(IntCC::Equal, status, 2);
+            t.b.ins().trapnz(host_error, trap_code(TrapKind::HostError));
+            t.b.ins().trapz(status, trap_code(TrapKind::Interrupt));
+        });
+    }
+
+    /// When `cond` is non-zero, in a cold block: gives the store the fuel
+    /// count (the runtime, or a callback, may read or set it), calls
+    /// `builtin` through the slow-path trampoline, lets `trap_on` turn its
+    /// answer into traps, and reloads the count; then rejoins.
+    fn cold_slow_path(
+        &mut self,
+        cond: Value,
+        builtin: BuiltinFunctionIndex,
+        trap_on: impl FnOnce(&mut Self, Value),
+    ) {
         let cold = self.b.create_block();
         let cont = self.b.create_block();
-        self.b.ins().brif(interrupted, cold, &[], cont, &[]);
+        self.b.ins().brif(cond, cold, &[], cont, &[]);
         self.b.set_cold_block(cold);
         self.b.seal_block(cold);
         self.b.switch_to_block(cold);
-        // The deadline callback may read or set the fuel.
         self.fuel_save();
-        let status = self.call_slow_path(BuiltinFunctionIndex::new_epoch);
-        let host_error = self.b.ins().icmp_imm_s(IntCC::Equal, status, 2);
-        self.b
-            .ins()
-            .trapnz(host_error, trap_code(TrapKind::HostError));
-        self.b.ins().trapz(status, trap_code(TrapKind::Interrupt));
+        let answer = self.call_slow_path(builtin);
+        trap_on(self, answer);
         self.fuel_load();
         self.b.ins().jump(cont, &[]);
         self.b.seal_block(cont);

@@ -38,7 +38,7 @@
 
 use super::mmap::{Mmap, page_size};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Pages mapped at a time for stores' interrupt pages.
@@ -50,10 +50,8 @@ const PAGES_PER_CHUNK: usize = 16;
 pub struct StoreEpoch {
     deadline: AtomicU64,
     interrupt: AtomicU64,
-    /// The interrupt page's address, 0 when the store has none. Set once,
-    /// at registration, before any wasm of the store runs.
-    page: AtomicUsize,
-    /// Where the page is in the registry's chunks.
+    /// The interrupt page, when the store has one. Set once, at
+    /// registration, before any wasm of the store runs.
     slot: OnceLock<PageSlot>,
     /// The thread (Linux thread id) running the store's wasm, 0 when none:
     /// the thread a tick that reaches the deadline signals. Written by the
@@ -69,7 +67,9 @@ impl StoreEpoch {
 
     /// The interrupt page, or null when the store has none.
     pub fn interrupt_page(&self) -> *const u8 {
-        self.page.load(Ordering::SeqCst) as *const u8
+        self.slot
+            .get()
+            .map_or(std::ptr::null(), |slot| slot.address as *const u8)
     }
 
     /// Where the store records the thread running its wasm, or null when it
@@ -93,6 +93,8 @@ impl StoreEpoch {
 struct PageSlot {
     chunk: usize,
     offset: usize,
+    /// The page's address (the chunk's base plus `offset`).
+    address: usize,
 }
 
 /// What the registry's lock guards.
@@ -132,21 +134,15 @@ impl Stores {
             return Ok(slot);
         }
         let chunk = Mmap::accessible(PAGES_PER_CHUNK * page_size())?;
-        let index = self.chunks.len();
+        let (index, base) = (self.chunks.len(), chunk.as_ptr() as usize);
         self.chunks.push(chunk);
-        self.free_pages
-            .extend((1..PAGES_PER_CHUNK).rev().map(|i| PageSlot {
-                chunk: index,
-                offset: i * page_size(),
-            }));
-        Ok(PageSlot {
+        let slot = |i: usize| PageSlot {
             chunk: index,
-            offset: 0,
-        })
-    }
-
-    fn page_address(&self, slot: PageSlot) -> usize {
-        self.chunks[slot.chunk].as_ptr() as usize + slot.offset
+            offset: i * page_size(),
+            address: base + i * page_size(),
+        };
+        self.free_pages.extend((1..PAGES_PER_CHUNK).rev().map(slot));
+        Ok(slot(0))
     }
 }
 
@@ -235,9 +231,6 @@ impl EpochRegistry {
                     eprintln!("keel: out of memory mapping an epoch interrupt page");
                     std::process::abort();
                 };
-                store
-                    .page
-                    .store(stores.page_address(slot), Ordering::SeqCst);
                 let _ = store.slot.set(slot);
             }
             stores.by_id.insert(id, store.clone());

@@ -88,7 +88,7 @@ impl LoadedModule {
     /// when instantiated), building them on the first call.
     pub fn table_images(&self) -> &[Option<Arc<TableImage>>] {
         self.table_images
-            .get_or_init(|| TableImage::build_all(&self.env, &self.offsets))
+            .get_or_init(|| TableImage::build_all(&self.env))
     }
 
     /// The segment plan for instances that use memory images
@@ -234,9 +234,6 @@ pub struct Instance {
     /// module's segment plan drops; empty until the first.
     dropped_elems: Vec<u64>,
     dropped_datas: Vec<u64>,
-    /// Whether `initialize_segments` ran (before, active segments are not
-    /// dropped yet: instantiation itself applies them).
-    segments_applied: bool,
     /// This instance's index in its store.
     pub store_index: usize,
 }
@@ -348,7 +345,6 @@ impl Instance {
                 .collect(),
             dropped_elems: Vec::new(),
             dropped_datas: Vec::new(),
-            segments_applied: false,
             store_index,
         });
         let instance_ptr: *mut Instance = &mut *instance;
@@ -440,7 +436,6 @@ impl Instance {
                 None => std::ptr::null_mut(),
             };
             let lazy = table_images[def.index()].as_ref().map(|image| LazyInit {
-                vmctx: vmctx.as_ptr(),
                 instance: instance_ptr,
                 image: image.clone(),
             });
@@ -628,64 +623,43 @@ impl Instance {
         u64::from(self.eval_const_expr(expr).get_i32() as u32)
     }
 
-    /// Applies active element and data segments in order, dropping them and
-    /// the declared ones. Stops at the first that does not fit, reporting
-    /// the trap; earlier writes stay (as the spec requires).
+    /// Applies the active element and data segments the module's plan
+    /// lists, in order; from then on they and the declared ones count as
+    /// dropped (the plan says which). Stops at the first that does not fit,
+    /// reporting the trap; earlier writes stay (as the spec requires).
     pub fn initialize_segments(&mut self) -> Result<(), TrapKind> {
         let module = self.module.clone();
         let env = &module.env;
-        let plan = module.segment_plan(self.memory_images_used);
-        let result = (|| {
-            for &index in plan.elems.iter() {
-                let ElemMode::Active { table, offset } = &env.elems[index].mode else {
-                    continue;
-                };
-                let dst = self.eval_offset(offset);
-                let len = env.elems[index].items.len() as u64;
-                self.table_init(*table, index, dst, 0, len)?;
-            }
-            for &index in plan.datas.iter() {
-                let data = &env.datas[index];
-                let DataMode::Active { memory, offset } = &data.mode else {
-                    continue;
-                };
-                let dst = self.eval_offset(offset);
-                let len = (data.range.end - data.range.start) as u64;
-                self.memory_init(*memory, index, dst, 0, len)?;
-            }
-            Ok(())
-        })();
-        // Active and declared segments count as dropped from here on (the
-        // plan says which); a failed instantiation leaves no usable
-        // instance either way.
-        self.segments_applied = true;
-        result
+        for &index in module.segment_plan(self.memory_images_used).elems.iter() {
+            let ElemMode::Active { table, offset } = &env.elems[index].mode else {
+                continue;
+            };
+            let dst = self.eval_offset(offset);
+            let len = env.elems[index].items.len() as u64;
+            self.copy_elem(*table, index, dst, 0, len, len)?;
+        }
+        for &index in module.segment_plan(self.memory_images_used).datas.iter() {
+            let DataMode::Active { memory, offset } = &env.datas[index].mode else {
+                continue;
+            };
+            let dst = self.eval_offset(offset);
+            let bytes = env.data_bytes(index);
+            self.copy_data(*memory, bytes, dst, 0, bytes.len() as u64)?;
+        }
+        Ok(())
     }
 
-    /// Whether element segment `elem` is dropped.
+    /// Whether element segment `elem` is dropped (nothing runs before
+    /// `initialize_segments`, so the plan's drops always apply).
     fn elem_dropped(&self, elem: ElemIndex) -> bool {
-        (self.segments_applied
-            && bit(
-                &self
-                    .module
-                    .segment_plan(self.memory_images_used)
-                    .elems_dropped,
-                elem.index(),
-            ))
-            || bit(&self.dropped_elems, elem.index())
+        let plan = self.module.segment_plan(self.memory_images_used);
+        bit(&plan.elems_dropped, elem.index()) || bit(&self.dropped_elems, elem.index())
     }
 
-    /// Whether data segment `data` is dropped.
+    /// Whether data segment `data` is dropped (as for elements).
     fn data_dropped(&self, data: DataIndex) -> bool {
-        (self.segments_applied
-            && bit(
-                &self
-                    .module
-                    .segment_plan(self.memory_images_used)
-                    .datas_dropped,
-                data.index(),
-            ))
-            || bit(&self.dropped_datas, data.index())
+        let plan = self.module.segment_plan(self.memory_images_used);
+        bit(&plan.datas_dropped, data.index()) || bit(&self.dropped_datas, data.index())
     }
 
     /// `table.init`: copies `len` items of segment `elem` from `src` to
@@ -698,16 +672,30 @@ impl Instance {
         src: u64,
         len: u64,
     ) -> Result<(), TrapKind> {
-        let env = self.module.env.clone();
-        let segment = &env.elems[elem];
-        let items_len = if self.elem_dropped(elem) {
+        let available = if self.elem_dropped(elem) {
             0
         } else {
-            segment.items.len() as u64
+            self.module.env.elems[elem].items.len() as u64
         };
+        self.copy_elem(table, elem, dst, src, len, available)
+    }
+
+    /// Copies `len` items of segment `elem`, of which the first `available`
+    /// may be read, from `src` to `table` at `dst`.
+    fn copy_elem(
+        &mut self,
+        table: TableIndex,
+        elem: ElemIndex,
+        dst: u64,
+        src: u64,
+        len: u64,
+        available: u64,
+    ) -> Result<(), TrapKind> {
+        let env = self.module.env.clone();
+        let segment = &env.elems[elem];
         // SAFETY: table pointers in the context are live.
         let t = unsafe { &mut *self.table(table) };
-        let in_bounds = src.checked_add(len).is_some_and(|end| end <= items_len)
+        let in_bounds = src.checked_add(len).is_some_and(|end| end <= available)
             && dst.checked_add(len).is_some_and(|end| end <= t.size());
         if !in_bounds {
             return Err(TrapKind::TableOutOfBounds);
@@ -753,6 +741,18 @@ impl Instance {
         } else {
             env.data_bytes(data)
         };
+        self.copy_data(memory, bytes, dst, src, len)
+    }
+
+    /// Copies `len` bytes of `bytes` from `src` to `memory` at `dst`.
+    fn copy_data(
+        &mut self,
+        memory: MemoryIndex,
+        bytes: &[u8],
+        dst: u64,
+        src: u64,
+        len: u64,
+    ) -> Result<(), TrapKind> {
         // SAFETY: memory pointers in the context are live.
         let mem = unsafe { &mut *self.memory(memory) };
         let in_bounds = src

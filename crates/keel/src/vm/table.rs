@@ -23,8 +23,8 @@ use super::mmap::Mmap;
 use super::pool::{InstancePool, PoolError};
 use super::vmcontext::VMTableDefinition;
 use keel_environ::{
-    ConstOp, DefinedTableIndex, ElemItems, ElemMode, EntityRef, FuncIndex, Module, VMOffsets,
-    WasmHeapType, WasmRefType, vm_function_import,
+    ConstOp, DefinedTableIndex, ElemItems, ElemMode, EntityRef, FuncIndex, Module, WasmHeapType,
+    WasmRefType,
 };
 use std::sync::Arc;
 
@@ -33,9 +33,8 @@ use std::sync::Arc;
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
 /// The initial contents of a defined funcref table, computed once per
-/// module: for each element, the defined function whose funcref it is, or
-/// where an imported function's record lives in the owning instance's
-/// context. Only for tables whose contents are the same
+/// module: for each element, the function whose funcref it is. Only for
+/// tables whose contents are the same
 /// in every instance (null default, element segments with constant offsets
 /// and function items, all in bounds); others are filled at instantiation.
 #[derive(Debug)]
@@ -46,25 +45,17 @@ pub struct TableImage {
 impl TableImage {
     /// A null element.
     const NULL: u32 = u32::MAX;
-    /// Set on the offset of an imported function's record, whose funcref
-    /// pointer must be loaded rather than computed; clear on a defined
-    /// function's index.
-    const IMPORTED: u32 = 1 << 31;
 
     /// The image of defined table `def`, or `None` if it must be filled
     /// eagerly.
-    pub fn build(env: &Module, offsets: &VMOffsets, def: DefinedTableIndex) -> Option<TableImage> {
+    pub fn build(env: &Module, def: DefinedTableIndex) -> Option<TableImage> {
         let index = env.table_index(def);
         let ty = env.tables[index];
         if ty.ty.heap != WasmHeapType::Func || env.table_inits[def].is_some() {
             return None;
         }
         let entry = |f: FuncIndex| -> Option<u32> {
-            let (value, imported) = match env.defined_func_index(f) {
-                Some(d) => (d.as_u32(), 0),
-                None => (offsets.imported_function(f), TableImage::IMPORTED),
-            };
-            (value < TableImage::IMPORTED).then_some(value | imported)
+            (f.as_u32() != TableImage::NULL).then_some(f.as_u32())
         };
         let mut entries: Vec<u32> = Vec::new();
         for (_, elem) in env.elems.iter() {
@@ -103,20 +94,18 @@ impl TableImage {
     }
 
     /// Images of every defined table (`None` where filled eagerly).
-    pub fn build_all(env: &Module, offsets: &VMOffsets) -> Box<[Option<Arc<TableImage>>]> {
+    pub fn build_all(env: &Module) -> Box<[Option<Arc<TableImage>>]> {
         (0..env.num_defined_tables())
-            .map(|i| TableImage::build(env, offsets, DefinedTableIndex::new(i)).map(Arc::new))
+            .map(|i| TableImage::build(env, DefinedTableIndex::new(i)).map(Arc::new))
             .collect()
     }
 }
 
 /// Where a lazily initialized table finds its elements' initial values.
 pub struct LazyInit {
-    /// The owning instance's context, which outlives the table (the
-    /// instance owns it).
-    pub vmctx: *mut u8,
-    /// The owning instance, which writes its defined functions' funcrefs
-    /// when first needed.
+    /// The owning instance, which outlives the table (it owns it) and
+    /// gives out its functions' funcrefs (writing a defined function's
+    /// when first needed).
     pub instance: *const super::instance::Instance,
     /// The initial contents.
     pub image: Arc<TableImage>,
@@ -131,25 +120,10 @@ impl LazyInit {
         if entry == TableImage::NULL {
             return std::ptr::null_mut();
         }
-        let value = entry & !TableImage::IMPORTED;
-        if entry & TableImage::IMPORTED == 0 {
-            let def = keel_environ::DefinedFuncIndex::from_u32(value);
-            // SAFETY: the owning instance outlives its tables, and its
-            // funcref accessor only reads the instance (the funcref slot it
-            // writes is in the context, outside any Rust reference).
-            return unsafe { (*self.instance).defined_func_ref(def).cast() };
-        }
-        // SAFETY: the offset comes from the owning module's `VMOffsets`, so
-        // it lies inside the owner's live context; an imported function's
-        // record holds its funcref pointer, filled in before the instance
-        // could run.
-        unsafe {
-            *self
-                .vmctx
-                .add(value as usize)
-                .add(vm_function_import::FUNC_REF as usize)
-                .cast::<*mut u8>()
-        }
+        // SAFETY: the owning instance outlives its tables, and its funcref
+        // accessor only reads the instance (the funcref slot it may write
+        // is in the context, outside any Rust reference).
+        unsafe { (*self.instance).func_ref(FuncIndex::from_u32(entry)).cast() }
     }
 }
 

@@ -432,6 +432,11 @@ pub unsafe extern "C" fn epoch_check_resume(frame: usize) {
     }
     // SAFETY: as in `handle_wasm_fault`.
     let state = unsafe { &*state };
+    // The stub's frame: the wasm frame pointer at `frame`, the pc it
+    // returns to (where wasm stopped) at `frame + 8`.
+    let return_slot = (frame + 8) as *mut usize;
+    // SAFETY: per the contract.
+    let (wasm_fp, pc) = unsafe { (*(frame as *const usize), *return_slot) };
     // SAFETY: the store context outlives the activation; its hooks point to
     // the store that owns them, which nothing else borrows while its wasm
     // runs (the same contract as the builtins').
@@ -450,18 +455,12 @@ pub unsafe extern "C" fn epoch_check_resume(frame: usize) {
             // `Continue(0)` lets the guest go on rather than call it again
             // at the same place.)
             #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-            {
-                // SAFETY: per the contract, the stub's frame holds the pc
-                // it returns to at `frame + 8`.
-                let pc = unsafe { *((frame + 8) as *const usize) };
-                if code_registry::lookup_trap(pc) == Some(TrapKind::EpochCheck) {
-                    // SAFETY: `pc` is an epoch check site in loaded code.
-                    let len = unsafe { super::sys::unix::epoch_resume::epoch_check_len(pc) };
-                    if let Some(len) = len {
-                        // SAFETY: as above; the slot is the stub's return
-                        // address, which the stub pops next.
-                        unsafe { *((frame + 8) as *mut usize) = pc + len };
-                    }
+            if code_registry::lookup_trap(pc) == Some(TrapKind::EpochCheck) {
+                // SAFETY: `pc` is an epoch check site in loaded code.
+                let len = unsafe { super::sys::unix::epoch_resume::epoch_check_len(pc) };
+                if let Some(len) = len {
+                    // SAFETY: the stub's return address, which it pops next.
+                    unsafe { *return_slot = pc + len };
                 }
             }
             return;
@@ -469,9 +468,6 @@ pub unsafe extern "C" fn epoch_check_resume(frame: usize) {
         super::libcalls::Resume::Trap => TrapKind::Interrupt,
         super::libcalls::Resume::Fail => TrapKind::HostError,
     };
-    // SAFETY: per the contract, the stub's frame holds the wasm frame
-    // pointer and the faulting pc.
-    let (wasm_fp, pc) = unsafe { (*(frame as *const usize), *((frame + 8) as *const usize)) };
     // Stopped in a host-to-wasm trampoline (before its frame is set up or
     // after it is gone), `rbp` may be the host's, which need not be a frame
     // pointer: the backtrace is the pc alone.

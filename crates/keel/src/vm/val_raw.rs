@@ -68,7 +68,10 @@ impl ValRaw {
             bytes: v.to_le_bytes(),
         }
     }
-    /// A reference (null is 0).
+    /// A reference (null is 0). Safe for any pointer: only the address
+    /// is kept, never dereferenced here; whatever hands a `ValRaw` to wasm
+    /// (an argument array, a global, a table) is where the caller vouches
+    /// for it, and those writers are `unsafe` or check the reference.
     #[inline]
     pub fn ptr(p: *mut u8) -> ValRaw {
         Self::with_low(p as usize as u64)

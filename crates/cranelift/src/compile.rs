@@ -318,7 +318,7 @@ impl Compiler {
         Ok(CompiledModule { text, info })
     }
 
-    /// Compiles the trampoline through which fuel and epoch checks call the
+    /// Compiles the trampoline through which epoch checks call the
     /// runtime while preserving every register (see `trampolines.rs`). It
     /// has no relocations.
     pub fn compile_slow_path_trampoline(&self) -> Result<Vec<u8>, CompileError> {

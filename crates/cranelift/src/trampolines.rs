@@ -8,7 +8,7 @@
 //!   a stack array and calls the host function's array entry. One per
 //!   signature, compiled on demand by the engine.
 //! - [`slow_path_call`]: wasm to a runtime builtin, preserving every
-//!   register. The fuel and epoch checks' cold paths call builtins through
+//!   register. The epoch checks' cold paths call builtins through
 //!   it, so that a check inside a hot loop clobbers nothing and forces no
 //!   value of the loop out of its register. One per engine.
 

@@ -55,10 +55,6 @@ macro_rules! foreach_builtin_function {
             /// the store). Called through the slow-path trampoline, so the
             /// answer is also left in `VMStoreContext::slow_path_status`.
             new_epoch(vmctx: vmctx) -> i32;
-            /// Called when fuel ran out: answers 1 to continue (fuel was
-            /// added) or 0 to trap with `OutOfFuel`, also in
-            /// `VMStoreContext::slow_path_status`.
-            out_of_fuel(vmctx: vmctx) -> i32;
         }
     };
 }

@@ -136,19 +136,20 @@ pub mod vm_store_context {
     /// trampoline most recently entered, where a backtrace of a host error
     /// starts.
     pub const LAST_WASM_EXIT_FP: u32 = 8;
-    /// `fuel_consumed: i64`: the negated fuel left. Generated code adds each
-    /// operator's cost and calls the `out_of_fuel` builtin once it reaches
-    /// zero or more.
+    /// `fuel_consumed: i64`: minus one minus the fuel left, so `-1` when
+    /// none is left. Generated code adds each operator's cost with an
+    /// unsigned carry check: the add that carries past `u64::MAX` would
+    /// spend fuel the guest does not have, and traps with `OutOfFuel`.
     pub const FUEL_CONSUMED: u32 = 16;
     /// `epoch_interrupt: *const AtomicU64`: the store's interrupt word, which
     /// the engine sets to non-zero from any thread once its epoch reaches the
     /// store's deadline. Never changes for the life of the store.
     pub const EPOCH_INTERRUPT: u32 = 24;
     /// `slow_path_call: *const u8`: the engine's register-preserving
-    /// trampoline through which fuel and epoch checks call builtins.
+    /// trampoline through which epoch checks call builtins.
     pub const SLOW_PATH_CALL: u32 = 32;
-    /// `slow_path_status: u32`: the answer of the last `out_of_fuel` or
-    /// `new_epoch` builtin (the trampoline returns nothing).
+    /// `slow_path_status: u32`: the answer of the last `new_epoch` builtin
+    /// (the trampoline returns nothing).
     pub const SLOW_PATH_STATUS: u32 = 40;
     /// `hooks: Option<NonNull<dyn StoreHooks>>` (a wide pointer): how the
     /// runtime calls up into the store that owns it. Host-only: generated

@@ -130,9 +130,12 @@ impl Config {
     /// `loop`, `else`, `end`, `return` and `unreachable` (free), entering a
     /// function costs 1, and `memory.fill`/`copy`/`init` and
     /// `table.fill`/`copy`/`init`/`grow` cost 1 more per byte or element,
-    /// charged before they run. Fuel is checked at function entry, at loop
-    /// headers and before bulk operations; straight-line code between two
-    /// checks may overshoot by its own length.
+    /// charged before they run. Every charge is checked, so a guest
+    /// completes exactly when its fuel covers what it spends, and one that
+    /// runs out stops at the end of the basic block that overspent (with
+    /// none left). Here Keel is stricter than Wasmtime, which checks only at
+    /// function entries and loop headers and so lets straight-line code run
+    /// past the fuel it was given.
     pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
         self.compiler.tunables.consume_fuel = enable;
         self.choose_epoch_check();

@@ -27,8 +27,8 @@ struct EngineInner {
     host_trampolines: Mutex<HashMap<SharedTypeIndex, Mmap>>,
     /// The epoch counter and the deadlines of stores on it.
     epochs: EpochRegistry,
-    /// The register-preserving trampoline of the fuel and epoch slow paths,
-    /// when either is on.
+    /// The register-preserving trampoline of the epoch slow path, when
+    /// epochs are on.
     slow_path_call: Option<Mmap>,
     /// The pooling allocator's slots, with that strategy.
     pool: Option<Arc<InstancePool>>,
@@ -72,7 +72,7 @@ impl Engine {
             }
         };
         let t = config.tunables();
-        let slow_path_call = if t.consume_fuel || t.epoch_interruption {
+        let slow_path_call = if t.epoch_interruption {
             let code = compiler.compile_slow_path_trampoline()?;
             Some(load_trampoline(&code).context("cannot map trampoline")?)
         } else {

@@ -79,9 +79,27 @@ pub(crate) fn new_epoch<T: 'static>(store: &mut StoreInner<T>) -> Resume {
     }
 }
 
-fn fuel_left(consumed: i64) -> u64 {
-    // `consumed` is the negated fuel left; past zero, none is left.
-    consumed.checked_neg().map_or(0, |left| left.max(0) as u64)
+/// The store's fuel counter when no fuel is left. The counter is minus one
+/// minus the fuel left, so that generated code's add of a cost carries
+/// (as an unsigned add) exactly when the cost exceeds what is left; the
+/// carry is the out-of-fuel trap.
+pub(crate) const NO_FUEL_LEFT: i64 = -1;
+
+/// The fuel left for a store's counter.
+fn fuel_left(counter: i64) -> u64 {
+    // A counter that is not negative cannot be produced (an add that would
+    // wrap to it traps); read it as "none left".
+    if counter < 0 {
+        (-(counter + 1)) as u64
+    } else {
+        0
+    }
+}
+
+/// The counter for `fuel` units left.
+fn fuel_counter(fuel: u64) -> i64 {
+    // More than `i64::MAX` units is more than any guest can spend.
+    -(i64::try_from(fuel).unwrap_or(i64::MAX)) - 1
 }
 
 impl<T: 'static> StoreInner<T> {
@@ -99,9 +117,7 @@ impl<T: 'static> StoreInner<T> {
 
     pub(crate) fn set_fuel(&mut self, fuel: u64) -> crate::Result<()> {
         self.check_fuel_on()?;
-        // More than `i64::MAX` units is more than any guest can spend.
-        let fuel = i64::try_from(fuel).unwrap_or(i64::MAX);
-        self.opaque.vm_store_context.fuel_consumed = -fuel;
+        self.opaque.vm_store_context.fuel_consumed = fuel_counter(fuel);
         Ok(())
     }
 
@@ -174,13 +190,31 @@ metering_methods!(Caller<'a>, |s| s.store.0);
 
 #[cfg(test)]
 mod tests {
-    use super::fuel_left;
+    use super::*;
 
     #[test]
-    fn fuel_left_saturates() {
-        assert_eq!(fuel_left(-5), 5);
+    fn fuel_counter_round_trips() {
+        for fuel in [0, 1, 5, i64::MAX as u64] {
+            assert_eq!(fuel_left(fuel_counter(fuel)), fuel);
+        }
+        assert_eq!(fuel_counter(u64::MAX), i64::MIN);
+        assert_eq!(fuel_counter(0), NO_FUEL_LEFT);
+    }
+
+    #[test]
+    fn a_cost_carries_exactly_when_it_exceeds_the_fuel_left() {
+        // What generated code does: an unsigned add of the cost.
+        let carries =
+            |fuel: u64, cost: u64| (fuel_counter(fuel) as u64).checked_add(cost).is_none();
+        assert!(!carries(5, 5));
+        assert!(carries(5, 6));
+        assert!(carries(0, 1));
+        assert!(!carries(u64::MAX, 1 << 62));
+    }
+
+    #[test]
+    fn a_counter_that_is_not_negative_has_none_left() {
         assert_eq!(fuel_left(0), 0);
         assert_eq!(fuel_left(7), 0);
-        assert_eq!(fuel_left(i64::MIN), 0);
     }
 }

@@ -122,6 +122,11 @@ impl StoreOpaque {
         record: Box<crate::vm::traphandlers::TrapRecord>,
     ) -> crate::Error {
         use crate::vm::traphandlers::UnwindReason;
+        if let UnwindReason::Trap(keel_environ::TrapKind::OutOfFuel) = record.reason {
+            // The add that trapped carried: the guest asked for more than
+            // was left, and the counter was not written back.
+            self.vm_store_context.fuel_consumed = crate::metering::NO_FUEL_LEFT;
+        }
         if let UnwindReason::Trap(keel_environ::TrapKind::HostError) = record.reason
             && let Some(error) = self.pending_error.take()
         {
@@ -536,10 +541,6 @@ impl<T: 'static> StoreHooks for StoreInner<T> {
     fn new_epoch(&mut self) -> Resume {
         crate::metering::new_epoch(self)
     }
-
-    fn out_of_fuel(&mut self) -> bool {
-        false
-    }
 }
 
 impl<T: 'static> StoreInner<T> {
@@ -590,7 +591,7 @@ impl<T: 'static> Store<T> {
                 vm_store_context: VMStoreContext {
                     stack_limit: usize::MAX,
                     last_wasm_exit_fp: 0,
-                    fuel_consumed: 0,
+                    fuel_consumed: crate::metering::NO_FUEL_LEFT,
                     epoch_interrupt: epoch.interrupt_word(),
                     slow_path_call: engine.slow_path_call(),
                     slow_path_status: 0,

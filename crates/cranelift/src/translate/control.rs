@@ -253,10 +253,20 @@ pub(super) fn br(t: &mut FuncTranslator<'_, '_>, depth: u32) {
 
 pub(super) fn br_if(t: &mut FuncTranslator<'_, '_>, depth: u32) {
     let cond = t.state.pop1();
+    let exits = t.state.frame_mut(depth).branch_exits();
     let (block, n) = branch_target(t, depth);
     let next = t.b.create_block();
     let a = args(t.state.peekn(n));
-    t.b.ins().brif(cond, block, &a, next, &[]);
+    if exits && t.meter_pending_on_exit_edge() {
+        let edge = t.b.create_block();
+        t.b.ins().brif(cond, edge, &[], next, &[]);
+        t.b.seal_block(edge);
+        t.b.switch_to_block(edge);
+        t.meter_exit_edge();
+        t.b.ins().jump(block, &a);
+    } else {
+        t.b.ins().brif(cond, block, &a, next, &[]);
+    }
     t.b.seal_block(next);
     t.b.switch_to_block(next);
 }

@@ -488,7 +488,7 @@ impl<'a> FuncEnvironment<'a> {
     ) -> Value {
         let sig = self.builtin_sig_ref(b, builtin);
         // Readonly but not `can_move`: most builtin calls sit on cold paths
-        // (fuel and epoch checks, lazy table elements) inside hot loops,
+        // (epoch checks, lazy table elements) inside hot loops,
         // and hoisting the callee's address out of the loop would hold a
         // callee-saved register for the whole loop to serve a call that
         // almost never happens.

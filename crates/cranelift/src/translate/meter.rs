@@ -1,17 +1,25 @@
 //! Fuel metering and epoch checks: what keeps a guest under its host's
 //! control.
 //!
-//! **Fuel.** The store keeps `fuel_consumed`, the negated fuel left. Inside
-//! a function it lives in a Cranelift variable; costs of straight-line code
-//! accumulate at translation time (`pending`) and are added to the variable
-//! where control leaves a basic block, so most blocks cost one `iadd`. The
-//! variable goes back to the store before every call, return and
-//! `unreachable` and is reloaded after every call, so callees, host
-//! functions and traps see the true count. The check (`fuel_consumed >= 0`
-//! calls the `out_of_fuel` builtin, which traps) sits at function entry, at
-//! every loop header and before a bulk operation, which is charged its length
-//! first. The cost of each operator is [`operator_cost`]; the model is
-//! Wasmtime 48's, so that a guest's fuel counts are the same under both.
+//! **Fuel.** The store keeps a counter, minus one minus the fuel left.
+//! Inside a function it lives in a Cranelift variable; costs of
+//! straight-line code accumulate at translation time (`pending`) and are
+//! added to the variable where control leaves a basic block, so most blocks
+//! cost one add. Every add is the check: an unsigned add that carries
+//! (`uadd_overflow_trap`, an `add` and a `jb` to a trap) is a cost larger
+//! than the fuel left, and traps with `OutOfFuel` (the runtime then sets the
+//! store's counter to "none left"). So no guest spends fuel it does not
+//! have, by more than the block it is finishing, and loops and function
+//! entries need no check of their own. A conditional branch out of a block
+//! charges on its taken edge, so that a loop's exit test and its body share
+//! one add. The variable goes back to the store before every call, return
+//! and `unreachable` and is reloaded after every call, so callees, host
+//! functions and traps see the count; a bulk operation is charged its
+//! length before it runs. The cost of each operator is [`operator_cost`];
+//! the model is Wasmtime 48's, so that a guest that finishes spends the
+//! same fuel under both. (Wasmtime checks only at function entries and loop
+//! headers, so it lets a guest run past its fuel until the next check;
+//! Keel stops it at the first block that overspends.)
 //!
 //! **Epochs.** The engine sets the store's interrupt word (reached through
 //! `VMStoreContext::epoch_interrupt`, a pointer that never changes) once its
@@ -116,7 +124,6 @@ impl FuncTranslator<'_, '_> {
             // Entering a function costs one unit, so that even an empty
             // function is not free.
             self.meter.pending = 1;
-            self.fuel_check();
         }
         if self.meter.epoch_page.is_some() {
             // By signal, only a function the host can enter (by a typed
@@ -150,12 +157,34 @@ impl FuncTranslator<'_, '_> {
             Operator::Loop { .. }
             | Operator::If { .. }
             | Operator::Br { .. }
-            | Operator::BrIf { .. }
             | Operator::BrTable { .. }
             | Operator::End
             | Operator::Else => self.fuel_flush(),
+            // A branch out of a block charges on its taken edge (see
+            // `meter_exit_edge`); a loop's back edge charges here.
+            Operator::BrIf { relative_depth }
+                if !self.state.frame_mut(*relative_depth).branch_exits() =>
+            {
+                self.fuel_flush()
+            }
             _ => {}
         }
+    }
+
+    /// Whether a conditional branch out of a block must charge pending fuel
+    /// on its taken edge: the fall-through path keeps the pending cost and
+    /// charges it with what follows, so that a loop's exit test costs its
+    /// body no separate update.
+    pub(super) fn meter_pending_on_exit_edge(&self) -> bool {
+        self.meter.fuel.is_some() && self.meter.pending != 0
+    }
+
+    /// On the taken edge of a conditional exit: charges the pending fuel
+    /// and keeps it pending for the fall-through path.
+    pub(super) fn meter_exit_edge(&mut self) {
+        let pending = self.meter.pending;
+        self.fuel_flush();
+        self.meter.pending = pending;
     }
 
     /// Accounts for `op` after it was translated (and is still reachable).
@@ -202,13 +231,11 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// The checks at a loop header, emitted in the header block. With
-    /// epochs by signal a loop has no epoch check: while it runs, the
-    /// thread is in wasm code, where the signal reaches it.
+    /// The checks at a loop header, emitted in the header block. Fuel needs
+    /// none (each add checks). With epochs by signal a loop has no epoch
+    /// check either: while it runs, the thread is in wasm code, where the
+    /// signal reaches it.
     pub(super) fn meter_loop_header(&mut self) {
-        if self.meter.fuel.is_some() {
-            self.fuel_check();
-        }
         if self.meter.epoch_page.is_none() && self.meter.epoch_word.is_some() {
             self.epoch_check();
         }
@@ -245,7 +272,10 @@ impl FuncTranslator<'_, '_> {
                         self.b.ins().imul_imm_u(n, per_unit)
                     };
                     let fuel = self.b.use_var(var);
-                    let fuel = self.b.ins().iadd(fuel, n);
+                    let fuel =
+                        self.b
+                            .ins()
+                            .uadd_overflow_trap(fuel, n, trap_code(TrapKind::OutOfFuel));
                     self.b.def_var(var, fuel);
                 }
             }
@@ -253,7 +283,7 @@ impl FuncTranslator<'_, '_> {
         if constant.is_some_and(|n| n * per_unit <= SMALL_BULK_COST) {
             return;
         }
-        self.fuel_check();
+        self.fuel_flush();
         self.epoch_check();
     }
 
@@ -273,6 +303,10 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
+    /// Adds the pending cost to the fuel variable, trapping with
+    /// `OutOfFuel` when the add carries (the cost exceeds the fuel left).
+    /// The constant is the add's first operand so that the add takes it as
+    /// an immediate rather than folding a load of the counter into itself.
     fn fuel_flush(&mut self) {
         let Some(var) = self.meter.fuel else {
             return;
@@ -280,7 +314,11 @@ impl FuncTranslator<'_, '_> {
         let pending = std::mem::take(&mut self.meter.pending);
         if pending != 0 {
             let fuel = self.b.use_var(var);
-            let fuel = self.b.ins().iadd_imm_s(fuel, pending);
+            let cost = self.b.ins().iconst(types::I64, pending);
+            let fuel = self
+                .b
+                .ins()
+                .uadd_overflow_trap(cost, fuel, trap_code(TrapKind::OutOfFuel));
             self.b.def_var(var, fuel);
         }
     }
@@ -308,22 +346,6 @@ impl FuncTranslator<'_, '_> {
         self.b
             .ins()
             .store(flags, fuel, ctx, vm_store_context::FUEL_CONSUMED as i32);
-    }
-
-    /// Traps (through the `out_of_fuel` builtin) when no fuel is left.
-    fn fuel_check(&mut self) {
-        let Some(var) = self.meter.fuel else {
-            return;
-        };
-        self.fuel_flush();
-        let fuel = self.b.use_var(var);
-        let out = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, fuel, 0);
-        self.cold_slow_path(out, BuiltinFunctionIndex::out_of_fuel, |t, ok| {
-            t.b.ins().trapz(ok, trap_code(TrapKind::OutOfFuel));
-        });
     }
 
     /// Loads a byte of the store's interrupt page, which faults once the

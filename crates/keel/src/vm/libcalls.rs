@@ -20,8 +20,6 @@ pub trait StoreHooks {
     fn table_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> Grow;
     /// The store's interrupt word was set: what wasm does next.
     fn new_epoch(&mut self) -> Resume;
-    /// Fuel ran out: whether more was added.
-    fn out_of_fuel(&mut self) -> bool;
 }
 
 /// A resource limiter's answer to a growth request.
@@ -315,15 +313,6 @@ unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) -> u32 {
 unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u32 {
     // SAFETY: see `hooks`.
     let answer = unsafe { hooks(vmctx) }.new_epoch() as u32;
-    // SAFETY: as above; the hooks' borrow of the store has ended.
-    unsafe { leave_slow_path_status(vmctx, answer) }
-}
-
-/// # Safety
-/// Called only by generated code with its own live context.
-unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
-    // SAFETY: see `hooks`.
-    let answer = u32::from(unsafe { hooks(vmctx) }.out_of_fuel());
     // SAFETY: as above; the hooks' borrow of the store has ended.
     unsafe { leave_slow_path_status(vmctx, answer) }
 }

@@ -101,14 +101,14 @@ pub struct VMStoreContext {
     pub stack_limit: usize,
     /// Frame pointer of the last wasm-to-host trampoline.
     pub last_wasm_exit_fp: usize,
-    /// The negated fuel left: generated code adds costs and calls
-    /// `out_of_fuel` once this reaches zero.
+    /// Minus one minus the fuel left (`FUEL_CONSUMED` in `vmoffsets.rs`):
+    /// generated code adds costs and traps when an add carries.
     pub fuel_consumed: i64,
     /// The store's interrupt word (see `vm/epoch.rs`), which generated code
     /// polls; set from any thread once the epoch reaches the deadline.
     pub epoch_interrupt: *const AtomicU64,
-    /// The engine's register-preserving trampoline for the fuel and epoch
-    /// slow paths (null when the engine has neither).
+    /// The engine's register-preserving trampoline for the epoch
+    /// slow paths (null without epochs).
     pub slow_path_call: *const u8,
     /// The last slow-path builtin's answer.
     pub slow_path_status: u64,

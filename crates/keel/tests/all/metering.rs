@@ -292,6 +292,64 @@ fn fuel_counts_are_pinned() {
     assert_eq!(fuel_spent(fill, 65536), 65542);
 }
 
+/// Whether one call of `f(arg)` completes on exactly `fuel`, and the fuel
+/// left after it.
+fn completes_on(wat: &str, arg: i32, fuel: u64) -> (bool, u64) {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(fuel).unwrap();
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance
+        .get_typed_func::<i32, i32>(&mut store, "f")
+        .unwrap();
+    let result = f.call(&mut store, arg);
+    if let Err(err) = &result {
+        assert_eq!(trap_of(err), Some(Trap::OutOfFuel), "{err:?}");
+    }
+    (result.is_ok(), store.get_fuel().unwrap())
+}
+
+/// Every charge is checked, not only those at loop headers and function
+/// entries (as in Wasmtime): a guest completes exactly when its fuel covers
+/// what it spends, and one unit less stops it with none left.
+#[test]
+fn a_guest_completes_exactly_on_the_fuel_it_spends() {
+    let guests = [
+        // Straight-line code after the entry.
+        r#"(module (func (export "f") (param i32) (result i32)
+            (i32.mul (i32.add (local.get 0) (i32.const 1)) (i32.const 3))))"#,
+        // A loop, then straight-line code after it.
+        r#"(module (func (export "f") (param i32) (result i32) (local i32)
+            (loop
+              (br_if 0 (i32.lt_u (local.tee 1 (i32.add (local.get 1) (i32.const 1))) (local.get 0))))
+            (i32.add (local.get 1) (i32.const 5))))"#,
+        // A loop whose exit is a branch out of a block.
+        r#"(module (func (export "f") (param i32) (result i32) (local i32)
+            (block (loop
+              (br_if 1 (i32.ge_u (local.get 1) (local.get 0)))
+              (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+              (br 0)))
+            (local.get 1)))"#,
+        // Calls, and a bulk operation.
+        r#"(module (memory 1)
+            (func $g (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+            (func (export "f") (param i32) (result i32)
+              (memory.fill (i32.const 0) (i32.const 1) (local.get 0))
+              (call $g (call $g (local.get 0)))))"#,
+    ];
+    for wat in guests {
+        for arg in [0, 1, 10, 100] {
+            let spent = fuel_spent(wat, arg);
+            assert_eq!(completes_on(wat, arg, spent), (true, 0), "{wat} {arg}");
+            assert_eq!(completes_on(wat, arg, spent + 1), (true, 1), "{wat} {arg}");
+            assert_eq!(completes_on(wat, arg, spent - 1), (false, 0), "{wat} {arg}");
+        }
+    }
+}
+
 #[test]
 fn a_bulk_operation_never_runs_on_fuel_it_does_not_have() {
     let mut config = Config::new();

@@ -5,8 +5,11 @@
 //! Each value is the median of repeated measurements; the two engines are
 //! measured alternately so that machine noise hits both alike.
 
+mod c_kernels;
 mod instantiate;
 mod run;
+
+use c_kernels::C_KERNELS;
 
 use std::time::{Duration, Instant};
 
@@ -14,9 +17,6 @@ struct Kernel {
     name: &'static str,
     wat: &'static str,
 }
-
-/// Kernels written in C and compiled with Zig (see `crates/test-programs`).
-const C_KERNELS: &[(&str, &str, &[&str])] = &[("simd-image", "bench_simd", &["-O3", "-msimd128"])];
 
 const KERNELS: &[Kernel] = &[
     Kernel {
@@ -215,27 +215,35 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|m| m.engines())
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut kernels: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut kernels: Vec<(String, Vec<u8>, Option<extern "C" fn() -> i64>)> = Vec::new();
     for k in KERNELS {
-        kernels.push((k.name.to_string(), wat::parse_str(k.wat)?));
+        kernels.push((k.name.to_string(), wat::parse_str(k.wat)?, None));
     }
-    for (name, source, flags) in C_KERNELS {
-        let mut wanted = run::figures(name);
-        wanted.push(format!("compile/{name}"));
+    for k in C_KERNELS {
+        let mut wanted = run::figures(k.name);
+        wanted.push(format!("compile/{}", k.name));
         if wanted.iter().any(|w| w.contains(&filter)) {
             let wasm = keel_test_programs::compile(
-                source,
+                k.source,
                 keel_test_programs::Target::Freestanding,
-                flags,
+                k.wasm_flags,
             );
-            kernels.push((name.to_string(), wasm));
+            kernels.push((k.name.to_string(), wasm, native::entry(k.name)));
         }
     }
-    for (name, bytes) in &kernels {
+    let mut native_ratios = Vec::new();
+    for (name, bytes, native) in &kernels {
         if format!("compile/{name}").contains(&filter) {
             bench_compile(&engines, name, bytes);
         }
-        run::bench_run(&run_engines, name, bytes, &filter)?;
+        native_ratios.extend(run::bench_run(&run_engines, name, bytes, *native, &filter)?);
+    }
+    if native_ratios.len() > 1 {
+        let geomean = |f: fn(&(f64, f64)) -> f64| {
+            let logs: f64 = native_ratios.iter().map(|r| f(r).ln()).sum();
+            (logs / native_ratios.len() as f64).exp()
+        };
+        report_ratio("native/geomean", geomean(|r| r.0), geomean(|r| r.1));
     }
     if "wasi/hello-end-to-end".contains(&filter) {
         bench_wasi_hello(&engines)?;
@@ -263,4 +271,30 @@ fn main() -> anyhow::Result<()> {
         instantiate::bench_rss()?;
     }
     Ok(())
+}
+
+/// The C kernels' native builds (linked by `build.rs`).
+mod native {
+    // SAFETY: each is a C function without parameters, built by `build.rs`
+    // from a kernel's source, that touches only the static data of its own
+    // translation unit: calling it cannot break any of Rust's invariants.
+    unsafe extern "C" {
+        safe fn keel_native_simd_image() -> i64;
+        safe fn keel_native_matmul() -> i64;
+        safe fn keel_native_hash() -> i64;
+        safe fn keel_native_sort() -> i64;
+        safe fn keel_native_interp() -> i64;
+    }
+
+    /// The native build of the C kernel `name`.
+    pub fn entry(name: &str) -> Option<extern "C" fn() -> i64> {
+        Some(match name {
+            "simd-image" => keel_native_simd_image,
+            "matmul" => keel_native_matmul,
+            "hash" => keel_native_hash,
+            "sort" => keel_native_sort,
+            "interp" => keel_native_interp,
+            _ => return None,
+        })
+    }
 }

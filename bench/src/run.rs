@@ -86,7 +86,14 @@ pub fn figures(kernel: &str) -> Vec<String> {
         .iter()
         .flat_map(|m| [Some(m.run_figure(kernel)), m.overhead_figure(kernel)])
         .flatten()
+        .chain([native_figure(kernel)])
         .collect()
+}
+
+/// The figure comparing each engine's `run/` time with the kernel's native
+/// build: `keel=` and `wasmtime=` are wasm time over native time.
+fn native_figure(kernel: &str) -> String {
+    format!("native/{kernel}")
 }
 
 /// Fuel given to a store: more than any kernel spends in all its calls.
@@ -133,15 +140,20 @@ fn instantiate(
 /// An overhead figure needs its kernel's `run/` time as well as the
 /// metered one; every time measured is printed, selected or not, so that
 /// each overhead can be checked against the times it comes from.
+///
+/// With `native` (the kernel's native build), `native/<kernel>` compares
+/// both engines with it; the two ratios are returned, for a geomean.
 pub fn bench_run(
     engines: &[Engines],
     kernel: &str,
     bytes: &[u8],
+    native: Option<extern "C" fn() -> i64>,
     filter: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<(f64, f64)>> {
     let wanted = |f: &str| f.contains(filter);
     let overhead_wanted = |m: Metering| m.overhead_figure(kernel).is_some_and(|f| wanted(&f));
-    let baseline_needed = Metering::ALL.into_iter().any(overhead_wanted);
+    let native = native.filter(|_| wanted(&native_figure(kernel)));
+    let baseline_needed = Metering::ALL.into_iter().any(overhead_wanted) || native.is_some();
     let measured: Vec<(Metering, &Engines)> = Metering::ALL
         .into_iter()
         .zip(engines)
@@ -152,7 +164,7 @@ pub fn bench_run(
         })
         .collect();
     if measured.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let (mut keel_runs, mut wasmtime_runs) = (Vec::new(), Vec::new());
     for &(m, e) in &measured {
@@ -164,6 +176,10 @@ pub fn bench_run(
             let fuel_before = (ks.get_fuel().ok(), ws.get_fuel().ok());
             let (a, b) = (kf.call(&mut ks, ())?, wf.call(&mut ws, ())?);
             anyhow::ensure!(a == b, "{figure}: keel returned {a}, wasmtime {b}");
+            if let Some(native) = native {
+                let n = native();
+                anyhow::ensure!(a == n, "{figure}: wasm returned {a}, the native build {n}");
+            }
             if let ((Some(kb), Some(wb)), Ok(ka), Ok(wa)) =
                 (fuel_before, ks.get_fuel(), ws.get_fuel())
             {
@@ -175,16 +191,26 @@ pub fn bench_run(
         wasmtime_runs.push((ws, wf));
     }
 
+    // The native build, when measured, is one more configuration of the
+    // same rounds (on the Keel side; its Wasmtime side does nothing), so
+    // that drift hits it as it hits the engines.
+    let native_index = measured.len();
     let times = measure_pairs(
         11,
-        measured.len(),
-        |i| {
-            let (store, run) = &mut keel_runs[i];
-            std::hint::black_box(run.call(store, ()).expect("keel runs"));
+        measured.len() + usize::from(native.is_some()),
+        |i| match native.filter(|_| i == native_index) {
+            Some(native) => {
+                std::hint::black_box(native());
+            }
+            None => {
+                let (store, run) = &mut keel_runs[i];
+                std::hint::black_box(run.call(store, ()).expect("keel runs"));
+            }
         },
         |i| {
-            let (store, run) = &mut wasmtime_runs[i];
-            std::hint::black_box(run.call(store, ()).expect("wasmtime runs"));
+            if let Some((store, run)) = wasmtime_runs.get_mut(i) {
+                std::hint::black_box(run.call(store, ()).expect("wasmtime runs"));
+            }
         },
     );
     for (&(m, _), &(kt, wt)) in measured.iter().zip(&times) {
@@ -199,5 +225,15 @@ pub fn bench_run(
             report_ratio(&figure, kt.div_duration_f64(kb), wt.div_duration_f64(wb));
         }
     }
-    Ok(())
+    let (Some(_), Some(base)) = (native, baseline) else {
+        return Ok(None);
+    };
+    let native_time = times[native_index].0;
+    let (kb, wb) = times[base];
+    let ratios = (
+        kb.div_duration_f64(native_time),
+        wb.div_duration_f64(native_time),
+    );
+    report_ratio(&native_figure(kernel), ratios.0, ratios.1);
+    Ok(Some(ratios))
 }

@@ -67,45 +67,114 @@ pub enum Target {
 /// Panics with the compiler's output if compilation fails: a test program
 /// that does not build is a broken test.
 pub fn compile(name: &str, target: Target, flags: &[&str]) -> Vec<u8> {
-    let source = programs_dir().join(format!("{name}.c"));
-    let text = std::fs::read(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
-    let mut h = DefaultHasher::new();
-    (&text, target, flags, zig_version()).hash(&mut h);
-    let cache = root().join("target/test-programs");
-    std::fs::create_dir_all(&cache).expect("target/test-programs is writable");
-    let out = cache.join(format!("{name}-{:016x}.wasm", h.finish()));
-    if let Ok(bytes) = std::fs::read(&out) {
-        return bytes;
-    }
-    // One compilation at a time, across threads and test processes: on a
-    // fresh machine concurrent `zig cc` runs race to build wasi-libc into
-    // Zig's shared cache and one of them fails to find a half-written file.
-    let lock =
-        std::fs::File::create(cache.join(".lock")).expect("target/test-programs is writable");
-    lock.lock().expect("lock target/test-programs/.lock");
-    if let Ok(bytes) = std::fs::read(&out) {
-        return bytes;
-    }
-    let zig = ensure_zig().unwrap_or_else(|e| panic!("Zig is not available: {e}"));
-    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
-    let mut cmd = Command::new("python3");
-    cmd.env("PYTHONPATH", &zig).args(["-m", "ziglang", "cc"]);
-    match target {
-        Target::Freestanding => cmd.args([
+    let target_args: &[&str] = match target {
+        Target::Freestanding => &[
             "-target",
             "wasm32-freestanding",
             "-nostdlib",
             "-Wl,--no-entry",
-        ]),
-        Target::Wasi => cmd.args(["-target", "wasm32-wasi"]),
+        ],
+        Target::Wasi => &["-target", "wasm32-wasi"],
     };
-    cmd.args(flags).arg("-o").arg(&tmp).arg(&source);
-    let output = cmd.output().expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "zig cc failed for {name}:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let out = cached_build(
+        name,
+        &format!("{target:?} {flags:?}"),
+        "wasm",
+        |zig, source, out| zig_cc(zig, target_args, flags, source, out),
     );
-    std::fs::rename(&tmp, &out).expect("rename into the cache");
     std::fs::read(&out).expect("compiled module is readable")
+}
+
+/// Compiles `programs/<name>.c` for the machine running this (not for
+/// wasm), with its `run` export renamed to `symbol`, into a static library
+/// `lib<symbol>.a`, for the benchmark's native figures. Returns the
+/// directory that holds the library. Panics as [`compile`] does.
+pub fn compile_native(name: &str, symbol: &str, flags: &[&str]) -> PathBuf {
+    let define = format!("-Drun={symbol}");
+    let mut args = vec!["-c", &define, "-Wno-unknown-attributes"];
+    args.extend_from_slice(flags);
+    let key = format!("native {symbol} {flags:?}");
+    cached_build(name, &key, "d", |zig, source, out| {
+        std::fs::create_dir_all(out).expect("the cache is writable");
+        let object = out.join(format!("{symbol}.o"));
+        zig_cc(zig, &[], &args, source, &object)?;
+        let library = out.join(format!("lib{symbol}.a"));
+        let mut ar = zig_command(zig, "ar");
+        ar.arg("rcs").arg(&library).arg(&object);
+        run_tool(ar, name)
+    })
+}
+
+/// Builds `programs/<name>.c` into the cache at a path keyed by the
+/// source, `key` and the compiler version, unless it is already there;
+/// `build(zig, source, out)` writes `out`. One build at a time, across
+/// threads and test processes: on a fresh machine concurrent `zig cc` runs
+/// race to build wasi-libc into Zig's shared cache and one of them fails
+/// to find a half-written file.
+fn cached_build(
+    name: &str,
+    key: &str,
+    extension: &str,
+    build: impl FnOnce(&Path, &Path, &Path) -> Result<(), String>,
+) -> PathBuf {
+    let source = programs_dir().join(format!("{name}.c"));
+    let text = std::fs::read(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+    let mut h = DefaultHasher::new();
+    (&text, key, zig_version()).hash(&mut h);
+    let cache = root().join("target/test-programs");
+    std::fs::create_dir_all(&cache).expect("target/test-programs is writable");
+    let out = cache.join(format!("{name}-{:016x}.{extension}", h.finish()));
+    if out.exists() {
+        return out;
+    }
+    let lock =
+        std::fs::File::create(cache.join(".lock")).expect("target/test-programs is writable");
+    lock.lock().expect("lock target/test-programs/.lock");
+    if out.exists() {
+        return out;
+    }
+    let zig = ensure_zig().unwrap_or_else(|e| panic!("Zig is not available: {e}"));
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    if let Err(e) = build(&zig, &source, &tmp) {
+        panic!("{e}");
+    }
+    std::fs::rename(&tmp, &out).expect("rename into the cache");
+    out
+}
+
+/// `python3 -m ziglang <tool>`, with the installed Zig.
+fn zig_command(zig: &Path, tool: &str) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.env("PYTHONPATH", zig).args(["-m", "ziglang", tool]);
+    cmd
+}
+
+fn zig_cc(
+    zig: &Path,
+    target_args: &[&str],
+    flags: &[&str],
+    source: &Path,
+    out: &Path,
+) -> Result<(), String> {
+    let mut cmd = zig_command(zig, "cc");
+    cmd.args(target_args)
+        .args(flags)
+        .arg("-o")
+        .arg(out)
+        .arg(source);
+    run_tool(cmd, &source.display().to_string())
+}
+
+fn run_tool(mut cmd: Command, what: &str) -> Result<(), String> {
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "zig failed for {what}:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
 }

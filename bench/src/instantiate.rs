@@ -66,7 +66,7 @@ fn per_iteration(
     mut keel: impl FnMut(),
     mut wasmtime: impl FnMut(),
 ) -> (f64, f64) {
-    let iters = if only().is_some() { 1 } else { iters };
+    let iters = if only().is_some() { 1 } else { iters * 100 };
     let (k, w) = measure(
         rounds,
         || (0..iters).for_each(|_| keel()),

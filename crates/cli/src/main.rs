@@ -6,8 +6,11 @@
 //! (`--timeout`, `--fuel`, `-W trap-on-grow-failure`), 134 for any other
 //! trap (as `wasmtime run` on Unix), 1 otherwise.
 
-#![forbid(unsafe_code)]
+// One `unsafe` block, in `run.rs`: loading an artifact the user vouched
+// for with `--allow-precompiled`.
+#![deny(unsafe_code)]
 
+mod compile;
 mod limits;
 mod run;
 mod wast;
@@ -27,6 +30,8 @@ struct Cli {
 enum Command {
     /// Run a WebAssembly module.
     Run(run::RunCommand),
+    /// Compile a WebAssembly module into a precompiled artifact.
+    Compile(compile::CompileCommand),
     /// Run WebAssembly spec test scripts (.wast).
     Wast(wast::WastCommand),
 }
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(cmd) => cmd.execute(),
+        Command::Compile(cmd) => cmd.execute(),
         Command::Wast(cmd) => cmd.execute(),
     };
     match result {

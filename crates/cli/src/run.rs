@@ -36,7 +36,12 @@ pub struct RunCommand {
     listen: Vec<String>,
     #[command(flatten)]
     limits: LimitOptions,
-    /// The module (binary `.wasm` or text `.wat`), then the arguments: to
+    /// Allows MODULE to be a precompiled artifact (`keel compile`), whose
+    /// machine code runs as it is: only for artifacts you made or trust.
+    #[arg(long)]
+    allow_precompiled: bool,
+    /// The module (binary `.wasm` or text `.wat`, or with
+    /// `--allow-precompiled` a `.cwasm` artifact), then the arguments: to
     /// the program, or to the invoked function. Everything after the
     /// module is passed on, even `--help`.
     #[arg(
@@ -136,7 +141,7 @@ impl RunCommand {
         let mut config = Config::new();
         limits.configure(&mut config);
         let engine = Engine::new(&config)?;
-        let module = Module::from_file(&engine, self.module())
+        let module = load_module(&engine, self.module(), self.allow_precompiled)
             .with_context(|| format!("failed to load `{}`", self.module().display()))?;
         let mut linker = Linker::new(&engine);
         keel_wasi::add_to_linker(&mut linker, |host: &mut Host| &mut host.wasi)?;
@@ -261,5 +266,23 @@ fn format_val(v: &Val) -> String {
         Val::FuncRef(None) | Val::ExternRef(None) => "null".to_string(),
         Val::FuncRef(Some(_)) => "<funcref>".to_string(),
         Val::ExternRef(Some(_)) => "<externref>".to_string(),
+    }
+}
+
+/// Compiles the module at `path`, or loads it if it is a precompiled
+/// artifact and those are allowed.
+fn load_module(engine: &Engine, path: &Path, allow_precompiled: bool) -> anyhow::Result<Module> {
+    if Engine::detect_precompiled_file(path)?.is_none() {
+        return Module::from_file(engine, path);
+    }
+    if !allow_precompiled {
+        bail!("running a precompiled module requires the `--allow-precompiled` flag");
+    }
+    // SAFETY: the user vouched for the artifact with `--allow-precompiled`
+    // (its header, version, settings and checksum are still checked), and
+    // the CLI does not change the file while it runs.
+    #[allow(unsafe_code)]
+    unsafe {
+        Module::deserialize_file(engine, path)
     }
 }

@@ -378,3 +378,71 @@ fn an_environment_variable_the_guest_could_not_see_is_refused() {
     let out = keel(&["run", "--env", "A=b=c", &file]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn compile_writes_an_artifact_that_run_loads_when_allowed() {
+    let dir = temp_dir("compile");
+    let wat = write(
+        &dir,
+        "add.wat",
+        br#"(module (func (export "add") (param i32 i32) (result i32)
+              (i32.add (local.get 0) (local.get 1))))"#,
+    );
+    let artifact = dir.join("add.cwasm").to_string_lossy().into_owned();
+    let o = keel(&["compile", &wat, "-o", &artifact]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = keel(&[
+        "run",
+        "--allow-precompiled",
+        "--invoke",
+        "add",
+        &artifact,
+        "40",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "42\n");
+
+    // Without the flag, and under settings it was not compiled for, it is
+    // refused with one line that says why.
+    let o = keel(&["run", "--invoke", "add", &artifact, "40", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("requires the `--allow-precompiled` flag"),
+        "{}",
+        stderr(&o)
+    );
+    let o = keel(&[
+        "run",
+        "--allow-precompiled",
+        "--fuel",
+        "100",
+        "--invoke",
+        "add",
+        &artifact,
+        "1",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("consume_fuel=false"), "{}", stderr(&o));
+
+    // A corrupt artifact is refused, not run.
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    let corrupt = write(&dir, "corrupt.cwasm", &bytes);
+    let o = keel(&[
+        "run",
+        "--allow-precompiled",
+        "--invoke",
+        "add",
+        &corrupt,
+        "1",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("checksum"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

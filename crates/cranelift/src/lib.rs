@@ -160,16 +160,36 @@ impl Compiler {
         &self.settings
     }
 
-    /// A string that changes whenever code from this compiler would not run
-    /// on another: the target, its CPU features and every flag.
-    pub fn fingerprint(&self) -> String {
-        let mut s = format!("{} {}", self.isa.triple(), env!("CARGO_PKG_VERSION"));
-        for v in self.isa.flags().iter() {
-            s.push_str(&format!(" {}={}", v.name, v.value_string()));
+    /// Everything that shapes the code this compiler generates, as named
+    /// settings: the target, every Cranelift flag and CPU feature, and
+    /// every code-shaping setting. Code compiled under one list runs only
+    /// where the same list holds; a precompiled artifact carries it so that
+    /// loading can name the first setting that differs.
+    pub fn fingerprint(&self) -> Vec<(String, String)> {
+        let s = &self.settings;
+        let t = &s.tunables;
+        let mut entries = vec![
+            ("target".to_string(), self.isa.triple().to_string()),
+            ("opt_level".into(), format!("{:?}", s.opt_level)),
+            (
+                "nan_canonicalization".into(),
+                s.nan_canonicalization.to_string(),
+            ),
+            (
+                "memory_reservation".into(),
+                t.memory_reservation.to_string(),
+            ),
+            ("memory_guard_size".into(), t.memory_guard_size.to_string()),
+            ("consume_fuel".into(), t.consume_fuel.to_string()),
+            (
+                "epoch_interruption".into(),
+                t.epoch_interruption.to_string(),
+            ),
+            ("epoch_by_signal".into(), t.epoch_by_signal.to_string()),
+        ];
+        for v in self.isa.flags().iter().chain(self.isa.isa_flags()) {
+            entries.push((format!("cranelift.{}", v.name), v.value_string()));
         }
-        for v in self.isa.isa_flags() {
-            s.push_str(&format!(" {}={}", v.name, v.value_string()));
-        }
-        s
+        entries
     }
 }

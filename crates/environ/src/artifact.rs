@@ -135,3 +135,250 @@ impl CompiledModuleInfo {
         i.checked_sub(1).map(|i| self.address_map[i].wasm_offset)
     }
 }
+
+impl LibCall {
+    /// Every libcall, in encoding order.
+    pub const ALL: [LibCall; 10] = [
+        LibCall::FloorF32,
+        LibCall::FloorF64,
+        LibCall::CeilF32,
+        LibCall::CeilF64,
+        LibCall::TruncF32,
+        LibCall::TruncF64,
+        LibCall::NearestF32,
+        LibCall::NearestF64,
+        LibCall::FmaF32,
+        LibCall::FmaF64,
+    ];
+}
+
+/// Why bytes do not decode as a [`CompiledModuleInfo`].
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("malformed code tables: {0}")]
+pub struct InfoDecodeError(&'static str);
+
+impl CompiledModuleInfo {
+    /// Appends the tables to `out`, in a form [`CompiledModuleInfo::decode`]
+    /// reads back (little-endian, counts before lists).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let u32s =
+            |out: &mut Vec<u8>, v: &[u32]| v.iter().for_each(|x| out.extend(x.to_le_bytes()));
+        u32s(out, &[self.functions.len() as u32]);
+        for f in self.functions.values() {
+            let array = f.array_call.unwrap_or_default();
+            u32s(out, &[f.wasm_call.start, f.wasm_call.length]);
+            out.push(u8::from(f.array_call.is_some()));
+            u32s(out, &[array.start, array.length]);
+        }
+        u32s(out, &[self.traps.len() as u32]);
+        for t in &self.traps {
+            u32s(out, &[t.code_offset]);
+            out.push(t.kind.as_u8());
+        }
+        u32s(out, &[self.address_map.len() as u32]);
+        for e in &self.address_map {
+            u32s(out, &[e.code_offset, e.wasm_offset]);
+        }
+        u32s(out, &[self.relocations.len() as u32]);
+        for r in &self.relocations {
+            u32s(out, &[r.offset]);
+            out.push(r.target as u8);
+            out.extend(r.addend.to_le_bytes());
+        }
+    }
+
+    /// Reads tables that [`CompiledModuleInfo::encode`] wrote, for a text
+    /// section of `text_len` bytes. Checks what the runtime's lookups rely
+    /// on (every range inside the text, functions and sites in order), so
+    /// that even wrong tables cannot make a lookup read out of bounds.
+    pub fn decode(bytes: &[u8], text_len: usize) -> Result<Self, InfoDecodeError> {
+        let mut r = Reader(bytes);
+        let in_text =
+            |start: u32, len: u32| (start as usize).saturating_add(len as usize) <= text_len;
+        let mut info = CompiledModuleInfo::default();
+        for _ in 0..r.count(17)? {
+            let wasm_call = FunctionLoc {
+                start: r.u32()?,
+                length: r.u32()?,
+            };
+            let has_array = r.u8()?;
+            let array = FunctionLoc {
+                start: r.u32()?,
+                length: r.u32()?,
+            };
+            let array_call = match has_array {
+                0 => None,
+                1 => Some(array),
+                _ => return Err(InfoDecodeError("bad array-call flag")),
+            };
+            let ordered = info
+                .functions
+                .values()
+                .last()
+                .is_none_or(|prev| prev.wasm_call.start <= wasm_call.start);
+            if !ordered
+                || !in_text(wasm_call.start, wasm_call.length)
+                || array_call.is_some_and(|a| !in_text(a.start, a.length))
+            {
+                return Err(InfoDecodeError("function outside the text or out of order"));
+            }
+            info.functions.push(CompiledFunctionInfo {
+                wasm_call,
+                array_call,
+            });
+        }
+        for _ in 0..r.count(5)? {
+            let code_offset = r.u32()?;
+            let kind = TrapKind::from_u8(r.u8()?).ok_or(InfoDecodeError("bad trap kind"))?;
+            if info
+                .traps
+                .last()
+                .is_some_and(|t| t.code_offset >= code_offset)
+            {
+                return Err(InfoDecodeError("trap sites out of order"));
+            }
+            info.traps.push(TrapSite { code_offset, kind });
+        }
+        for _ in 0..r.count(8)? {
+            let entry = AddressMapEntry {
+                code_offset: r.u32()?,
+                wasm_offset: r.u32()?,
+            };
+            if info
+                .address_map
+                .last()
+                .is_some_and(|e| e.code_offset > entry.code_offset)
+            {
+                return Err(InfoDecodeError("address map out of order"));
+            }
+            info.address_map.push(entry);
+        }
+        for _ in 0..r.count(13)? {
+            let offset = r.u32()?;
+            let target = LibCall::ALL
+                .get(usize::from(r.u8()?))
+                .copied()
+                .ok_or(InfoDecodeError("bad libcall"))?;
+            let addend = i64::from_le_bytes(r.array()?);
+            if !in_text(offset, 8) {
+                return Err(InfoDecodeError("relocation outside the text"));
+            }
+            info.relocations.push(LoadRelocation {
+                offset,
+                target,
+                addend,
+            });
+        }
+        if !r.0.is_empty() {
+            return Err(InfoDecodeError("trailing bytes"));
+        }
+        Ok(info)
+    }
+}
+
+/// A cursor over encoded tables.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], InfoDecodeError> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(InfoDecodeError("truncated"))?;
+        self.0 = rest;
+        Ok(*head)
+    }
+
+    fn u8(&mut self) -> Result<u8, InfoDecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, InfoDecodeError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    /// A count of records of `record_len` bytes each, which must fit in
+    /// what is left (so that a corrupt count cannot make the decoder
+    /// reserve or loop beyond the input).
+    fn count(&mut self, record_len: usize) -> Result<u32, InfoDecodeError> {
+        let n = self.u32()?;
+        if (n as usize).saturating_mul(record_len) > self.0.len() {
+            return Err(InfoDecodeError("count larger than the input"));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> CompiledModuleInfo {
+        let mut info = CompiledModuleInfo::default();
+        info.functions.push(CompiledFunctionInfo {
+            wasm_call: FunctionLoc {
+                start: 0,
+                length: 16,
+            },
+            array_call: None,
+        });
+        info.functions.push(CompiledFunctionInfo {
+            wasm_call: FunctionLoc {
+                start: 16,
+                length: 16,
+            },
+            array_call: Some(FunctionLoc {
+                start: 32,
+                length: 8,
+            }),
+        });
+        info.traps.push(TrapSite {
+            code_offset: 4,
+            kind: TrapKind::OutOfFuel,
+        });
+        info.address_map.push(AddressMapEntry {
+            code_offset: 0,
+            wasm_offset: 30,
+        });
+        info.relocations.push(LoadRelocation {
+            offset: 24,
+            target: LibCall::FmaF64,
+            addend: -3,
+        });
+        info
+    }
+
+    #[test]
+    fn tables_round_trip() {
+        let info = sample();
+        let mut bytes = Vec::new();
+        info.encode(&mut bytes);
+        let back = CompiledModuleInfo::decode(&bytes, 40).unwrap();
+        assert_eq!(
+            back.functions.as_values_slice(),
+            info.functions.as_values_slice()
+        );
+        assert_eq!(back.traps, info.traps);
+        assert_eq!(back.address_map, info.address_map);
+        assert_eq!(back.relocations, info.relocations);
+    }
+
+    #[test]
+    fn tables_that_do_not_fit_the_text_or_the_input_are_refused() {
+        let mut bytes = Vec::new();
+        sample().encode(&mut bytes);
+        assert!(
+            CompiledModuleInfo::decode(&bytes, 39).is_err(),
+            "text too short"
+        );
+        for len in 0..bytes.len() {
+            assert!(
+                CompiledModuleInfo::decode(&bytes[..len], 40).is_err(),
+                "truncated at {len}"
+            );
+        }
+        let mut huge_count = bytes.clone();
+        huge_count[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(CompiledModuleInfo::decode(&huge_count, 40).is_err());
+    }
+}

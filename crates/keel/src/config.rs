@@ -28,6 +28,8 @@ pub struct Config {
     /// Whether epochs may interrupt by signal (see
     /// [`Config::epoch_by_signal`]).
     pub(crate) epoch_signal_allowed: bool,
+    /// The key that signs and authenticates artifacts.
+    pub(crate) artifact_key: Option<crate::artifact::ArtifactKey>,
 }
 
 impl Default for Config {
@@ -62,7 +64,22 @@ impl Config {
             allocation_strategy: crate::InstanceAllocationStrategy::OnDemand,
             memory_init_cow: true,
             epoch_signal_allowed: true,
+            artifact_key: None,
         }
+    }
+
+    /// A secret key with which this engine signs the artifacts it
+    /// serializes ([`Module::serialize`](crate::Module::serialize),
+    /// [`Engine::precompile_module`](crate::Engine::precompile_module)),
+    /// with HMAC-SHA-256, and without which
+    /// [`Module::deserialize_authenticated`](crate::Module::deserialize_authenticated)
+    /// refuses to load any. A host that keeps artifacts on storage others
+    /// can write keeps the key to itself and loads them without `unsafe`.
+    /// (The key does not enter the artifact's fingerprint: an artifact
+    /// signed with another key is refused as such.)
+    pub fn artifact_key(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
+        self.artifact_key = Some(crate::artifact::ArtifactKey::new(key.as_ref()));
+        self
     }
 
     feature_setters! {

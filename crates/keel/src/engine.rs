@@ -115,6 +115,38 @@ impl Engine {
         self.inner.epochs.increment();
     }
 
+    /// Compiles `bytes` (binary or, with the `wat` feature, text) into a
+    /// precompiled artifact for [`Module::deserialize`], as
+    /// [`Module::serialize`] of [`Module::new`] would, without keeping the
+    /// module.
+    ///
+    /// [`Module::deserialize`]: crate::Module::deserialize
+    /// [`Module::serialize`]: crate::Module::serialize
+    /// [`Module::new`]: crate::Module::new
+    pub fn precompile_module(&self, bytes: &[u8]) -> crate::Result<Vec<u8>> {
+        crate::Module::new(self, bytes)?.serialize()
+    }
+
+    /// What `bytes` are, if they are a precompiled artifact (of any Keel
+    /// version or settings: this looks at the header only). `None` for
+    /// anything else, such as a `.wasm` module.
+    pub fn detect_precompiled(bytes: &[u8]) -> Option<Precompiled> {
+        crate::artifact::is_artifact(bytes).then_some(Precompiled::Module)
+    }
+
+    /// [`Engine::detect_precompiled`] of a file's first bytes.
+    pub fn detect_precompiled_file(
+        path: impl AsRef<std::path::Path>,
+    ) -> crate::Result<Option<Precompiled>> {
+        use std::io::Read;
+        let path = path.as_ref();
+        let mut head = Vec::with_capacity(8);
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        file.take(8).read_to_end(&mut head)?;
+        Ok(Engine::detect_precompiled(&head))
+    }
+
     /// The slow-path trampoline's address, or null.
     pub(crate) fn slow_path_call(&self) -> *const u8 {
         self.inner
@@ -175,4 +207,13 @@ impl Engine {
         t.insert(id, mmap);
         Ok(ptr)
     }
+}
+
+/// What kind of precompiled artifact some bytes are
+/// ([`Engine::detect_precompiled`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Precompiled {
+    /// A core module, for [`Module::deserialize`](crate::Module::deserialize).
+    Module,
 }

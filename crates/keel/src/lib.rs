@@ -40,6 +40,7 @@
 #![deny(unsafe_code)]
 
 mod allocation;
+mod artifact;
 mod config;
 mod engine;
 mod externals;
@@ -59,6 +60,8 @@ mod instance_pre;
 mod limits;
 mod linker;
 mod metering;
+// Loading precompiled artifacts, whose code is trusted as the compiler's.
+#[allow(unsafe_code)]
 mod module;
 // Raw accessors over what the store owns, and handles from raw pointers.
 #[allow(unsafe_code)]
@@ -72,8 +75,9 @@ mod vm;
 
 pub use allocation::{InstanceAllocationStrategy, PoolingAllocationConfig};
 pub use anyhow::{self, Error, bail, ensure, format_err};
+pub use artifact::ArtifactError;
 pub use config::{Config, OptLevel};
-pub use engine::Engine;
+pub use engine::{Engine, Precompiled};
 pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
 pub use externref::ExternRef;
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};

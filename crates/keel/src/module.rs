@@ -1,8 +1,9 @@
 //! Compiled modules.
 
+use crate::artifact;
 use crate::vm::LoadedModule;
-use crate::vm::code_memory::load_code;
-use crate::vm::code_registry;
+use crate::vm::code_memory::{load_code, load_code_from_file};
+use crate::vm::code_registry::{self, CodeObject};
 use crate::{Engine, ExternType, FuncType, GlobalType, MemoryType, TableType};
 use anyhow::Context as _;
 use keel_environ::{EntityIndex, ModuleParser, VMOffsets};
@@ -15,6 +16,9 @@ use std::sync::Arc;
 pub struct Module {
     engine: Engine,
     loaded: Arc<LoadedModule>,
+    /// The module's WebAssembly bytes, which an artifact carries (its
+    /// metadata is parsed from them again when the artifact is loaded).
+    wasm: Arc<[u8]>,
 }
 
 impl std::fmt::Debug for Module {
@@ -35,6 +39,11 @@ impl Module {
         }
         if bytes.starts_with(b"\0asm") {
             return Module::from_binary(engine, bytes);
+        }
+        if artifact::is_artifact(bytes) {
+            anyhow::bail!(
+                "this is a precompiled Keel artifact, not a WebAssembly module (load it with `Module::deserialize`)"
+            );
         }
         #[cfg(feature = "wat")]
         if let Ok(text) = std::str::from_utf8(bytes) {
@@ -64,17 +73,32 @@ impl Module {
     pub fn from_binary(engine: &Engine, bytes: &[u8]) -> crate::Result<Module> {
         let translation = ModuleParser::new(engine.config().features).parse(bytes)?;
         let env = Arc::new(translation.module.clone());
-        let offsets = VMOffsets::new(&env)?;
         let compiled = engine.compiler().compile_module(translation)?;
+        let code = load_code(&compiled.text, compiled.info, env.clone())
+            .context("failed to load compiled code")?;
+        // SAFETY: the code is what Keel's compiler produced for `env`.
+        unsafe { Module::from_code(engine, env, code, bytes) }
+    }
+
+    /// A module around loaded `code`.
+    ///
+    /// # Safety
+    ///
+    /// `code` must be what Keel's compiler produces for `env` under
+    /// `engine`'s settings: it is run as it is.
+    unsafe fn from_code(
+        engine: &Engine,
+        env: Arc<keel_environ::Module>,
+        code: CodeObject,
+        wasm: &[u8],
+    ) -> crate::Result<Module> {
+        let offsets = VMOffsets::new(&env)?;
         let type_ids = env
             .types
             .values()
             .map(|t| engine.register_type(t))
             .collect();
-        let code = Arc::new(
-            load_code(&compiled.text, compiled.info, env.clone())
-                .context("failed to load compiled code")?,
-        );
+        let code = Arc::new(code);
         code_registry::register(&code);
         Ok(Module {
             engine: engine.clone(),
@@ -88,7 +112,118 @@ impl Module {
                 table_images: std::sync::OnceLock::new(),
                 segment_plans: Default::default(),
             }),
+            wasm: wasm.into(),
         })
+    }
+
+    /// This module as a precompiled artifact, which
+    /// [`Module::deserialize`] loads without compiling, into an engine
+    /// with the same settings (see `ARCHITECTURE.md`). Signed when the
+    /// engine has an [`artifact key`](crate::Config::artifact_key).
+    pub fn serialize(&self) -> crate::Result<Vec<u8>> {
+        let code = &self.loaded.code;
+        Ok(artifact::encode(
+            &self.engine,
+            &self.wasm,
+            &code.info,
+            code.text(),
+        ))
+    }
+
+    /// Loads a precompiled artifact made by [`Module::serialize`] or
+    /// [`Engine::precompile_module`], without compiling. Refuses, with an
+    /// error that names the problem, anything else: a `.wasm` file, an
+    /// artifact of another Keel version or of an engine with other
+    /// settings (target, CPU features, compiler flags, memory layout,
+    /// features, metering), a truncated or corrupt one (checksum).
+    ///
+    /// # Safety
+    ///
+    /// The checks catch accidents, not attacks: the artifact's machine code
+    /// runs as it is, so the bytes must come from Keel (this or an
+    /// identical build) and must not have been tampered with. Bytes from
+    /// storage the host does not fully trust need
+    /// [`Module::deserialize_authenticated`], which is safe.
+    pub unsafe fn deserialize(engine: &Engine, bytes: impl AsRef<[u8]>) -> crate::Result<Module> {
+        let parts = artifact::decode(engine, bytes.as_ref(), false)?;
+        // SAFETY: the caller vouches for the artifact.
+        unsafe { Module::from_parts(engine, parts) }
+    }
+
+    /// Like [`Module::deserialize`], for an artifact in a file, which is
+    /// mapped rather than read: the text is mapped executable straight from
+    /// the file (copy on write, so only the pages holding relocations are
+    /// copied).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Module::deserialize`]; moreover the file must not change
+    /// while the module lives (its pages are the module's code).
+    pub unsafe fn deserialize_file(
+        engine: &Engine,
+        path: impl AsRef<Path>,
+    ) -> crate::Result<Module> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        let mapped = crate::vm::mmap::MappedFile::new(&file)
+            .with_context(|| format!("failed to map `{}`", path.display()))?;
+        let parts = artifact::decode(engine, mapped.bytes(), false)?;
+        let translation = ModuleParser::new(engine.config().features).parse(parts.wasm)?;
+        let env = Arc::new(translation.module);
+        let code = load_code_from_file(
+            &file,
+            parts.text_offset as u64,
+            parts.text.len(),
+            parts.info,
+            env.clone(),
+        )
+        .context("failed to load the artifact's code")?;
+        // SAFETY: the caller vouches for the artifact.
+        unsafe { Module::from_code(engine, env, code, parts.wasm) }
+    }
+
+    /// Loads an artifact that an engine with the same
+    /// [`artifact key`](crate::Config::artifact_key) signed, refusing
+    /// unsigned ones and ones signed with another key before reading
+    /// anything else. Safe: only a holder of the key can make bytes that
+    /// pass.
+    pub fn deserialize_authenticated(
+        engine: &Engine,
+        bytes: impl AsRef<[u8]>,
+    ) -> crate::Result<Module> {
+        let parts = artifact::decode(engine, bytes.as_ref(), true)?;
+        // SAFETY: the signature shows that an engine holding this engine's
+        // key made the artifact, and `decode` checked that it was made
+        // under this engine's settings.
+        unsafe { Module::from_parts(engine, parts) }
+    }
+
+    /// Like [`Module::deserialize_authenticated`], for an artifact in a
+    /// file. The file is read (not mapped), so that changing it after the
+    /// check cannot change the code.
+    pub fn deserialize_authenticated_file(
+        engine: &Engine,
+        path: impl AsRef<Path>,
+    ) -> crate::Result<Module> {
+        let path = path.as_ref();
+        let bytes =
+            std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        Module::deserialize_authenticated(engine, bytes)
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Module::deserialize`].
+    unsafe fn from_parts(engine: &Engine, parts: artifact::Parts<'_>) -> crate::Result<Module> {
+        // Parsing validates the module-level sections again; function
+        // bodies were validated when the artifact was compiled.
+        let translation = ModuleParser::new(engine.config().features).parse(parts.wasm)?;
+        let env = Arc::new(translation.module);
+        let code = load_code(parts.text, parts.info, env.clone())
+            .context("failed to load the artifact's code")?;
+        // SAFETY: the caller vouches for the artifact.
+        unsafe { Module::from_code(engine, env, code, parts.wasm) }
     }
 
     /// Checks that `bytes` is a valid module for `engine`, without

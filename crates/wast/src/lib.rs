@@ -61,15 +61,38 @@ pub struct Report {
     pub failures: Vec<Failure>,
 }
 
+/// How a script runs, beyond its engine's configuration.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScriptOptions {
+    /// Every module goes through a precompiled artifact before use:
+    /// compiled, serialized (signed with a key the runner sets) and loaded
+    /// back with `Module::deserialize_authenticated`, so that what the
+    /// script checks holds of loaded artifacts too.
+    pub through_artifacts: bool,
+}
+
 /// Runs the script `text` with a fresh store. Fails only if the script
 /// cannot be parsed at all; directive failures are in the report.
 pub fn run_script(text: &str, config: &Config) -> anyhow::Result<Report> {
+    run_script_with(text, config, ScriptOptions::default())
+}
+
+/// [`run_script`] with options.
+pub fn run_script_with(
+    text: &str,
+    config: &Config,
+    options: ScriptOptions,
+) -> anyhow::Result<Report> {
     let buf = parse_buffer(text)?;
     let wast: Wast<'_> = parser::parse(&buf).map_err(|mut e| {
         e.set_text(text);
         anyhow!("{e}")
     })?;
-    let mut runner = Runner::new(config)?;
+    let mut config = config.clone();
+    if options.through_artifacts {
+        config.artifact_key(b"keel-wast: scripts through artifacts");
+    }
+    let mut runner = Runner::new(&config, options)?;
     let mut report = Report::default();
     for directive in wast.directives {
         let span = directive.span();
@@ -121,13 +144,14 @@ struct Runner {
     current: Option<Instance>,
     instances: HashMap<String, Instance>,
     definitions: HashMap<String, Module>,
+    options: ScriptOptions,
 }
 
 /// Values returned by an `invoke` or `get`.
 type Outcome = anyhow::Result<Vec<Val>>;
 
 impl Runner {
-    fn new(config: &Config) -> anyhow::Result<Runner> {
+    fn new(config: &Config, options: ScriptOptions) -> anyhow::Result<Runner> {
         let engine = Engine::new(config)?;
         let mut store = Store::new(&engine, ());
         // Under fuel or epochs, scripts get all the fuel and time there is:
@@ -146,6 +170,7 @@ impl Runner {
             current: None,
             instances: HashMap::new(),
             definitions: HashMap::new(),
+            options,
         })
     }
 
@@ -226,7 +251,13 @@ impl Runner {
 
     fn compile(&self, module: &mut QuoteWat<'_>) -> anyhow::Result<Module> {
         let bytes = encode(module)?;
-        Module::new(&self.engine, &bytes)
+        let module = Module::new(&self.engine, &bytes)?;
+        if !self.options.through_artifacts {
+            return Ok(module);
+        }
+        let artifact = module.serialize()?;
+        drop(module);
+        Module::deserialize_authenticated(&self.engine, artifact)
     }
 
     fn instance(&self, name: Option<&str>) -> anyhow::Result<Instance> {

@@ -25,7 +25,8 @@ fn expected_failures() -> HashSet<String> {
 /// allocations; `metered/` scripts run again with fuel and epoch checks
 /// compiled in, which must not change what any instruction does, and
 /// `epoch-signal/` with epochs alone, which (where supported) are checked by
-/// signal and by the interrupt page's checks around calls out of wasm.
+/// signal and by the interrupt page's checks around calls out of wasm;
+/// `artifacts/` scripts load every module from a precompiled artifact.
 fn config(name: &str) -> keel::Config {
     let mut config = keel_wast::config_for_script(name);
     if name.starts_with("pooling/") {
@@ -49,7 +50,10 @@ fn run(name: &str, file: &TestFile<'static>, expected_to_fail: bool) -> Result<(
 }
 
 fn run_text(name: &str, text: &str, expected_to_fail: bool) -> Result<(), Failed> {
-    let report = keel_wast::run_script(text, &config(name));
+    let options = keel_wast::ScriptOptions {
+        through_artifacts: name.starts_with("artifacts/"),
+    };
+    let report = keel_wast::run_script_with(text, &config(name), options);
     let failure = match report {
         Err(e) => Some(format!("script does not parse: {e:#}")),
         Ok(r) if r.failures.is_empty() => None,
@@ -93,6 +97,7 @@ fn main() {
     add("pooling/", spec(SpecVersion::V2).collect());
     add("metered/", spec(SpecVersion::V2).collect());
     add("epoch-signal/", spec(SpecVersion::V2).collect());
+    add("artifacts/", spec(SpecVersion::V2).collect());
     for p in Proposal::all() {
         add("proposals/", proposal(*p).collect());
     }

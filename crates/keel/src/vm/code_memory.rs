@@ -14,15 +14,47 @@ pub fn load_code(
     info: CompiledModuleInfo,
     module: Arc<Module>,
 ) -> io::Result<CodeObject> {
-    let mut mmap = Mmap::accessible(text.len())?;
+    let mmap = Mmap::accessible(text.len())?;
     // SAFETY: the mapping is fresh, read-write, at least `text.len()` bytes,
     // and not shared with anything yet.
     unsafe {
         std::ptr::copy_nonoverlapping(text.as_ptr(), mmap.as_ptr(), text.len());
     }
+    finish_loading(mmap, text.len(), info, module)
+}
+
+/// Maps `len` bytes of `file` from page-aligned `offset` as text, copy on
+/// write (the relocations' pages become private, the rest stay shared with
+/// the page cache), writes the load-time relocations, and makes the pages
+/// executable.
+pub fn load_code_from_file(
+    file: &std::fs::File,
+    offset: u64,
+    len: usize,
+    info: CompiledModuleInfo,
+    module: Arc<Module>,
+) -> io::Result<CodeObject> {
+    use std::os::fd::AsFd;
+    let reserved = super::mmap::round_up_to_page(len.max(1))
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut mmap = Mmap::reserve(reserved)?;
+    // Whole pages (the file goes on past the text, or the last page's tail
+    // reads as zeros).
+    mmap.map_file_private(0, reserved, file.as_fd(), offset)?;
+    finish_loading(mmap, len, info, module)
+}
+
+/// Writes the relocations into the `text_len` bytes of text at the start
+/// of the writable `mmap` and makes it executable.
+fn finish_loading(
+    mut mmap: Mmap,
+    text_len: usize,
+    info: CompiledModuleInfo,
+    module: Arc<Module>,
+) -> io::Result<CodeObject> {
     for r in &info.relocations {
         let offset = r.offset as usize;
-        if offset.checked_add(8).is_none_or(|end| end > text.len()) {
+        if offset.checked_add(8).is_none_or(|end| end > text_len) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "relocation outside text",
@@ -38,7 +70,7 @@ pub fn load_code(
     let len = mmap.len();
     mmap.make_executable(0, len)?;
     flush_icache(&mmap);
-    Ok(CodeObject::new(mmap, text.len(), info, module))
+    Ok(CodeObject::new(mmap, text_len, info, module))
 }
 
 /// Makes the instruction cache see what was written to `mmap`. Takes the

@@ -41,6 +41,13 @@ impl CodeObject {
         self.mmap.as_ptr() as usize
     }
 
+    /// The text as loaded (load-time relocations written).
+    pub fn text(&self) -> &[u8] {
+        // SAFETY: the mapping holds `text_len` readable bytes for as long as
+        // `self` lives, and nothing writes them after loading.
+        unsafe { std::slice::from_raw_parts(self.mmap.as_ptr(), self.text_len) }
+    }
+
     /// The address of `offset` in the text.
     pub fn text_address(&self, offset: u32) -> *const u8 {
         debug_assert!((offset as usize) < self.text_len.max(1));

@@ -91,7 +91,7 @@ impl LinearMemory {
         let mut mmap = Mmap::reserve(reservation.saturating_add(guard))?;
         mmap.make_accessible(0, initial)?;
         if let Some(image) = image {
-            mmap.map_file_private(image.start(), image.byte_len(), image.fd())?;
+            mmap.map_file_private(image.start(), image.byte_len(), image.fd(), 0)?;
         }
         Ok(Box::new(LinearMemory {
             definition: VMMemoryDefinition {
@@ -261,7 +261,7 @@ fn prepare_slot(
             // Inside `initial` by the image's invariant; made accessible
             // with the rest below.
             slot.mmap
-                .map_file_private(image.start(), image.byte_len(), image.fd())?;
+                .map_file_private(image.start(), image.byte_len(), image.fd(), 0)?;
             slot.image = Some(image.clone());
         }
     }

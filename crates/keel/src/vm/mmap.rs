@@ -116,14 +116,15 @@ impl Mmap {
         self.protect(start, len, libc::PROT_READ | libc::PROT_WRITE)
     }
 
-    /// Maps `len` bytes of `fd` from file offset 0, copy-on-write and
-    /// read-write, at page-aligned `start`, replacing what was there.
-    /// Writes go to private pages; the file never changes.
+    /// Maps `len` bytes of `fd` from page-aligned `file_offset`,
+    /// copy-on-write and read-write, at page-aligned `start`, replacing
+    /// what was there. Writes go to private pages; the file never changes.
     pub fn map_file_private(
         &mut self,
         start: usize,
         len: usize,
         fd: std::os::fd::BorrowedFd<'_>,
+        file_offset: u64,
     ) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         self.check_range(start, len)?;
@@ -140,7 +141,8 @@ impl Mmap {
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_FIXED,
                 fd.as_raw_fd(),
-                0,
+                libc::off_t::try_from(file_offset)
+                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
             )
         };
         if ptr == libc::MAP_FAILED {
@@ -214,5 +216,36 @@ impl Drop for Mmap {
         unsafe {
             libc::munmap(self.ptr.as_ptr().cast(), self.len);
         }
+    }
+}
+
+/// A whole file mapped read-only into memory (copy on write: nothing is
+/// ever written to it), for reading it without copying.
+pub struct MappedFile {
+    mmap: Mmap,
+    len: usize,
+}
+
+impl MappedFile {
+    /// Maps `file` from its start to its current end.
+    pub fn new(file: &std::fs::File) -> io::Result<MappedFile> {
+        use std::os::fd::AsFd;
+        let len = usize::try_from(file.metadata()?.len())
+            .map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        let reserved = round_up_to_page(len.max(1))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        let mut mmap = Mmap::reserve(reserved)?;
+        // Whole pages: the last one's tail past the end of the file reads
+        // as zeros.
+        mmap.map_file_private(0, reserved, file.as_fd(), 0)?;
+        Ok(MappedFile { mmap, len })
+    }
+
+    /// The file's bytes. (Should the file shrink while mapped, reading past
+    /// its new end faults: callers map only files they own.)
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` bytes from the start of the mapping are the file's,
+        // readable for as long as `self` lives; nothing writes them.
+        unsafe { std::slice::from_raw_parts(self.mmap.as_ptr(), self.len) }
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the embedding API. One binary, one module per topic.
 
 mod api;
+mod artifacts;
 mod bad_input;
 mod externref;
 mod lazy_tables;

@@ -1,0 +1,409 @@
+//! Precompiled modules: the bytes `Module::serialize` and
+//! `Engine::precompile_module` write and `Module::deserialize*` read.
+//!
+//! ```text
+//!   magic "\0keelaot"   format version (u32)   Keel's version (u16 length, bytes)
+//!   fingerprint: u32 count, then (u16 length, name, u16 length, value) each
+//!   wasm length, tables length, text offset, text length (u64 each)
+//!   the module's wasm bytes | the code tables | zeros up to the text offset
+//!   the text section (at a multiple of TEXT_ALIGN, so it can be mapped)
+//!   trailer: SHA-256 of everything before it, a signed flag (0 or 1), and
+//!            HMAC-SHA-256 of everything before it (zeros when unsigned)
+//! ```
+//!
+//! Everything is little-endian. The fingerprint is the compiler's list of
+//! code-shaping settings plus the engine's wasm features: an artifact loads
+//! only into an engine whose list is the same, and the error names the
+//! first setting that differs. The text holds no host address: load-time
+//! relocations are zero in the artifact and written when it is loaded.
+//!
+//! The checksum catches truncation and corruption, not tampering: whoever
+//! can write the artifact can recompute it. The signature, made with the
+//! engine's [`Config::artifact_key`](crate::Config::artifact_key), is what
+//! lets [`Module::deserialize_authenticated`](crate::Module) trust bytes
+//! from storage the host does not control.
+
+use crate::Engine;
+use hmac::{Hmac, Mac};
+use keel_environ::{CompiledModuleInfo, InfoDecodeError};
+use sha2::{Digest, Sha256};
+
+const MAGIC: &[u8; 8] = b"\0keelaot";
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+/// Bumped whenever the layout above or the encoding of the code tables
+/// changes.
+const FORMAT_VERSION: u32 = 1;
+/// The text's alignment in the file: the largest page size Keel runs on,
+/// so that the text can be mapped from the file directly.
+pub(crate) const TEXT_ALIGN: usize = 64 << 10;
+/// SHA-256, the signed flag, HMAC-SHA-256.
+const TRAILER_LEN: usize = 32 + 1 + 32;
+
+/// Why bytes are not a loadable artifact for an engine.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArtifactError {
+    /// A WebAssembly module rather than a precompiled one.
+    #[error(
+        "this is a WebAssembly module, not a precompiled artifact (compile it with `Module::new`)"
+    )]
+    IsWasm,
+    /// Not made by Keel.
+    #[error("not a Keel precompiled artifact (no `\\0keelaot` header)")]
+    NotAnArtifact,
+    /// Shorter than its own header says.
+    #[error("the artifact is truncated")]
+    Truncated,
+    /// The checksum does not match: truncated or corrupt.
+    #[error("the artifact's checksum does not match: it is corrupt or truncated")]
+    Checksum,
+    /// Another layout version.
+    #[error("the artifact has format version {found}, this Keel reads version {expected}")]
+    FormatVersion {
+        /// The artifact's.
+        found: u32,
+        /// This build's.
+        expected: u32,
+    },
+    /// Made by another version of Keel.
+    #[error("the artifact was made by Keel {artifact}, this is Keel {this}")]
+    KeelVersion {
+        /// The artifact's.
+        artifact: String,
+        /// This build's.
+        this: String,
+    },
+    /// Compiled under different settings (target, CPU features, flags,
+    /// memory layout, features).
+    #[error(
+        "the artifact was compiled with {setting}={artifact}, this engine has {setting}={engine}"
+    )]
+    Fingerprint {
+        /// The first setting that differs.
+        setting: String,
+        /// Its value in the artifact (`<absent>` if missing).
+        artifact: String,
+        /// Its value in this engine (`<absent>` if missing).
+        engine: String,
+    },
+    /// Authentication was asked of an engine without a key.
+    #[error("this engine has no artifact key (set one with `Config::artifact_key`)")]
+    NoKey,
+    /// Authentication was asked and the artifact is not signed.
+    #[error("the artifact is not signed")]
+    Unsigned,
+    /// The signature is not this engine's key's.
+    #[error("the artifact's signature does not match this engine's key")]
+    BadSignature,
+    /// Inconsistent sections.
+    #[error("malformed artifact: {0}")]
+    Malformed(&'static str),
+    /// The code tables do not decode.
+    #[error(transparent)]
+    Tables(#[from] InfoDecodeError),
+}
+
+/// What an artifact holds, borrowed from its bytes.
+pub(crate) struct Parts<'a> {
+    /// The module's WebAssembly bytes.
+    pub wasm: &'a [u8],
+    /// The code tables.
+    pub info: CompiledModuleInfo,
+    /// Where the text starts in the artifact (a multiple of [`TEXT_ALIGN`]).
+    pub text_offset: usize,
+    /// The text section (relocations still zero).
+    pub text: &'a [u8],
+}
+
+/// Whether `bytes` start like an artifact.
+pub(crate) fn is_artifact(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
+/// The settings an artifact must match to load into `engine`.
+fn fingerprint(engine: &Engine) -> Vec<(String, String)> {
+    let mut entries = engine.compiler().fingerprint();
+    entries.push((
+        "wasm_features".into(),
+        format!("{:#x}", engine.config().features.bits()),
+    ));
+    entries
+}
+
+/// Writes an artifact for `engine`: `text` with the relocation sites that
+/// `info` lists cleared, so that no host address leaks into it.
+pub(crate) fn encode(
+    engine: &Engine,
+    wasm: &[u8],
+    info: &CompiledModuleInfo,
+    text: &[u8],
+) -> Vec<u8> {
+    let mut tables = Vec::new();
+    info.encode(&mut tables);
+    let mut out = Vec::with_capacity(wasm.len() + tables.len() + text.len() + 2 * TEXT_ALIGN);
+    out.extend_from_slice(MAGIC);
+    out.extend(FORMAT_VERSION.to_le_bytes());
+    put_str(&mut out, env!("CARGO_PKG_VERSION"));
+    let entries = fingerprint(engine);
+    out.extend((entries.len() as u32).to_le_bytes());
+    for (name, value) in &entries {
+        put_str(&mut out, name);
+        put_str(&mut out, value);
+    }
+    let header_end = out.len() + 4 * 8;
+    let text_offset = (header_end + wasm.len() + tables.len()).next_multiple_of(TEXT_ALIGN);
+    for n in [wasm.len(), tables.len(), text_offset, text.len()] {
+        out.extend((n as u64).to_le_bytes());
+    }
+    out.extend_from_slice(wasm);
+    out.extend_from_slice(&tables);
+    out.resize(text_offset, 0);
+    out.extend_from_slice(text);
+    for r in &info.relocations {
+        let at = text_offset + r.offset as usize;
+        if let Some(slot) = out.get_mut(at..at + 8) {
+            slot.fill(0);
+        }
+    }
+    let digest = Sha256::digest(&out);
+    out.extend_from_slice(&digest);
+    match engine.config().artifact_key.as_ref() {
+        Some(key) => {
+            out.push(1);
+            let mac = mac(key.bytes(), &out);
+            out.extend_from_slice(&mac);
+        }
+        None => {
+            out.push(0);
+            out.extend([0; 32]);
+        }
+    }
+    out
+}
+
+fn mac(key: &[u8], bytes: &[u8]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(bytes);
+    mac.finalize().into_bytes().into()
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    // Names and values are short (settings); longer ones are cut, which
+    // only weakens the error message, never the check (the whole list is
+    // also compared by value below).
+    let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    out.extend((bytes.len() as u16).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Reads an artifact for `engine`. With `authenticate`, the signature
+/// must be that of the engine's key, checked before anything else is read.
+pub(crate) fn decode<'a>(
+    engine: &Engine,
+    bytes: &'a [u8],
+    authenticate: bool,
+) -> Result<Parts<'a>, ArtifactError> {
+    if bytes.starts_with(WASM_MAGIC) {
+        return Err(ArtifactError::IsWasm);
+    }
+    if !is_artifact(bytes) {
+        return Err(ArtifactError::NotAnArtifact);
+    }
+    let body_len = bytes
+        .len()
+        .checked_sub(TRAILER_LEN)
+        .ok_or(ArtifactError::Truncated)?;
+    let (body, trailer) = bytes.split_at(body_len);
+    let (digest, rest) = trailer.split_at(32);
+    let (signed, signature) = (rest[0], &rest[1..]);
+    if authenticate {
+        let key = engine
+            .config()
+            .artifact_key
+            .as_ref()
+            .ok_or(ArtifactError::NoKey)?;
+        if signed != 1 {
+            return Err(ArtifactError::Unsigned);
+        }
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("any key length");
+        mac.update(&bytes[..body_len + 33]);
+        mac.verify_slice(signature)
+            .map_err(|_| ArtifactError::BadSignature)?;
+    }
+    if Sha256::digest(body).as_slice() != digest {
+        return Err(ArtifactError::Checksum);
+    }
+    let mut r = Cursor(&body[MAGIC.len()..]);
+    let found = r.u32()?;
+    if found != FORMAT_VERSION {
+        return Err(ArtifactError::FormatVersion {
+            found,
+            expected: FORMAT_VERSION,
+        });
+    }
+    let version = r.str()?;
+    if version != env!("CARGO_PKG_VERSION") {
+        return Err(ArtifactError::KeelVersion {
+            artifact: version.to_string(),
+            this: env!("CARGO_PKG_VERSION").to_string(),
+        });
+    }
+    let count = r.u32()?;
+    let mut entries = Vec::new();
+    for _ in 0..count {
+        entries.push((r.str()?.to_string(), r.str()?.to_string()));
+    }
+    check_fingerprint(&entries, &fingerprint(engine))?;
+    let [wasm_len, tables_len, text_offset, text_len] =
+        [r.u64()?, r.u64()?, r.u64()?, r.u64()?].map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let wasm = r.take(wasm_len)?;
+    let tables = r.take(tables_len)?;
+    if text_offset % TEXT_ALIGN != 0
+        || text_offset.checked_add(text_len) != Some(body.len())
+        || text_offset < body.len() - r.0.len()
+    {
+        return Err(ArtifactError::Malformed(
+            "the text is not where the header says",
+        ));
+    }
+    let text = &body[text_offset..];
+    let info = CompiledModuleInfo::decode(tables, text.len())?;
+    Ok(Parts {
+        wasm,
+        info,
+        text_offset,
+        text,
+    })
+}
+
+/// The first setting on which an artifact's list and the engine's differ.
+fn check_fingerprint(
+    artifact: &[(String, String)],
+    engine: &[(String, String)],
+) -> Result<(), ArtifactError> {
+    let absent = || "<absent>".to_string();
+    let find = |list: &[(String, String)], name: &str| {
+        list.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    };
+    for (name, value) in engine {
+        let theirs = find(artifact, name);
+        if theirs.as_ref() != Some(value) {
+            return Err(ArtifactError::Fingerprint {
+                setting: name.clone(),
+                artifact: theirs.unwrap_or_else(absent),
+                engine: value.clone(),
+            });
+        }
+    }
+    if let Some((name, value)) = artifact.iter().find(|(n, _)| find(engine, n).is_none()) {
+        return Err(ArtifactError::Fingerprint {
+            setting: name.clone(),
+            artifact: value.clone(),
+            engine: absent(),
+        });
+    }
+    Ok(())
+}
+
+/// A cursor over an artifact's header.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ArtifactError> {
+        if n > self.0.len() {
+            return Err(ArtifactError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, ArtifactError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, ArtifactError> {
+        let b = self.take(8)?;
+        let mut a = [0; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn str(&mut self) -> Result<&'a str, ArtifactError> {
+        let b = self.take(2)?;
+        let n = usize::from(u16::from_le_bytes([b[0], b[1]]));
+        std::str::from_utf8(self.take(n)?).map_err(|_| ArtifactError::Malformed("text not UTF-8"))
+    }
+}
+
+/// A secret key that signs artifacts; never printed.
+#[derive(Clone)]
+pub(crate) struct ArtifactKey(std::sync::Arc<[u8]>);
+
+impl ArtifactKey {
+    pub(crate) fn new(key: &[u8]) -> ArtifactKey {
+        ArtifactKey(key.into())
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ArtifactKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ArtifactKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_environ::{LibCall, LoadRelocation};
+
+    #[test]
+    fn relocation_sites_are_zero_in_an_artifact() {
+        // Loaded text holds host addresses where it has relocations; the
+        // artifact must not carry them.
+        let engine = Engine::default();
+        let mut info = CompiledModuleInfo::default();
+        info.relocations.push(LoadRelocation {
+            offset: 8,
+            target: LibCall::FloorF64,
+            addend: 0,
+        });
+        let text = [0xaau8; 24];
+        let bytes = encode(&engine, b"\0asm\x01\0\0\0", &info, &text);
+        let parts = decode(&engine, &bytes, false).unwrap();
+        assert_eq!(&parts.text[..8], &[0xaa; 8]);
+        assert_eq!(&parts.text[8..16], &[0; 8]);
+        assert_eq!(&parts.text[16..], &[0xaa; 8]);
+        assert_eq!(parts.info.relocations, info.relocations);
+    }
+
+    #[test]
+    fn the_first_differing_setting_is_named() {
+        let list = |v: &str| {
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), v.to_string()),
+            ]
+        };
+        assert_eq!(check_fingerprint(&list("2"), &list("2")), Ok(()));
+        assert_eq!(
+            check_fingerprint(&list("2"), &list("3")),
+            Err(ArtifactError::Fingerprint {
+                setting: "b".into(),
+                artifact: "2".into(),
+                engine: "3".into(),
+            })
+        );
+        let mut longer = list("2");
+        longer.push(("c".into(), "x".into()));
+        assert!(matches!(
+            check_fingerprint(&longer, &list("2")),
+            Err(ArtifactError::Fingerprint { setting, .. }) if setting == "c"
+        ));
+    }
+}

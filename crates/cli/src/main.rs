@@ -1,4 +1,5 @@
-//! `keel`: run WebAssembly modules and spec test scripts.
+//! `keel`: run and precompile WebAssembly modules (with a compile cache),
+//! and run spec test scripts.
 //!
 //! Flags follow `wasmtime run` where they overlap. Errors print one line
 //! (`error: ...`), a trap adds its wasm backtrace, and the exit status is
@@ -10,6 +11,7 @@
 // for with `--allow-precompiled`.
 #![deny(unsafe_code)]
 
+mod cache;
 mod compile;
 mod limits;
 mod run;
@@ -32,6 +34,9 @@ enum Command {
     Run(run::RunCommand),
     /// Compile a WebAssembly module into a precompiled artifact.
     Compile(compile::CompileCommand),
+    /// Inspect or empty the compile cache of `keel run`.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Run WebAssembly spec test scripts (.wast).
     Wast(wast::WastCommand),
 }
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(cmd) => cmd.execute(),
         Command::Compile(cmd) => cmd.execute(),
+        Command::Cache(cmd) => cmd.execute(),
         Command::Wast(cmd) => cmd.execute(),
     };
     match result {

@@ -7,6 +7,7 @@
 //! `--timeout 2s`, ...). Everything after MODULE goes to the guest, even
 //! `--help`.
 
+use crate::cache::{Cache, CacheOptions};
 use crate::limits::LimitOptions;
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -36,6 +37,8 @@ pub struct RunCommand {
     listen: Vec<String>,
     #[command(flatten)]
     limits: LimitOptions,
+    #[command(flatten)]
+    cache: CacheOptions,
     /// Allows MODULE to be a precompiled artifact (`keel compile`), whose
     /// machine code runs as it is: only for artifacts you made or trust.
     #[arg(long)]
@@ -140,9 +143,15 @@ impl RunCommand {
         let limits = self.limits.limits()?;
         let mut config = Config::new();
         limits.configure(&mut config);
+        let cache = self.cache.open(&mut config)?;
         let engine = Engine::new(&config)?;
-        let module = load_module(&engine, self.module(), self.allow_precompiled)
-            .with_context(|| format!("failed to load `{}`", self.module().display()))?;
+        let module = load_module(
+            &engine,
+            self.module(),
+            self.allow_precompiled,
+            cache.as_ref(),
+        )
+        .with_context(|| format!("failed to load `{}`", self.module().display()))?;
         let mut linker = Linker::new(&engine);
         keel_wasi::add_to_linker(&mut linker, |host: &mut Host| &mut host.wasi)?;
         let store_limits = limits.store_limits();
@@ -269,11 +278,23 @@ fn format_val(v: &Val) -> String {
     }
 }
 
-/// Compiles the module at `path`, or loads it if it is a precompiled
-/// artifact and those are allowed.
-fn load_module(engine: &Engine, path: &Path, allow_precompiled: bool) -> anyhow::Result<Module> {
+/// Compiles the module at `path` (or takes it from the compile cache), or
+/// loads it if it is a precompiled artifact and those are allowed.
+fn load_module(
+    engine: &Engine,
+    path: &Path,
+    allow_precompiled: bool,
+    cache: Option<&Cache>,
+) -> anyhow::Result<Module> {
     if Engine::detect_precompiled_file(path)?.is_none() {
-        return Module::from_file(engine, path);
+        return match cache {
+            Some(cache) => {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("failed to read `{}`", path.display()))?;
+                cache.load_or_compile(engine, &bytes)
+            }
+            None => Module::from_file(engine, path),
+        };
     }
     if !allow_precompiled {
         bail!("running a precompiled module requires the `--allow-precompiled` flag");

@@ -130,6 +130,15 @@ fn fingerprint(engine: &Engine) -> Vec<(String, String)> {
     entries
 }
 
+/// What must be equal for an artifact of one engine to load into another.
+pub(crate) fn compatibility(engine: &Engine) -> (u32, &'static str, Vec<(String, String)>) {
+    (
+        FORMAT_VERSION,
+        env!("CARGO_PKG_VERSION"),
+        fingerprint(engine),
+    )
+}
+
 /// Writes an artifact for `engine`: `text` with the relocation sites that
 /// `info` lists cleared, so that no host address leaks into it.
 pub(crate) fn encode(

@@ -127,6 +127,14 @@ impl Engine {
         crate::Module::new(self, bytes)?.serialize()
     }
 
+    /// A value that hashes equal for two engines exactly when an artifact
+    /// of one loads into the other (same Keel build, same fingerprint; the
+    /// artifact key aside): for keying a cache of artifacts by it, as with
+    /// Wasmtime's method of the same name.
+    pub fn precompile_compatibility_hash(&self) -> impl std::hash::Hash + '_ {
+        crate::artifact::compatibility(self)
+    }
+
     /// What `bytes` are, if they are a precompiled artifact (of any Keel
     /// version or settings: this looks at the header only). `None` for
     /// anything else, such as a `.wasm` module.

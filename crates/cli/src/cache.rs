@@ -1,0 +1,279 @@
+//! `keel run`'s compile cache, and `keel cache info|clear`.
+//!
+//! Each entry is a precompiled artifact, `<module hash>-<engine hash>.cwasm`
+//! in the cache directory (`KEEL_CACHE_DIR`, else `$XDG_CACHE_HOME/keel`,
+//! else `~/.cache/keel`), signed with a key kept in the directory (`key`,
+//! created on first use, readable by its owner only) and loaded with
+//! `Module::deserialize_authenticated_file`: an entry that is corrupt,
+//! truncated, or was not written by this cache fails that check and is
+//! compiled again and replaced, never run and never a crash. Entries are
+//! written to a temporary file and renamed into place, so several `keel
+//! run`s at once, or one that dies, never leave a torn entry. After each
+//! write the least recently used entries (by modification time, which a
+//! hit refreshes) are removed until the cache is under its bound: 1 GiB,
+//! or `KEEL_CACHE_MAX_SIZE` bytes.
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use keel::{Config, Engine, Module};
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+/// The bound on the cache's size when `KEEL_CACHE_MAX_SIZE` is not set.
+const DEFAULT_MAX_SIZE: u64 = 1 << 30;
+const ENTRY_EXTENSION: &str = "cwasm";
+
+/// A compile cache directory.
+pub struct Cache {
+    dir: PathBuf,
+    max_size: u64,
+}
+
+impl Cache {
+    /// The cache directory from the environment.
+    pub fn from_env() -> anyhow::Result<Cache> {
+        let dir = match std::env::var_os("KEEL_CACHE_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+                Some(base) => PathBuf::from(base).join("keel"),
+                None => match std::env::var_os("HOME") {
+                    Some(home) => PathBuf::from(home).join(".cache/keel"),
+                    None => bail!("no cache directory: set KEEL_CACHE_DIR or HOME"),
+                },
+            },
+        };
+        let max_size = match std::env::var("KEEL_CACHE_MAX_SIZE") {
+            Ok(v) => v
+                .parse()
+                .with_context(|| format!("KEEL_CACHE_MAX_SIZE=`{v}` is not a number of bytes"))?,
+            Err(_) => DEFAULT_MAX_SIZE,
+        };
+        Ok(Cache { dir, max_size })
+    }
+
+    /// The key that signs this cache's entries, created on first use.
+    pub fn key(&self) -> anyhow::Result<Vec<u8>> {
+        let path = self.dir.join("key");
+        if let Ok(key) = std::fs::read(&path)
+            && key.len() == 32
+        {
+            return Ok(key);
+        }
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create the cache `{}`", self.dir.display()))?;
+        let mut key = vec![0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut key))
+            .context("cannot read random bytes for the cache key")?;
+        // Written aside and renamed: of several runs creating it at once,
+        // one key wins and every run then reads that one.
+        let tmp = self.temporary("key");
+        write_private(&tmp, &key)?;
+        if std::fs::hard_link(&tmp, &path).is_err() {
+            // Another run created it first: use that one.
+        }
+        let _ = std::fs::remove_file(&tmp);
+        let key = std::fs::read(&path).context("cannot read the cache key")?;
+        if key.len() != 32 {
+            bail!(
+                "the cache key `{}` is damaged: run `keel cache clear`",
+                path.display()
+            );
+        }
+        Ok(key)
+    }
+
+    /// The module in `wasm` for `engine` (whose config has this cache's
+    /// key): from the cache, or compiled and stored.
+    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<Module> {
+        let path = self.entry_path(engine, wasm);
+        if let Ok(module) = Module::deserialize_authenticated_file(engine, &path) {
+            // A hit makes the entry the most recently used.
+            if let Ok(f) = std::fs::File::options().append(true).open(&path) {
+                let _ = f.set_modified(SystemTime::now());
+            }
+            return Ok(module);
+        }
+        let module = Module::new(engine, wasm)?;
+        // The cache is an optimization: failing to store is not an error.
+        if let Ok(artifact) = module.serialize()
+            && self.store(&path, &artifact).is_ok()
+        {
+            let _ = self.evict();
+        }
+        Ok(module)
+    }
+
+    fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
+        let module = Sha256::digest(wasm);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let hex: String = module[..16].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir
+            .join(format!("{hex}-{:016x}.{ENTRY_EXTENSION}", h.finish()))
+    }
+
+    fn temporary(&self, what: &str) -> PathBuf {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        self.dir
+            .join(format!(".{what}.{}.{nanos}.tmp", std::process::id()))
+    }
+
+    fn store(&self, path: &Path, artifact: &[u8]) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = self.temporary("entry");
+        let written = write_private(&tmp, artifact)
+            .and_then(|()| std::fs::rename(&tmp, path).context("cannot move the entry into place"));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    /// The entries, oldest first, with their sizes.
+    fn entries(&self) -> Vec<(PathBuf, u64, SystemTime)> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<_> = dir
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == ENTRY_EXTENSION))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((e.path(), meta.len(), meta.modified().ok()?))
+            })
+            .collect();
+        entries.sort_by_key(|e| e.2);
+        entries
+    }
+
+    /// Removes the least recently used entries until the cache fits its
+    /// bound (keeping at least the newest), and temporary files that a run
+    /// which died left behind more than an hour ago.
+    fn evict(&self) -> anyhow::Result<()> {
+        if let Ok(dir) = std::fs::read_dir(&self.dir) {
+            let stale = |e: &std::fs::DirEntry| {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age.as_secs() > 3600)
+            };
+            for e in dir.flatten() {
+                if e.path().extension().is_some_and(|x| x == "tmp") && stale(&e) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let entries = self.entries();
+        let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        for (path, len, _) in &entries[..entries.len().saturating_sub(1)] {
+            if total <= self.max_size {
+                break;
+            }
+            if std::fs::remove_file(path).is_ok() {
+                total -= len;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to a new file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Whether `keel run` uses the cache, from `--no-cache` and Wasmtime's
+/// `-C cache=y|n`.
+#[derive(Args, Default)]
+pub struct CacheOptions {
+    /// Compiles every time, without reading or writing the compile cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Wasmtime's code generation options; Keel knows `cache=y|n`.
+    #[arg(short = 'C', value_name = "KEY=VAL")]
+    codegen: Vec<String>,
+}
+
+impl CacheOptions {
+    /// Whether the cache is on (the default).
+    pub fn enabled(&self) -> anyhow::Result<bool> {
+        let mut enabled = !self.no_cache;
+        for option in &self.codegen {
+            match option.split_once('=').unwrap_or((option, "y")) {
+                ("cache", "y" | "yes" | "true") => {}
+                ("cache", "n" | "no" | "false") => enabled = false,
+                ("cache", other) => bail!("-C cache=`{other}`: expected y or n"),
+                (key, _) => bail!("unknown option -C {key} (Keel knows -C cache=y|n)"),
+            }
+        }
+        Ok(enabled)
+    }
+
+    /// The cache to use with `config`, which gets its key; `None` when off.
+    pub fn open(&self, config: &mut Config) -> anyhow::Result<Option<Cache>> {
+        if !self.enabled()? {
+            return Ok(None);
+        }
+        let cache = Cache::from_env()?;
+        // A cache that cannot be set up (a read-only home, say) only costs
+        // the compile it would have saved.
+        match cache.key() {
+            Ok(key) => {
+                config.artifact_key(key);
+                Ok(Some(cache))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// `keel cache info` and `keel cache clear`.
+#[derive(Subcommand)]
+pub enum CacheCommand {
+    /// Prints where the cache is, its entries and their size.
+    Info,
+    /// Removes every entry (and the signing key).
+    Clear,
+}
+
+impl CacheCommand {
+    /// Runs the subcommand.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let cache = Cache::from_env()?;
+        match self {
+            CacheCommand::Info => {
+                let entries = cache.entries();
+                let bytes: u64 = entries.iter().map(|e| e.1).sum();
+                println!("directory: {}", cache.dir.display());
+                println!("entries: {}", entries.len());
+                println!("size: {bytes} bytes (limit {} bytes)", cache.max_size);
+            }
+            CacheCommand::Clear => {
+                for (path, _, _) in cache.entries() {
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("cannot remove `{}`", path.display()))?;
+                }
+                let _ = std::fs::remove_file(cache.dir.join("key"));
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -130,13 +130,13 @@ pub fn bench_instantiate(name: &str, wasm: &[u8], filter: &str) -> anyhow::Resul
     Ok(())
 }
 
-/// `instantiate/wasi-c/{default,pooling}`: a C program built for WASI,
+/// `instantiate/<name>/{default,pooling}`: a C program built for WASI,
 /// with WASI preview 1 linked: a fresh WASI context and store, and an
 /// instance from an `InstancePre`.
-pub fn bench_instantiate_wasi(wasm: &[u8], filter: &str) -> anyhow::Result<()> {
+pub fn bench_instantiate_wasi(name: &str, wasm: &[u8], filter: &str) -> anyhow::Result<()> {
     for pooling in [false, true] {
         let figure = format!(
-            "instantiate/wasi-c/{}",
+            "instantiate/{name}/{}",
             if pooling { "pooling" } else { "default" }
         );
         if !figure.contains(filter) {

@@ -144,6 +144,33 @@ fn bench_compile(e: &Engines, k: &str, bytes: &[u8]) {
     report(&format!("compile/{k}"), kt, wt, "ms");
 }
 
+/// `load/<name>`: loading a precompiled artifact from a file
+/// (`Module::deserialize_file` in both engines, each its own artifact).
+fn bench_load(e: &Engines, name: &str, wasm: &[u8]) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("keel-bench-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (kp, wp) = (dir.join("keel.cwasm"), dir.join("wasmtime.cwasm"));
+    std::fs::write(&kp, e.keel.precompile_module(wasm)?)?;
+    std::fs::write(&wp, e.wasmtime.precompile_module(wasm)?)?;
+    let (kt, wt) = measure(
+        21,
+        || {
+            // SAFETY: the artifact was just written by this engine, and
+            // nothing changes the file while the module lives.
+            let m = unsafe { keel::Module::deserialize_file(&e.keel, &kp) };
+            std::hint::black_box(m.expect("keel loads"));
+        },
+        || {
+            // SAFETY: as above, for Wasmtime's artifact.
+            let m = unsafe { wasmtime::Module::deserialize_file(&e.wasmtime, &wp) };
+            std::hint::black_box(m.expect("wasmtime loads"));
+        },
+    );
+    std::fs::remove_dir_all(&dir)?;
+    report(&format!("load/{name}"), kt, wt, "us");
+    Ok(())
+}
+
 /// `wasi/hello-end-to-end`: what a serverless host pays per cold request,
 /// from bytes to output: compile a C hello-world, link WASI with captured
 /// stdout, instantiate, run `_start`.
@@ -262,7 +289,23 @@ fn main() -> anyhow::Result<()> {
     }
     if wanted("instantiate/wasi-c/default") || wanted("instantiate/wasi-c/pooling") {
         let wasm = keel_test_programs::compile("hello", keel_test_programs::Target::Wasi, &["-O2"]);
-        instantiate::bench_instantiate_wasi(&wasm, &filter)?;
+        instantiate::bench_instantiate_wasi("wasi-c", &wasm, &filter)?;
+    }
+    let sqlite_figures = [
+        "compile/sqlite",
+        "load/sqlite",
+        "instantiate/sqlite/default",
+        "instantiate/sqlite/pooling",
+    ];
+    if sqlite_figures.iter().any(|f| wanted(f)) {
+        let wasm = keel_test_programs::sqlite();
+        if wanted("compile/sqlite") {
+            bench_compile(&engines, "sqlite", &wasm);
+        }
+        if wanted("load/sqlite") {
+            bench_load(&engines, "sqlite", &wasm)?;
+        }
+        instantiate::bench_instantiate_wasi("sqlite", &wasm, &filter)?;
     }
     if wanted("call/host-to-wasm") || wanted("call/wasm-to-host") || wanted("call/wasm-to-wasm") {
         instantiate::bench_calls(&filter)?;

@@ -196,7 +196,9 @@ impl CompiledModuleInfo {
         let in_text =
             |start: u32, len: u32| (start as usize).saturating_add(len as usize) <= text_len;
         let mut info = CompiledModuleInfo::default();
-        for _ in 0..r.count(17)? {
+        let functions = r.count(17)?;
+        info.functions.reserve(functions as usize);
+        for _ in 0..functions {
             let wasm_call = FunctionLoc {
                 start: r.u32()?,
                 length: r.u32()?,
@@ -227,7 +229,9 @@ impl CompiledModuleInfo {
                 array_call,
             });
         }
-        for _ in 0..r.count(5)? {
+        let traps = r.count(5)?;
+        info.traps.reserve(traps as usize);
+        for _ in 0..traps {
             let code_offset = r.u32()?;
             let kind = TrapKind::from_u8(r.u8()?).ok_or(InfoDecodeError("bad trap kind"))?;
             if info
@@ -239,7 +243,9 @@ impl CompiledModuleInfo {
             }
             info.traps.push(TrapSite { code_offset, kind });
         }
-        for _ in 0..r.count(8)? {
+        let entries = r.count(8)?;
+        info.address_map.reserve(entries as usize);
+        for _ in 0..entries {
             let entry = AddressMapEntry {
                 code_offset: r.u32()?,
                 wasm_offset: r.u32()?,

@@ -5,9 +5,10 @@
 //!   magic "\0keelaot"   format version (u32)   Keel's version (u16 length, bytes)
 //!   fingerprint: u32 count, then (u16 length, name, u16 length, value) each
 //!   wasm length, tables length, text offset, text length (u64 each)
-//!   the module's wasm bytes | the code tables | zeros up to the text offset
+//!   the module's wasm bytes, without custom sections but `name`
+//!   the code tables | zeros up to the text offset
 //!   the text section (at a multiple of TEXT_ALIGN, so it can be mapped)
-//!   trailer: SHA-256 of everything before it, a signed flag (0 or 1), and
+//!   trailer: CRC-32 of everything before it (u32), a signed flag (0 or 1),
 //!            HMAC-SHA-256 of everything before it (zeros when unsigned)
 //! ```
 //!
@@ -18,7 +19,8 @@
 //! relocations are zero in the artifact and written when it is loaded.
 //!
 //! The checksum catches truncation and corruption, not tampering: whoever
-//! can write the artifact can recompute it. The signature, made with the
+//! can write the artifact can recompute it (so a fast CRC-32 serves as
+//! well as a cryptographic hash would, at a tenth of the time). The signature, made with the
 //! engine's [`Config::artifact_key`](crate::Config::artifact_key), is what
 //! lets [`Module::deserialize_authenticated`](crate::Module) trust bytes
 //! from storage the host does not control.
@@ -26,7 +28,7 @@
 use crate::Engine;
 use hmac::{Hmac, Mac};
 use keel_environ::{CompiledModuleInfo, InfoDecodeError};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 const MAGIC: &[u8; 8] = b"\0keelaot";
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
@@ -36,8 +38,8 @@ const FORMAT_VERSION: u32 = 1;
 /// The text's alignment in the file: the largest page size Keel runs on,
 /// so that the text can be mapped from the file directly.
 pub(crate) const TEXT_ALIGN: usize = 64 << 10;
-/// SHA-256, the signed flag, HMAC-SHA-256.
-const TRAILER_LEN: usize = 32 + 1 + 32;
+/// CRC-32, the signed flag, HMAC-SHA-256.
+const TRAILER_LEN: usize = 4 + 1 + 32;
 
 /// Why bytes are not a loadable artifact for an engine.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
@@ -140,7 +142,8 @@ pub(crate) fn compatibility(engine: &Engine) -> (u32, &'static str, Vec<(String,
 }
 
 /// Writes an artifact for `engine`: `text` with the relocation sites that
-/// `info` lists cleared, so that no host address leaks into it.
+/// `info` lists cleared, so that no host address leaks into it. `wasm` is
+/// the module's, as `Module` keeps it (see `without_custom_sections`).
 pub(crate) fn encode(
     engine: &Engine,
     wasm: &[u8],
@@ -174,8 +177,8 @@ pub(crate) fn encode(
             slot.fill(0);
         }
     }
-    let digest = Sha256::digest(&out);
-    out.extend_from_slice(&digest);
+    let checksum = crc32fast::hash(&out);
+    out.extend(checksum.to_le_bytes());
     match engine.config().artifact_key.as_ref() {
         Some(key) => {
             out.push(1);
@@ -188,6 +191,48 @@ pub(crate) fn encode(
         }
     }
     out
+}
+
+/// `wasm` without its custom sections other than `name` (function names,
+/// for backtraces): loading an artifact needs only the module-level
+/// sections, and debug information can be most of a module's bytes.
+/// Bytes that do not walk as a module (which compiled modules do) are
+/// kept whole.
+pub(crate) fn without_custom_sections(wasm: &[u8]) -> Vec<u8> {
+    fn leb(bytes: &[u8], at: &mut usize) -> Option<usize> {
+        let mut value = 0usize;
+        for shift in (0..35).step_by(7) {
+            let b = *bytes.get(*at)?;
+            *at += 1;
+            value |= usize::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    let walk = || -> Option<Vec<u8>> {
+        let mut out = wasm.get(..8)?.to_vec();
+        let mut at = 8;
+        while at < wasm.len() {
+            let start = at;
+            let id = wasm[at];
+            at += 1;
+            let len = leb(wasm, &mut at)?;
+            let end = at.checked_add(len).filter(|&e| e <= wasm.len())?;
+            let keep = id != 0 || {
+                let mut name_at = at;
+                let name_len = leb(wasm, &mut name_at)?;
+                wasm.get(name_at..name_at.checked_add(name_len)?) == Some(b"name")
+            };
+            if keep {
+                out.extend_from_slice(&wasm[start..end]);
+            }
+            at = end;
+        }
+        Some(out)
+    };
+    walk().unwrap_or_else(|| wasm.to_vec())
 }
 
 fn mac(key: &[u8], bytes: &[u8]) -> [u8; 32] {
@@ -223,8 +268,8 @@ pub(crate) fn decode<'a>(
         .checked_sub(TRAILER_LEN)
         .ok_or(ArtifactError::Truncated)?;
     let (body, trailer) = bytes.split_at(body_len);
-    let (digest, rest) = trailer.split_at(32);
-    let (signed, signature) = (rest[0], &rest[1..]);
+    let checksum = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let (signed, signature) = (trailer[4], &trailer[5..]);
     if authenticate {
         let key = engine
             .config()
@@ -235,11 +280,11 @@ pub(crate) fn decode<'a>(
             return Err(ArtifactError::Unsigned);
         }
         let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("any key length");
-        mac.update(&bytes[..body_len + 33]);
+        mac.update(&bytes[..body_len + 5]);
         mac.verify_slice(signature)
             .map_err(|_| ArtifactError::BadSignature)?;
     }
-    if Sha256::digest(body).as_slice() != digest {
+    if crc32fast::hash(body) != checksum {
         return Err(ArtifactError::Checksum);
     }
     let mut r = Cursor(&body[MAGIC.len()..]);
@@ -389,6 +434,29 @@ mod tests {
         assert_eq!(&parts.text[8..16], &[0; 8]);
         assert_eq!(&parts.text[16..], &[0xaa; 8]);
         assert_eq!(parts.info.relocations, info.relocations);
+    }
+
+    #[test]
+    fn only_the_name_section_of_the_custom_sections_is_kept() {
+        let custom = |name: &str, body: &[u8]| {
+            let mut s = vec![0u8, (1 + name.len() + body.len()) as u8, name.len() as u8];
+            s.extend_from_slice(name.as_bytes());
+            s.extend_from_slice(body);
+            s
+        };
+        let header = b"\0asm\x01\0\0\0";
+        let types = [1u8, 1, 0]; // a type section with no types
+        let mut wasm = header.to_vec();
+        wasm.extend(custom(".debug_info", &[1, 2, 3]));
+        wasm.extend(types);
+        wasm.extend(custom("name", &[9]));
+        let mut expected = header.to_vec();
+        expected.extend(types);
+        expected.extend(custom("name", &[9]));
+        assert_eq!(without_custom_sections(&wasm), expected);
+        // Not a module: kept whole.
+        let broken = [header.as_slice(), &[0, 200]].concat();
+        assert_eq!(without_custom_sections(&broken), broken);
     }
 
     #[test]

@@ -16,8 +16,9 @@ use std::sync::Arc;
 pub struct Module {
     engine: Engine,
     loaded: Arc<LoadedModule>,
-    /// The module's WebAssembly bytes, which an artifact carries (its
-    /// metadata is parsed from them again when the artifact is loaded).
+    /// The module's WebAssembly bytes without custom sections but `name`,
+    /// which an artifact carries (its metadata is parsed from them again
+    /// when the artifact is loaded).
     wasm: Arc<[u8]>,
 }
 
@@ -112,7 +113,7 @@ impl Module {
                 table_images: std::sync::OnceLock::new(),
                 segment_plans: Default::default(),
             }),
-            wasm: wasm.into(),
+            wasm: artifact::without_custom_sections(wasm).into(),
         })
     }
 

@@ -67,6 +67,46 @@ pub enum Target {
 /// Panics with the compiler's output if compilation fails: a test program
 /// that does not build is a broken test.
 pub fn compile(name: &str, target: Target, flags: &[&str]) -> Vec<u8> {
+    compile_with(name, target, flags, &[])
+}
+
+/// A real program of several MB for the benchmarks: SQLite (the
+/// amalgamation that `scripts/fetch-sqlite` fetches from the npm registry,
+/// pinned) with the driver `programs/sqlite_bench.c`, a WASI command,
+/// built at `-O2` with DWARF (as a debug-enabled release ships).
+pub fn sqlite() -> Vec<u8> {
+    let dir = root().join(".tools/sqlite");
+    let status = Command::new(root().join("scripts/fetch-sqlite"))
+        .status()
+        .expect("scripts/fetch-sqlite runs");
+    assert!(
+        status.success(),
+        "scripts/fetch-sqlite failed (is the npm registry reachable?)"
+    );
+    let include = format!("-I{}", dir.display());
+    compile_with(
+        "sqlite_bench",
+        Target::Wasi,
+        &[
+            "-O2",
+            "-g",
+            &include,
+            "-DSQLITE_THREADSAFE=0",
+            "-DSQLITE_OMIT_LOAD_EXTENSION",
+            "-D_WASI_EMULATED_MMAN",
+            "-D_WASI_EMULATED_SIGNAL",
+            "-D_WASI_EMULATED_PROCESS_CLOCKS",
+            "-lwasi-emulated-mman",
+            "-lwasi-emulated-signal",
+            "-lwasi-emulated-process-clocks",
+        ],
+        &[dir.join("sqlite3.c")],
+    )
+}
+
+/// [`compile`], with more C files compiled and linked in (part of the
+/// cache key, by content).
+pub fn compile_with(name: &str, target: Target, flags: &[&str], extra: &[PathBuf]) -> Vec<u8> {
     let target_args: &[&str] = match target {
         Target::Freestanding => &[
             "-target",
@@ -76,12 +116,19 @@ pub fn compile(name: &str, target: Target, flags: &[&str]) -> Vec<u8> {
         ],
         Target::Wasi => &["-target", "wasm32-wasi"],
     };
-    let out = cached_build(
-        name,
-        &format!("{target:?} {flags:?}"),
-        "wasm",
-        |zig, source, out| zig_cc(zig, target_args, flags, source, out),
-    );
+    let mut key = format!("{target:?} {flags:?}");
+    for path in extra {
+        let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut h = DefaultHasher::new();
+        text.hash(&mut h);
+        key.push_str(&format!(" {:016x}", h.finish()));
+    }
+    let out = cached_build(name, &key, "wasm", |zig, source, out| {
+        let extra: Vec<String> = extra.iter().map(|p| p.display().to_string()).collect();
+        let mut flags = flags.to_vec();
+        flags.extend(extra.iter().map(String::as_str));
+        zig_cc(zig, target_args, &flags, source, out)
+    });
     std::fs::read(&out).expect("compiled module is readable")
 }
 

@@ -126,6 +126,24 @@ impl Mmap {
         fd: std::os::fd::BorrowedFd<'_>,
         file_offset: u64,
     ) -> io::Result<()> {
+        self.map_file(
+            start,
+            len,
+            fd,
+            file_offset,
+            libc::PROT_READ | libc::PROT_WRITE,
+        )
+    }
+
+    /// [`Mmap::map_file_private`] with another protection.
+    fn map_file(
+        &mut self,
+        start: usize,
+        len: usize,
+        fd: std::os::fd::BorrowedFd<'_>,
+        file_offset: u64,
+        prot: i32,
+    ) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         self.check_range(start, len)?;
         if len == 0 {
@@ -138,7 +156,7 @@ impl Mmap {
             libc::mmap(
                 self.ptr.as_ptr().add(start).cast(),
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
+                prot,
                 libc::MAP_PRIVATE | libc::MAP_FIXED,
                 fd.as_raw_fd(),
                 libc::off_t::try_from(file_offset)
@@ -236,8 +254,8 @@ impl MappedFile {
             .ok_or_else(|| io::Error::from(io::ErrorKind::FileTooLarge))?;
         let mut mmap = Mmap::reserve(reserved)?;
         // Whole pages: the last one's tail past the end of the file reads
-        // as zeros.
-        mmap.map_file_private(0, reserved, file.as_fd(), 0)?;
+        // as zeros. Read-only: nothing writes it.
+        mmap.map_file(0, reserved, file.as_fd(), 0, libc::PROT_READ)?;
         Ok(MappedFile { mmap, len })
     }
 

@@ -9,8 +9,9 @@
 //! (`uadd_overflow_trap`, an `add` and a `jb` to a trap) is a cost larger
 //! than the fuel left, and traps with `OutOfFuel` (the runtime then sets the
 //! store's counter to "none left"). So no guest spends fuel it does not
-//! have, by more than the block it is finishing, and loops and function
-//! entries need no check of their own. A conditional branch out of a block
+//! have, by more than the block it is finishing, and loops need no check
+//! of their own. Function entry charges its unit at once, so a call made
+//! with no fuel left runs nothing. A conditional branch out of a block
 //! charges on its taken edge, so that a loop's exit test and its body share
 //! one add. The variable goes back to the store before every call, return
 //! and `unreachable` and is reloaded after every call, so callees, host
@@ -122,8 +123,10 @@ impl FuncTranslator<'_, '_> {
             self.meter.fuel = Some(var);
             self.fuel_load();
             // Entering a function costs one unit, so that even an empty
-            // function is not free.
+            // function is not free, and is charged at once: a call made
+            // with no fuel left runs nothing.
             self.meter.pending = 1;
+            self.fuel_flush();
         }
         if self.meter.epoch_page.is_some() {
             // By signal, only a function the host can enter (by a typed

@@ -350,6 +350,29 @@ fn a_guest_completes_exactly_on_the_fuel_it_spends() {
     }
 }
 
+/// A function's entry is charged before its first instruction runs: with
+/// no fuel left, a call changes nothing (here: writes no memory).
+#[test]
+fn a_call_with_no_fuel_left_runs_nothing() {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module (memory (export "m") 1)
+             (func (export "f") (i32.store8 (i32.const 0) (i32.const 9))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(0).unwrap();
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance.get_typed_func::<(), ()>(&mut store, "f").unwrap();
+    let err = f.call(&mut store, ()).unwrap_err();
+    assert_eq!(trap_of(&err), Some(Trap::OutOfFuel));
+    let memory = instance.get_memory(&mut store, "m").unwrap();
+    assert_eq!(memory.data(&store)[0], 0, "the store ran");
+}
+
 #[test]
 fn a_bulk_operation_never_runs_on_fuel_it_does_not_have() {
     let mut config = Config::new();

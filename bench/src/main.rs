@@ -6,6 +6,7 @@
 //! measured alternately so that machine noise hits both alike.
 
 mod c_kernels;
+mod cold_start;
 mod instantiate;
 mod run;
 
@@ -171,64 +172,6 @@ fn bench_load(e: &Engines, name: &str, wasm: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `wasi/hello-end-to-end`: what a serverless host pays per cold request,
-/// from bytes to output: compile a C hello-world, link WASI with captured
-/// stdout, instantiate, run `_start`.
-fn bench_wasi_hello(e: &Engines) -> anyhow::Result<()> {
-    let wasm = keel_test_programs::compile("hello", keel_test_programs::Target::Wasi, &["-O2"]);
-    let keel_run = || -> anyhow::Result<Vec<u8>> {
-        let module = keel::Module::new(&e.keel, &wasm)?;
-        let out = keel_wasi::MemoryOutputPipe::new();
-        let ctx = keel_wasi::WasiCtx::builder()
-            .args(&["hello"])
-            .stdout(keel_wasi::OutputStream::Memory(out.clone()))
-            .build()?;
-        let mut linker = keel::Linker::new(&e.keel);
-        keel_wasi::add_to_linker(&mut linker, |c: &mut keel_wasi::WasiCtx| c)?;
-        let mut store = keel::Store::new(&e.keel, ctx);
-        let instance = linker.instantiate(&mut store, &module)?;
-        instance
-            .get_typed_func::<(), ()>(&mut store, "_start")?
-            .call(&mut store, ())?;
-        Ok(out.contents())
-    };
-    let wasmtime_run = || -> anyhow::Result<Vec<u8>> {
-        use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-        let module = wasmtime::Module::new(&e.wasmtime, &wasm)?;
-        let out = MemoryOutputPipe::new(1 << 20);
-        let ctx = wasmtime_wasi::WasiCtxBuilder::new()
-            .args(&["hello"])
-            .stdout(out.clone())
-            .build_p1();
-        let mut linker = wasmtime::Linker::new(&e.wasmtime);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c| c)?;
-        let mut store = wasmtime::Store::new(&e.wasmtime, ctx);
-        let instance = linker.instantiate(&mut store, &module)?;
-        instance
-            .get_typed_func::<(), ()>(&mut store, "_start")?
-            .call(&mut store, ())?;
-        Ok(out.contents().to_vec())
-    };
-    if only().is_none() {
-        let (a, b) = (keel_run()?, wasmtime_run()?);
-        anyhow::ensure!(
-            a == b"Hello, world!\n" && a == b,
-            "hello: keel printed {a:?}, wasmtime {b:?}"
-        );
-    }
-    let (kt, wt) = measure(
-        21,
-        || {
-            keel_run().expect("keel runs hello");
-        },
-        || {
-            wasmtime_run().expect("wasmtime runs hello");
-        },
-    );
-    report("wasi/hello-end-to-end", kt, wt, "us");
-    Ok(())
-}
-
 fn main() -> anyhow::Result<()> {
     if let Ok(engine) = std::env::var("BENCH_RSS_CHILD") {
         return instantiate::rss_child(&engine);
@@ -273,7 +216,7 @@ fn main() -> anyhow::Result<()> {
         report_ratio("native/geomean", geomean(|r| r.0), geomean(|r| r.1));
     }
     if "wasi/hello-end-to-end".contains(&filter) {
-        bench_wasi_hello(&engines)?;
+        cold_start::bench_wasi_hello(&engines)?;
     }
     let wanted = |f: &str| f.contains(&filter);
     if wanted("instantiate/empty/default") || wanted("instantiate/empty/pooling") {
@@ -293,6 +236,9 @@ fn main() -> anyhow::Result<()> {
     }
     let sqlite_figures = [
         "compile/sqlite",
+        "first-output/sqlite",
+        "first-call/sqlite",
+        "first-call-eager/sqlite",
         "load/sqlite",
         "instantiate/sqlite/default",
         "instantiate/sqlite/pooling",
@@ -301,6 +247,16 @@ fn main() -> anyhow::Result<()> {
         let wasm = keel_test_programs::sqlite();
         if wanted("compile/sqlite") {
             bench_compile(&engines, "sqlite", &wasm);
+        }
+        if [
+            "first-output/sqlite",
+            "first-call/sqlite",
+            "first-call-eager/sqlite",
+        ]
+        .iter()
+        .any(|f| wanted(f))
+        {
+            cold_start::bench_first_call(&engines, "sqlite", &wasm)?;
         }
         if wanted("load/sqlite") {
             bench_load(&engines, "sqlite", &wasm)?;

@@ -88,24 +88,30 @@ impl Cache {
     }
 
     /// The module in `wasm` for `engine` (whose config has this cache's
-    /// key): from the cache, or compiled and stored.
-    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<Module> {
+    /// key): from the cache, or compiled. A compiled module is stored at
+    /// once, unless it compiles lazily: then the returned entry stores it
+    /// once the guest is done, so that the guest need not wait for the
+    /// functions it does not run.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+    ) -> anyhow::Result<(Module, Option<PendingEntry<'_>>)> {
         let path = self.entry_path(engine, wasm);
         if let Ok(module) = Module::deserialize_authenticated_file(engine, &path) {
             // A hit makes the entry the most recently used.
             if let Ok(f) = std::fs::File::options().append(true).open(&path) {
                 let _ = f.set_modified(SystemTime::now());
             }
-            return Ok(module);
+            return Ok((module, None));
         }
         let module = Module::new(engine, wasm)?;
-        // The cache is an optimization: failing to store is not an error.
-        if let Ok(artifact) = module.serialize()
-            && self.store(&path, &artifact).is_ok()
-        {
-            let _ = self.evict();
+        let entry = PendingEntry { cache: self, path };
+        if module.lazy_compilation_progress().is_some() {
+            return Ok((module, Some(entry)));
         }
-        Ok(module)
+        entry.store(&module);
+        Ok((module, None))
     }
 
     fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
@@ -200,36 +206,69 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `keel run` uses the cache, from `--no-cache` and Wasmtime's
-/// `-C cache=y|n`.
+/// A module compiled for want of a cache entry, to be stored later.
+pub struct PendingEntry<'a> {
+    cache: &'a Cache,
+    path: PathBuf,
+}
+
+impl PendingEntry<'_> {
+    /// Stores `module` (compiling what it has not compiled yet). The cache
+    /// is an optimization: failing to store is not an error.
+    pub fn store(self, module: &Module) {
+        if let Ok(artifact) = module.serialize()
+            && self.cache.store(&self.path, &artifact).is_ok()
+        {
+            let _ = self.cache.evict();
+        }
+    }
+}
+
+/// How `keel run` gets its module's code: the compile cache (`--no-cache`
+/// and Wasmtime's `-C cache=y|n`) and lazy compilation
+/// (`-C lazy-compilation=y|n`).
 #[derive(Args, Default)]
-pub struct CacheOptions {
+pub struct CompileOptions {
     /// Compiles every time, without reading or writing the compile cache.
     #[arg(long)]
     no_cache: bool,
-    /// Wasmtime's code generation options; Keel knows `cache=y|n`.
+    /// Code generation options, as Wasmtime's: `cache=y|n`, and Keel's
+    /// `lazy-compilation=y|n` (on by default: a module not in the cache
+    /// compiles each function at its first call, and the rest in the
+    /// background).
     #[arg(short = 'C', value_name = "KEY=VAL")]
     codegen: Vec<String>,
 }
 
-impl CacheOptions {
-    /// Whether the cache is on (the default).
-    pub fn enabled(&self) -> anyhow::Result<bool> {
-        let mut enabled = !self.no_cache;
+impl CompileOptions {
+    /// Whether the cache is on (the default) and whether compilation is
+    /// lazy (the default).
+    fn parse(&self) -> anyhow::Result<(bool, bool)> {
+        let (mut cache, mut lazy) = (!self.no_cache, true);
         for option in &self.codegen {
-            match option.split_once('=').unwrap_or((option, "y")) {
-                ("cache", "y" | "yes" | "true") => {}
-                ("cache", "n" | "no" | "false") => enabled = false,
-                ("cache", other) => bail!("-C cache=`{other}`: expected y or n"),
-                (key, _) => bail!("unknown option -C {key} (Keel knows -C cache=y|n)"),
+            let (key, value) = option.split_once('=').unwrap_or((option, "y"));
+            let on = match value {
+                "y" | "yes" | "true" => true,
+                "n" | "no" | "false" => false,
+                other => bail!("-C {key}=`{other}`: expected y or n"),
+            };
+            match key {
+                "cache" => cache &= on,
+                "lazy-compilation" => lazy = on,
+                key => bail!(
+                    "unknown option -C {key} (Keel knows -C cache=y|n and -C lazy-compilation=y|n)"
+                ),
             }
         }
-        Ok(enabled)
+        Ok((cache, lazy))
     }
 
-    /// The cache to use with `config`, which gets its key; `None` when off.
-    pub fn open(&self, config: &mut Config) -> anyhow::Result<Option<Cache>> {
-        if !self.enabled()? {
+    /// Sets up `config` and returns the cache to use with it (which gives
+    /// `config` its key); `None` when off.
+    pub fn configure(&self, config: &mut Config) -> anyhow::Result<Option<Cache>> {
+        let (enabled, lazy) = self.parse()?;
+        config.lazy_compilation(lazy);
+        if !enabled {
             return Ok(None);
         }
         let cache = Cache::from_env()?;

@@ -7,7 +7,7 @@
 //! `--timeout 2s`, ...). Everything after MODULE goes to the guest, even
 //! `--help`.
 
-use crate::cache::{Cache, CacheOptions};
+use crate::cache::{Cache, CompileOptions, PendingEntry};
 use crate::limits::LimitOptions;
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -38,7 +38,7 @@ pub struct RunCommand {
     #[command(flatten)]
     limits: LimitOptions,
     #[command(flatten)]
-    cache: CacheOptions,
+    cache: CompileOptions,
     /// Allows MODULE to be a precompiled artifact (`keel compile`), whose
     /// machine code runs as it is: only for artifacts you made or trust.
     #[arg(long)]
@@ -143,9 +143,9 @@ impl RunCommand {
         let limits = self.limits.limits()?;
         let mut config = Config::new();
         limits.configure(&mut config);
-        let cache = self.cache.open(&mut config)?;
+        let cache = self.cache.configure(&mut config)?;
         let engine = Engine::new(&config)?;
-        let module = load_module(
+        let (module, pending_entry) = load_module(
             &engine,
             self.module(),
             self.allow_precompiled,
@@ -166,6 +166,9 @@ impl RunCommand {
         }
         limits.arm(&engine, &mut store)?;
         let result = self.run(&mut store, &linker, &module);
+        if let Some(entry) = pending_entry {
+            entry.store(&module);
+        }
         match result {
             Ok(code) => Ok(code),
             Err(e) => match e.downcast_ref::<I32Exit>() {
@@ -279,13 +282,15 @@ fn format_val(v: &Val) -> String {
 }
 
 /// Compiles the module at `path` (or takes it from the compile cache), or
-/// loads it if it is a precompiled artifact and those are allowed.
-fn load_module(
+/// loads it if it is a precompiled artifact and those are allowed. A
+/// module compiled lazily comes with the cache entry to store once the
+/// guest is done.
+fn load_module<'c>(
     engine: &Engine,
     path: &Path,
     allow_precompiled: bool,
-    cache: Option<&Cache>,
-) -> anyhow::Result<Module> {
+    cache: Option<&'c Cache>,
+) -> anyhow::Result<(Module, Option<PendingEntry<'c>>)> {
     if Engine::detect_precompiled_file(path)?.is_none() {
         return match cache {
             Some(cache) => {
@@ -293,7 +298,7 @@ fn load_module(
                     .with_context(|| format!("failed to read `{}`", path.display()))?;
                 cache.load_or_compile(engine, &bytes)
             }
-            None => Module::from_file(engine, path),
+            None => Ok((Module::from_file(engine, path)?, None)),
         };
     }
     if !allow_precompiled {
@@ -303,7 +308,6 @@ fn load_module(
     // (its header, version, settings and checksum are still checked), and
     // the CLI does not change the file while it runs.
     #[allow(unsafe_code)]
-    unsafe {
-        Module::deserialize_file(engine, path)
-    }
+    let module = unsafe { Module::deserialize_file(engine, path)? };
+    Ok((module, None))
 }

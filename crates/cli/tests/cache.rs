@@ -193,3 +193,55 @@ fn the_cache_can_be_turned_off() {
     .unwrap();
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn a_lazily_compiled_run_stores_its_entry_when_the_guest_is_done() {
+    // A module not in the cache compiles lazily; its entry, written after
+    // the guest finished (here: trapped, after calling one function of
+    // three), holds every function and is the same as an eager run's.
+    let (lazy_cache, dir) = setup("lazy");
+    let (eager_cache, _) = setup("eager");
+    let path = dir.join("m.wat");
+    std::fs::write(
+        &path,
+        r#"(module
+            (func $unused (result i32) (i32.const 1))
+            (func $boom (unreachable))
+            (func (export "get") (result i32) (call $boom) (call $unused)))"#,
+    )
+    .unwrap();
+    let m = path.to_string_lossy().into_owned();
+    for (cache, flag) in [
+        (&lazy_cache, "lazy-compilation=y"),
+        (&eager_cache, "lazy-compilation=n"),
+    ] {
+        let o = keel(cache, None, &["run", "-C", flag, "--invoke", "get", &m])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(134), "{flag}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("unreachable"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let [lazy_entry] = entries(&lazy_cache).try_into().unwrap();
+    let [eager_entry] = entries(&eager_cache).try_into().unwrap();
+    let (lazy_bytes, eager_bytes) = (
+        std::fs::read(lazy_entry).unwrap(),
+        std::fs::read(eager_entry).unwrap(),
+    );
+    // The same artifact but for the signature (each cache has its key):
+    // the trailer's last 32 bytes.
+    assert_eq!(lazy_bytes.len(), eager_bytes.len());
+    let unsigned = lazy_bytes.len() - 32;
+    assert!(lazy_bytes[..unsigned] == eager_bytes[..unsigned]);
+    let o = keel(
+        &lazy_cache,
+        None,
+        &["run", "-C", "lazy-compilation=maybe", &m],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}

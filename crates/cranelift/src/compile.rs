@@ -21,7 +21,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// What a call or address in compiled code refers to.
 #[derive(Clone, Copy, Debug)]
-enum Target {
+pub(crate) enum Target {
     /// A function of this module.
     Func(FuncIndex),
     /// A runtime-provided math routine.
@@ -29,16 +29,16 @@ enum Target {
 }
 
 /// One compiled function, before layout.
-struct CompiledFunction {
-    code: Vec<u8>,
-    alignment: u32,
-    relocs: Vec<(u32, Reloc, Target, i64)>,
-    traps: Vec<TrapSite>,
-    address_map: Vec<AddressMapEntry>,
+pub(crate) struct CompiledFunction {
+    pub(crate) code: Vec<u8>,
+    pub(crate) alignment: u32,
+    pub(crate) relocs: Vec<(u32, Reloc, Target, i64)>,
+    pub(crate) traps: Vec<TrapSite>,
+    pub(crate) address_map: Vec<AddressMapEntry>,
 }
 
 /// Per-thread reusable state.
-struct Scratch {
+pub(crate) struct Scratch {
     ctx: Context,
     builder: FunctionBuilderContext,
     buffers: TranslatorBuffers,
@@ -148,7 +148,7 @@ impl Compiler {
         Ok(out)
     }
 
-    fn compile_body(
+    pub(crate) fn compile_body(
         &self,
         scratch: &mut Scratch,
         module: &Module,
@@ -166,7 +166,7 @@ impl Compiler {
     }
 
     /// Runs Cranelift on `func` and collects what the runtime needs.
-    fn finish_function(
+    pub(crate) fn finish_function(
         &self,
         scratch: &mut Scratch,
         func: ir::Function,
@@ -237,7 +237,7 @@ impl Compiler {
     /// Lays compiled functions out in one text section and resolves calls
     /// between them. Bodies come first, in definition order, so that label
     /// `i` is defined function `i`.
-    fn link(
+    pub(crate) fn link(
         &self,
         module: &Module,
         compiled: Vec<CompiledFunction>,

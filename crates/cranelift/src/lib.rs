@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod compile;
+mod lazy;
 mod signatures;
 mod trampolines;
 mod translate;
@@ -23,6 +24,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use keel_environ::{CompiledModuleInfo, ModuleError, Tunables};
 use thiserror::Error;
 
+pub use lazy::LazyText;
 pub use signatures::VAL_RAW_SIZE;
 pub use trap::{trap_code, trap_kind};
 

@@ -91,6 +91,68 @@ pub struct LoadRelocation {
     pub addend: i64,
 }
 
+/// Lazy compilation: where a function's stub enters the runtime, from the
+/// stub's start (what the stub's slot holds until the function is
+/// compiled).
+pub const LAZY_STUB_ENTRY: u32 = 6;
+/// Lazy compilation: the page size the stubs' layout assumes (their slots
+/// start on a page of their own).
+pub const LAZY_PAGE: u32 = 4096;
+
+/// A call in one function's code to another defined function: a 32-bit
+/// displacement relative to the end of the call, as x86-64 `call` takes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CallRelocation {
+    /// Offset of the 4-byte displacement in the function's code.
+    pub offset: u32,
+    /// The function called.
+    pub callee: DefinedFuncIndex,
+    /// Added to the callee's address before the displacement is taken.
+    pub addend: i64,
+}
+
+/// One function compiled on its own (lazy compilation), before it is
+/// placed: every offset is relative to the start of `code`.
+#[derive(Clone, Debug, Default)]
+pub struct FunctionCode {
+    /// The machine code.
+    pub code: Vec<u8>,
+    /// The alignment its start needs (its constants').
+    pub alignment: u32,
+    /// Calls to other defined functions, resolved where `code` is placed.
+    pub calls: Vec<CallRelocation>,
+    /// Addresses of runtime math routines, written where `code` is placed.
+    pub libcalls: Vec<LoadRelocation>,
+    /// Trap sites, sorted by offset.
+    pub traps: Vec<TrapSite>,
+    /// Address map, sorted by offset.
+    pub address_map: Vec<AddressMapEntry>,
+}
+
+impl FunctionCode {
+    /// The trap kind of the instruction at `offset`, if it may trap.
+    pub fn lookup_trap(&self, offset: u32) -> Option<TrapKind> {
+        lookup_trap(&self.traps, offset)
+    }
+
+    /// The wasm byte offset that produced the code at `offset`.
+    pub fn lookup_wasm_offset(&self, offset: u32) -> Option<u32> {
+        lookup_wasm_offset(&self.address_map, offset)
+    }
+}
+
+fn lookup_trap(traps: &[TrapSite], code_offset: u32) -> Option<TrapKind> {
+    traps
+        .binary_search_by_key(&code_offset, |t| t.code_offset)
+        .ok()
+        .map(|i| traps[i].kind)
+}
+
+fn lookup_wasm_offset(map: &[AddressMapEntry], code_offset: u32) -> Option<u32> {
+    let i = map.partition_point(|e| e.code_offset <= code_offset);
+    i.checked_sub(1).map(|i| map[i].wasm_offset)
+}
+
 /// Everything the runtime needs to know about compiled code.
 #[derive(Clone, Debug, Default)]
 pub struct CompiledModuleInfo {
@@ -107,10 +169,7 @@ pub struct CompiledModuleInfo {
 impl CompiledModuleInfo {
     /// The trap kind of the instruction at `code_offset`, if it may trap.
     pub fn lookup_trap(&self, code_offset: u32) -> Option<TrapKind> {
-        self.traps
-            .binary_search_by_key(&code_offset, |t| t.code_offset)
-            .ok()
-            .map(|i| self.traps[i].kind)
+        lookup_trap(&self.traps, code_offset)
     }
 
     /// The defined function whose body contains `code_offset`.
@@ -129,10 +188,7 @@ impl CompiledModuleInfo {
 
     /// The wasm byte offset that produced the code at `code_offset`.
     pub fn lookup_wasm_offset(&self, code_offset: u32) -> Option<u32> {
-        let i = self
-            .address_map
-            .partition_point(|e| e.code_offset <= code_offset);
-        i.checked_sub(1).map(|i| self.address_map[i].wasm_offset)
+        lookup_wasm_offset(&self.address_map, code_offset)
     }
 }
 

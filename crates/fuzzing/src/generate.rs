@@ -154,6 +154,10 @@ pub struct KeelVariant {
     pub fuel: bool,
     /// Epoch checks compiled in (`Config::epoch_interruption`).
     pub epochs: bool,
+    /// Each function compiled at its first call
+    /// (`Config::lazy_compilation`, without the background thread, so that
+    /// what compiles when depends on the input alone).
+    pub lazy: bool,
 }
 
 impl KeelVariant {
@@ -164,6 +168,7 @@ impl KeelVariant {
         pooling: false,
         fuel: false,
         epochs: false,
+        lazy: false,
     };
 
     /// A variant chosen by the input, mostly the default.
@@ -171,9 +176,13 @@ impl KeelVariant {
         if u.ratio(3, 4)? {
             return Ok(KeelVariant::DEFAULT);
         }
+        // Lazy compilation goes by the parity of what input is left rather
+        // than a byte of its own, so that saved inputs keep their meaning.
+        let lazy = u.len() % 2 == 1;
         Ok(KeelVariant {
             opt_level: u.int_in_range(0..=2)?,
             nan_canonicalization: u.arbitrary()?,
+            lazy,
             ..KeelVariant::DEFAULT
         })
     }
@@ -189,6 +198,8 @@ impl KeelVariant {
             .cranelift_nan_canonicalization(self.nan_canonicalization)
             .consume_fuel(self.fuel)
             .epoch_interruption(self.epochs)
+            .lazy_compilation(self.lazy)
+            .lazy_compilation_in_background(false)
             // One thread: the fuzzer shares the machine, and a single thread
             // keeps a failing input's behaviour reproducible.
             .parallel_compilation(false);

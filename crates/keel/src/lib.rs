@@ -57,6 +57,7 @@ mod func;
 #[allow(unsafe_code)]
 mod instance;
 mod instance_pre;
+mod lazy;
 mod limits;
 mod linker;
 mod metering;

@@ -1,8 +1,9 @@
 //! Compiled modules.
 
 use crate::artifact;
+use crate::lazy::LazyBodies;
 use crate::vm::LoadedModule;
-use crate::vm::code_memory::{load_code, load_code_from_file};
+use crate::vm::code_memory::{load_code, load_code_from_file, load_lazy_code};
 use crate::vm::code_registry::{self, CodeObject};
 use crate::{Engine, ExternType, FuncType, GlobalType, MemoryType, TableType};
 use anyhow::Context as _;
@@ -72,6 +73,19 @@ impl Module {
 
     /// Compiles a module from its binary form.
     pub fn from_binary(engine: &Engine, bytes: &[u8]) -> crate::Result<Module> {
+        let config = engine.config();
+        if config.lazy_compilation
+            && !config.tunables().epoch_by_signal
+            && engine.compiler().supports_lazy_compilation()
+            && let Some(module) = Module::from_binary_lazily(engine, bytes)?
+        {
+            return Ok(module);
+        }
+        Module::from_binary_eagerly(engine, bytes)
+    }
+
+    /// Compiles every function of a module now.
+    fn from_binary_eagerly(engine: &Engine, bytes: &[u8]) -> crate::Result<Module> {
         let translation = ModuleParser::new(engine.config().features).parse(bytes)?;
         let env = Arc::new(translation.module.clone());
         let compiled = engine.compiler().compile_module(translation)?;
@@ -79,6 +93,35 @@ impl Module {
             .context("failed to load compiled code")?;
         // SAFETY: the code is what Keel's compiler produced for `env`.
         unsafe { Module::from_code(engine, env, code, bytes) }
+    }
+
+    /// Validates a module and compiles only its stubs and trampolines: each
+    /// function compiles at its first call (see `vm/lazy.rs`). `None` when
+    /// the module is too big for lazy compilation's reserved area.
+    fn from_binary_lazily(engine: &Engine, bytes: &[u8]) -> crate::Result<Option<Module>> {
+        let translation = ModuleParser::new(engine.config().features).parse(bytes)?;
+        let env = Arc::new(translation.module.clone());
+        let bodies = LazyBodies::new(engine, env.clone(), translation, bytes.into())?;
+        let Some(area_len) = bodies.area_len() else {
+            return Ok(None);
+        };
+        let lazy = engine.compiler().compile_lazy_module(&env)?;
+        let code = load_lazy_code(
+            &lazy.compiled.text,
+            lazy.compiled.info,
+            env.clone(),
+            lazy.slots_offset as usize,
+            area_len,
+            Box::new(bodies),
+        )
+        .context("failed to load the module's stubs")?;
+        // SAFETY: the stubs are what Keel's compiler produced for `env`, and
+        // every body compiled later is too.
+        let module = unsafe { Module::from_code(engine, env, code, bytes)? };
+        if engine.config().lazy_compilation_in_background {
+            crate::vm::lazy::compile_in_background(&module.loaded.code);
+        }
+        Ok(Some(module))
     }
 
     /// A module around loaded `code`.
@@ -123,6 +166,21 @@ impl Module {
     /// engine has an [`artifact key`](crate::Config::artifact_key).
     pub fn serialize(&self) -> crate::Result<Vec<u8>> {
         let code = &self.loaded.code;
+        if let Some(lazy) = &code.lazy {
+            // An artifact holds every function's code, laid out as eager
+            // compilation would.
+            let functions = lazy.compile_all(code)?;
+            let linked = self
+                .engine
+                .compiler()
+                .link_compiled_functions(&self.loaded.env, functions)?;
+            return Ok(artifact::encode(
+                &self.engine,
+                &self.wasm,
+                &linked.info,
+                &linked.text,
+            ));
+        }
         Ok(artifact::encode(
             &self.engine,
             &self.wasm,
@@ -233,6 +291,14 @@ impl Module {
         let mut validator = wasmparser::Validator::new_with_features(engine.config().features);
         validator.validate_all(bytes)?;
         Ok(())
+    }
+
+    /// For a module compiled with
+    /// [`Config::lazy_compilation`](crate::Config::lazy_compilation): how
+    /// many of its functions have been compiled so far, of how many.
+    /// `None` for a module compiled whole.
+    pub fn lazy_compilation_progress(&self) -> Option<(usize, usize)> {
+        self.loaded.code.lazy.as_ref().map(|lazy| lazy.progress())
     }
 
     /// The engine it was compiled for.

@@ -26,7 +26,8 @@ fn expected_failures() -> HashSet<String> {
 /// compiled in, which must not change what any instruction does, and
 /// `epoch-signal/` with epochs alone, which (where supported) are checked by
 /// signal and by the interrupt page's checks around calls out of wasm;
-/// `artifacts/` scripts load every module from a precompiled artifact.
+/// `artifacts/` scripts load every module from a precompiled artifact;
+/// `lazy/` scripts compile every function at its first call.
 fn config(name: &str) -> keel::Config {
     let mut config = keel_wast::config_for_script(name);
     if name.starts_with("pooling/") {
@@ -41,6 +42,9 @@ fn config(name: &str) -> keel::Config {
     }
     if name.starts_with("epoch-signal/") {
         config.epoch_interruption(true);
+    }
+    if name.starts_with("lazy/") {
+        config.lazy_compilation(true);
     }
     config
 }
@@ -98,6 +102,7 @@ fn main() {
     add("metered/", spec(SpecVersion::V2).collect());
     add("epoch-signal/", spec(SpecVersion::V2).collect());
     add("artifacts/", spec(SpecVersion::V2).collect());
+    add("lazy/", spec(SpecVersion::V2).collect());
     for p in Proposal::all() {
         add("proposals/", proposal(*p).collect());
     }

@@ -1,9 +1,10 @@
 //! Loading compiled text into executable memory.
 
 use super::code_registry::CodeObject;
+use super::lazy::{LazyCode, LazyCompiler};
 use super::libcalls::libcall_address;
 use super::mmap::Mmap;
-use keel_environ::{CompiledModuleInfo, Module};
+use keel_environ::{CompiledModuleInfo, LAZY_PAGE, Module};
 use std::io;
 use std::sync::Arc;
 
@@ -44,14 +45,57 @@ pub fn load_code_from_file(
     finish_loading(mmap, len, info, module)
 }
 
-/// Writes the relocations into the `text_len` bytes of text at the start
-/// of the writable `mmap` and makes it executable.
-fn finish_loading(
-    mut mmap: Mmap,
-    text_len: usize,
+/// Loads the text of a lazily compiled module (see `vm/lazy.rs`): maps
+/// the text executable, its stubs' slots after it (at `slots_offset`)
+/// writable, and reserves `area_len` bytes after them for the bodies
+/// `compiler` will compile.
+pub fn load_lazy_code(
+    text: &[u8],
     info: CompiledModuleInfo,
     module: Arc<Module>,
+    slots_offset: usize,
+    area_len: usize,
+    compiler: Box<dyn LazyCompiler>,
 ) -> io::Result<CodeObject> {
+    let page = LAZY_PAGE as usize;
+    let unsupported = |what: &str| io::Error::new(io::ErrorKind::Unsupported, what.to_string());
+    #[cfg(all(unix, target_arch = "x86_64"))]
+    let entry = super::sys::unix::lazy_entry::lazy_entry_address();
+    #[cfg(not(all(unix, target_arch = "x86_64")))]
+    let entry: usize = return Err(unsupported("lazy compilation needs x86-64"));
+    if super::mmap::page_size() != page {
+        return Err(unsupported("lazy compilation needs 4 KiB pages"));
+    }
+    if slots_offset < text.len() || !slots_offset.is_multiple_of(page) {
+        return Err(unsupported("the stubs' slots overlap the text"));
+    }
+    let slots_len = 8 * (info.functions.len() + 1);
+    let area_offset = (slots_offset + slots_len).next_multiple_of(page);
+    let area_len = area_len.next_multiple_of(page);
+    let lazy = LazyCode::new(
+        compiler,
+        info.functions.len(),
+        slots_offset,
+        area_offset,
+        area_len,
+    );
+    let mut mmap = Mmap::reserve(area_offset + area_len)?;
+    mmap.make_accessible(0, area_offset)?;
+    // SAFETY: the first `area_offset >= text.len()` bytes of the fresh
+    // mapping are writable and shared with nothing yet.
+    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), mmap.as_ptr(), text.len()) };
+    write_relocations(&mmap, text.len(), &info)?;
+    mmap.make_executable(0, slots_offset)?;
+    let code = CodeObject::new_lazy(mmap, text.len(), info, module, lazy);
+    if let Some(lazy) = &code.lazy {
+        lazy.init_slots(&code, entry);
+    }
+    Ok(code)
+}
+
+/// Writes the load-time relocations into the `text_len` bytes of text at
+/// the start of the writable `mmap`.
+fn write_relocations(mmap: &Mmap, text_len: usize, info: &CompiledModuleInfo) -> io::Result<()> {
     for r in &info.relocations {
         let offset = r.offset as usize;
         if offset.checked_add(8).is_none_or(|end| end > text_len) {
@@ -67,6 +111,18 @@ fn finish_loading(
             std::ptr::write_unaligned(mmap.as_ptr().add(offset).cast::<u64>(), value);
         }
     }
+    Ok(())
+}
+
+/// Writes the relocations into the `text_len` bytes of text at the start
+/// of the writable `mmap` and makes it executable.
+fn finish_loading(
+    mut mmap: Mmap,
+    text_len: usize,
+    info: CompiledModuleInfo,
+    module: Arc<Module>,
+) -> io::Result<CodeObject> {
+    write_relocations(&mmap, text_len, &info)?;
     let len = mmap.len();
     mmap.make_executable(0, len)?;
     flush_icache(&mmap);

@@ -5,6 +5,7 @@
 //! faulting thread was running wasm, so it cannot be holding the lock
 //! itself, and the lookup neither allocates nor blocks on anything else.
 
+use super::lazy::LazyCode;
 use super::mmap::Mmap;
 use keel_environ::{CompiledModuleInfo, DefinedFuncIndex, FuncIndex, Module, TrapKind};
 use std::collections::BTreeMap;
@@ -18,6 +19,9 @@ pub struct CodeObject {
     pub info: CompiledModuleInfo,
     /// The module, for function names.
     pub module: Arc<Module>,
+    /// For a lazily compiled module: the stubs' slots and the bodies
+    /// compiled so far, in the same mapping after the text.
+    pub lazy: Option<LazyCode>,
 }
 
 impl CodeObject {
@@ -33,6 +37,50 @@ impl CodeObject {
             text_len,
             info,
             module,
+            lazy: None,
+        }
+    }
+
+    /// Wraps the text of a lazily compiled module: `mmap` holds the text,
+    /// then `lazy`'s slots and area.
+    pub(crate) fn new_lazy(
+        mmap: Mmap,
+        text_len: usize,
+        info: CompiledModuleInfo,
+        module: Arc<Module>,
+        lazy: LazyCode,
+    ) -> Self {
+        CodeObject {
+            mmap,
+            text_len,
+            info,
+            module,
+            lazy: Some(lazy),
+        }
+    }
+
+    /// The whole mapping (the text, and for lazy code its slots and area).
+    pub(crate) fn mmap(&self) -> &Mmap {
+        &self.mmap
+    }
+
+    /// The first byte of the mapping (the text's).
+    pub(crate) fn mapping_ptr(&self) -> *mut u8 {
+        self.mmap.as_ptr()
+    }
+
+    /// The mapping's length.
+    pub(crate) fn mapped_len(&self) -> usize {
+        self.mmap.len()
+    }
+
+    /// Bytes from the start of the text where code may run: the text, and
+    /// for lazy code everything after it.
+    fn code_len(&self) -> usize {
+        if self.lazy.is_some() {
+            self.mmap.len()
+        } else {
+            self.text_len
         }
     }
 
@@ -55,10 +103,11 @@ impl CodeObject {
     }
 
     fn end(&self) -> usize {
-        self.text_start() + self.text_len
+        self.text_start() + self.code_len()
     }
 
-    /// Offset of `pc` in this text, if it is inside.
+    /// Offset of `pc` in this code (from the start of the text), if it is
+    /// inside.
     pub fn offset_of(&self, pc: usize) -> Option<u32> {
         if pc >= self.text_start() && pc < self.end() {
             u32::try_from(pc - self.text_start()).ok()
@@ -70,11 +119,45 @@ impl CodeObject {
     /// The function whose body contains `pc`, and the wasm byte offset.
     pub fn lookup_frame(&self, pc: usize) -> Option<(FuncIndex, Option<u32>)> {
         let offset = self.offset_of(pc)?;
+        if let Some((def, placed)) = self.lazy_function_at(offset) {
+            let inside = (offset as usize - placed.start) as u32;
+            return Some((
+                self.module.func_index(def),
+                placed.code.lookup_wasm_offset(inside),
+            ));
+        }
         let def: DefinedFuncIndex = self.info.lookup_function(offset)?;
         Some((
             self.module.func_index(def),
             self.info.lookup_wasm_offset(offset),
         ))
+    }
+
+    /// The trap kind of the instruction at `offset`, if it may trap.
+    fn trap_at(&self, offset: u32) -> Option<TrapKind> {
+        if let Some((_, placed)) = self.lazy_function_at(offset) {
+            return placed
+                .code
+                .lookup_trap((offset as usize - placed.start) as u32);
+        }
+        self.info.lookup_trap(offset)
+    }
+
+    /// Whether `offset` is inside a wasm function's body.
+    fn is_function_at(&self, offset: u32) -> bool {
+        self.lazy_function_at(offset).is_some() || self.info.lookup_function(offset).is_some()
+    }
+
+    fn lazy_function_at(
+        &self,
+        offset: u32,
+    ) -> Option<(DefinedFuncIndex, &super::lazy::PlacedFunction)> {
+        let lazy = self.lazy.as_ref()?;
+        let offset = offset as usize;
+        if !lazy.in_area(offset) {
+            return None;
+        }
+        lazy.function_at(offset)
     }
 }
 
@@ -88,7 +171,7 @@ fn read() -> std::sync::RwLockReadGuard<'static, Registry> {
 
 /// Makes `code` known to trap handling until [`unregister`].
 pub fn register(code: &Arc<CodeObject>) {
-    if code.text_len == 0 {
+    if code.code_len() == 0 {
         return;
     }
     let mut r = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
@@ -116,7 +199,7 @@ pub fn lookup(pc: usize) -> Option<Arc<CodeObject>> {
 pub fn lookup_trap(pc: usize) -> Option<TrapKind> {
     let r = read();
     let code = find(&r, pc)?;
-    code.info.lookup_trap(code.offset_of(pc)?)
+    code.trap_at(code.offset_of(pc)?)
 }
 
 /// Whether `pc` is inside the body of a wasm function (not a trampoline).
@@ -134,8 +217,5 @@ pub fn try_is_module_code_pc(pc: usize) -> bool {
 /// Whether `pc` is inside the body of a compiled wasm function.
 pub fn is_wasm_function_pc(pc: usize) -> bool {
     let r = read();
-    find(&r, pc).is_some_and(|code| {
-        code.offset_of(pc)
-            .is_some_and(|o| code.info.lookup_function(o).is_some())
-    })
+    find(&r, pc).is_some_and(|code| code.offset_of(pc).is_some_and(|o| code.is_function_at(o)))
 }

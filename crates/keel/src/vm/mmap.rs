@@ -99,6 +99,18 @@ impl Mmap {
     }
 
     fn protect(&mut self, start: usize, len: usize, prot: i32) -> io::Result<()> {
+        // SAFETY: `&mut self`: no other holder relies on the range.
+        unsafe { self.protect_shared(start, len, prot) }
+    }
+
+    /// Changes the protection of a page-aligned range of a mapping that
+    /// others may hold.
+    ///
+    /// # Safety
+    ///
+    /// Nothing may be reading, writing or running the range, or rely on
+    /// its protection, while it changes.
+    unsafe fn protect_shared(&self, start: usize, len: usize, prot: i32) -> io::Result<()> {
         self.check_range(start, len)?;
         if len == 0 {
             return Ok(());
@@ -225,6 +237,26 @@ impl Mmap {
     /// writable).
     pub fn make_executable(&mut self, start: usize, len: usize) -> io::Result<()> {
         self.protect(start, len, libc::PROT_READ | libc::PROT_EXEC)
+    }
+
+    /// [`Mmap::make_accessible`] through a shared reference.
+    ///
+    /// # Safety
+    ///
+    /// Nothing may be using the range (see `protect_shared`).
+    pub unsafe fn make_accessible_shared(&self, start: usize, len: usize) -> io::Result<()> {
+        // SAFETY: per the contract.
+        unsafe { self.protect_shared(start, len, libc::PROT_READ | libc::PROT_WRITE) }
+    }
+
+    /// [`Mmap::make_executable`] through a shared reference.
+    ///
+    /// # Safety
+    ///
+    /// Nothing may be using the range (see `protect_shared`).
+    pub unsafe fn make_executable_shared(&self, start: usize, len: usize) -> io::Result<()> {
+        // SAFETY: per the contract.
+        unsafe { self.protect_shared(start, len, libc::PROT_READ | libc::PROT_EXEC) }
     }
 }
 

@@ -14,7 +14,8 @@
 //! - [`pool`]: the pooling allocator's slots.
 //! - [`vmcontext`]: the structs generated code shares with the runtime.
 //! - [`instance`]: an instance's context and initialization.
-//! - [`code_memory`], [`code_registry`]: loaded code and its lookup tables.
+//! - [`code_memory`], [`code_registry`]: loaded code and its lookup tables;
+//!   [`lazy`]: functions compiled at their first call.
 //! - [`traphandlers`], [`sys`]: entering wasm, signals, unwinding.
 //! - [`libcalls`]: builtins generated code calls.
 //! - [`epoch`]: the epoch counter, store deadlines and interrupt words.
@@ -25,6 +26,7 @@ pub mod code_registry;
 pub mod epoch;
 pub mod externref;
 pub mod instance;
+pub mod lazy;
 pub mod libcalls;
 pub mod memory;
 pub mod memory_image;

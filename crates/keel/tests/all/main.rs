@@ -4,6 +4,8 @@ mod api;
 mod artifacts;
 mod bad_input;
 mod externref;
+#[cfg(target_arch = "x86_64")]
+mod lazy_compilation;
 mod lazy_tables;
 mod limits;
 mod metering;

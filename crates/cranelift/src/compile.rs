@@ -12,9 +12,9 @@ use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use keel_environ::{
-    AddressMapEntry, CompiledFunctionInfo, CompiledModuleInfo, DefinedFuncIndex, FuncIndex,
-    FunctionBodyData, FunctionLoc, LibCall, LoadRelocation, Module, ModuleTranslation, TrapSite,
-    VMOffsets, WasmFuncType,
+    AddressMapEntry, CodeTables, CompiledFunctionInfo, CompiledModuleInfo, DefinedFuncIndex,
+    FuncIndex, FunctionBodyData, FunctionLoc, LibCall, LoadRelocation, Module, ModuleTranslation,
+    TrapSite, VMOffsets, WasmFuncType,
 };
 use rayon::prelude::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -248,6 +248,7 @@ impl Compiler {
         let align = self.isa.function_alignment().preferred;
         let mut info = CompiledModuleInfo::default();
         let mut pending = Vec::new();
+        let (mut traps, mut address_map) = (Vec::new(), Vec::new());
         let trampoline_owners: Vec<DefinedFuncIndex> = module
             .functions
             .iter()
@@ -271,15 +272,14 @@ impl Compiler {
                 let owner = trampoline_owners[n - num_bodies];
                 info.functions[owner].array_call = Some(loc);
             }
-            info.traps.extend(f.traps.iter().map(|t| TrapSite {
+            traps.extend(f.traps.iter().map(|t| TrapSite {
                 code_offset: t.code_offset + start,
                 kind: t.kind,
             }));
-            info.address_map
-                .extend(f.address_map.iter().map(|a| AddressMapEntry {
-                    code_offset: a.code_offset + start,
-                    wasm_offset: a.wasm_offset,
-                }));
+            address_map.extend(f.address_map.iter().map(|a| AddressMapEntry {
+                code_offset: a.code_offset + start,
+                wasm_offset: a.wasm_offset,
+            }));
             for &(offset, kind, target, addend) in &f.relocs {
                 pending.push((u64::from(start + offset), kind, target, addend));
             }
@@ -313,8 +313,7 @@ impl Compiler {
             }
         }
         let text = text.finish(&mut ctrl);
-        info.traps.sort_by_key(|t| t.code_offset);
-        info.address_map.sort_by_key(|a| a.code_offset);
+        info.tables = CodeTables::new(&traps, &address_map);
         Ok(CompiledModule { text, info })
     }
 

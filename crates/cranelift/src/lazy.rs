@@ -270,6 +270,6 @@ mod tests {
                 .array_call
                 .is_some()
         );
-        assert_eq!(lazy.compiled.info.traps.len(), 0);
+        assert_eq!(lazy.compiled.info.tables.num_traps(), 0);
     }
 }

@@ -5,8 +5,9 @@
 //! reads the tables below to map a faulting or returning program counter
 //! back to a trap kind, a function and a wasm byte offset.
 
-use crate::{DefinedFuncIndex, TrapKind};
+use crate::{CodeTables, DefinedFuncIndex, SharedBytes, TrapKind};
 use cranelift_entity::PrimaryMap;
+use std::sync::Arc;
 
 /// A range of the text section.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -158,10 +159,8 @@ fn lookup_wasm_offset(map: &[AddressMapEntry], code_offset: u32) -> Option<u32> 
 pub struct CompiledModuleInfo {
     /// Each defined function's code.
     pub functions: PrimaryMap<DefinedFuncIndex, CompiledFunctionInfo>,
-    /// Trap sites, sorted by `code_offset`.
-    pub traps: Vec<TrapSite>,
-    /// Address map, sorted by `code_offset`.
-    pub address_map: Vec<AddressMapEntry>,
+    /// Trap sites and the address map, read in place.
+    pub tables: CodeTables,
     /// Relocations to apply at load time.
     pub relocations: Vec<LoadRelocation>,
 }
@@ -169,7 +168,7 @@ pub struct CompiledModuleInfo {
 impl CompiledModuleInfo {
     /// The trap kind of the instruction at `code_offset`, if it may trap.
     pub fn lookup_trap(&self, code_offset: u32) -> Option<TrapKind> {
-        lookup_trap(&self.traps, code_offset)
+        self.tables.lookup_trap(code_offset)
     }
 
     /// The defined function whose body contains `code_offset`.
@@ -188,7 +187,7 @@ impl CompiledModuleInfo {
 
     /// The wasm byte offset that produced the code at `code_offset`.
     pub fn lookup_wasm_offset(&self, code_offset: u32) -> Option<u32> {
-        lookup_wasm_offset(&self.address_map, code_offset)
+        self.tables.lookup_wasm_offset(code_offset)
     }
 }
 
@@ -211,11 +210,12 @@ impl LibCall {
 /// Why bytes do not decode as a [`CompiledModuleInfo`].
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[error("malformed code tables: {0}")]
-pub struct InfoDecodeError(&'static str);
+pub struct InfoDecodeError(pub(crate) &'static str);
 
 impl CompiledModuleInfo {
     /// Appends the tables to `out`, in a form [`CompiledModuleInfo::decode`]
-    /// reads back (little-endian, counts before lists).
+    /// reads back (little-endian, counts before lists; the trap and address
+    /// tables last, packed as [`CodeTables`] reads them in place).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let u32s =
             |out: &mut Vec<u8>, v: &[u32]| v.iter().for_each(|x| out.extend(x.to_le_bytes()));
@@ -226,29 +226,31 @@ impl CompiledModuleInfo {
             out.push(u8::from(f.array_call.is_some()));
             u32s(out, &[array.start, array.length]);
         }
-        u32s(out, &[self.traps.len() as u32]);
-        for t in &self.traps {
-            u32s(out, &[t.code_offset]);
-            out.push(t.kind.as_u8());
-        }
-        u32s(out, &[self.address_map.len() as u32]);
-        for e in &self.address_map {
-            u32s(out, &[e.code_offset, e.wasm_offset]);
-        }
         u32s(out, &[self.relocations.len() as u32]);
         for r in &self.relocations {
             u32s(out, &[r.offset]);
             out.push(r.target as u8);
             out.extend(r.addend.to_le_bytes());
         }
+        out.extend_from_slice(self.tables.packed());
     }
 
-    /// Reads tables that [`CompiledModuleInfo::encode`] wrote, for a text
-    /// section of `text_len` bytes. Checks what the runtime's lookups rely
-    /// on (every range inside the text, functions and sites in order), so
-    /// that even wrong tables cannot make a lookup read out of bounds.
-    pub fn decode(bytes: &[u8], text_len: usize) -> Result<Self, InfoDecodeError> {
-        let mut r = Reader(bytes);
+    /// Reads tables that [`CompiledModuleInfo::encode`] wrote to
+    /// `bytes[range]`, for a text section of `text_len` bytes. The trap and
+    /// address tables stay in `bytes`, read in place. Checks what the
+    /// runtime relies on to stay in bounds (every function and relocation
+    /// inside the text, functions in order); see [`CodeTables`] for the
+    /// rest.
+    pub fn decode(
+        bytes: SharedBytes,
+        range: std::ops::Range<usize>,
+        text_len: usize,
+    ) -> Result<Self, InfoDecodeError> {
+        let all = (*bytes).as_ref();
+        let encoded = all
+            .get(range.clone())
+            .ok_or(InfoDecodeError("code tables outside the input"))?;
+        let mut r = Reader(encoded);
         let in_text =
             |start: u32, len: u32| (start as usize).saturating_add(len as usize) <= text_len;
         let mut info = CompiledModuleInfo::default();
@@ -285,36 +287,6 @@ impl CompiledModuleInfo {
                 array_call,
             });
         }
-        let traps = r.count(5)?;
-        info.traps.reserve(traps as usize);
-        for _ in 0..traps {
-            let code_offset = r.u32()?;
-            let kind = TrapKind::from_u8(r.u8()?).ok_or(InfoDecodeError("bad trap kind"))?;
-            if info
-                .traps
-                .last()
-                .is_some_and(|t| t.code_offset >= code_offset)
-            {
-                return Err(InfoDecodeError("trap sites out of order"));
-            }
-            info.traps.push(TrapSite { code_offset, kind });
-        }
-        let entries = r.count(8)?;
-        info.address_map.reserve(entries as usize);
-        for _ in 0..entries {
-            let entry = AddressMapEntry {
-                code_offset: r.u32()?,
-                wasm_offset: r.u32()?,
-            };
-            if info
-                .address_map
-                .last()
-                .is_some_and(|e| e.code_offset > entry.code_offset)
-            {
-                return Err(InfoDecodeError("address map out of order"));
-            }
-            info.address_map.push(entry);
-        }
         for _ in 0..r.count(13)? {
             let offset = r.u32()?;
             let target = LibCall::ALL
@@ -331,10 +303,16 @@ impl CompiledModuleInfo {
                 addend,
             });
         }
-        if !r.0.is_empty() {
-            return Err(InfoDecodeError("trailing bytes"));
-        }
+        let tables_start = range.end - r.0.len();
+        info.tables = CodeTables::decode(bytes.clone(), tables_start..range.end)?;
         Ok(info)
+    }
+
+    /// [`CompiledModuleInfo::decode`] of tables in a buffer of their own
+    /// (copied).
+    pub fn decode_copy(encoded: &[u8], text_len: usize) -> Result<Self, InfoDecodeError> {
+        let len = encoded.len();
+        CompiledModuleInfo::decode(Arc::new(encoded.to_vec()), 0..len, text_len)
     }
 }
 
@@ -394,14 +372,16 @@ mod tests {
                 length: 8,
             }),
         });
-        info.traps.push(TrapSite {
-            code_offset: 4,
-            kind: TrapKind::OutOfFuel,
-        });
-        info.address_map.push(AddressMapEntry {
-            code_offset: 0,
-            wasm_offset: 30,
-        });
+        info.tables = CodeTables::new(
+            &[TrapSite {
+                code_offset: 4,
+                kind: TrapKind::OutOfFuel,
+            }],
+            &[AddressMapEntry {
+                code_offset: 0,
+                wasm_offset: 30,
+            }],
+        );
         info.relocations.push(LoadRelocation {
             offset: 24,
             target: LibCall::FmaF64,
@@ -415,13 +395,13 @@ mod tests {
         let info = sample();
         let mut bytes = Vec::new();
         info.encode(&mut bytes);
-        let back = CompiledModuleInfo::decode(&bytes, 40).unwrap();
+        let back = CompiledModuleInfo::decode_copy(&bytes, 40).unwrap();
         assert_eq!(
             back.functions.as_values_slice(),
             info.functions.as_values_slice()
         );
-        assert_eq!(back.traps, info.traps);
-        assert_eq!(back.address_map, info.address_map);
+        assert_eq!(back.tables.packed(), info.tables.packed());
+        assert_eq!(back.lookup_trap(4), Some(TrapKind::OutOfFuel));
         assert_eq!(back.relocations, info.relocations);
     }
 
@@ -430,17 +410,17 @@ mod tests {
         let mut bytes = Vec::new();
         sample().encode(&mut bytes);
         assert!(
-            CompiledModuleInfo::decode(&bytes, 39).is_err(),
+            CompiledModuleInfo::decode_copy(&bytes, 39).is_err(),
             "text too short"
         );
         for len in 0..bytes.len() {
             assert!(
-                CompiledModuleInfo::decode(&bytes[..len], 40).is_err(),
+                CompiledModuleInfo::decode_copy(&bytes[..len], 40).is_err(),
                 "truncated at {len}"
             );
         }
         let mut huge_count = bytes.clone();
         huge_count[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(CompiledModuleInfo::decode(&huge_count, 40).is_err());
+        assert!(CompiledModuleInfo::decode_copy(&huge_count, 40).is_err());
     }
 }

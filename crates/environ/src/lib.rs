@@ -19,6 +19,7 @@
 
 mod artifact;
 pub mod builtins;
+mod code_tables;
 mod const_expr;
 mod error;
 mod indices;
@@ -30,6 +31,7 @@ mod types;
 mod vmoffsets;
 
 pub use artifact::*;
+pub use code_tables::*;
 pub use const_expr::*;
 pub use error::*;
 pub use indices::*;

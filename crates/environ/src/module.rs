@@ -147,7 +147,66 @@ pub struct Module {
     /// The bytes of all data segments, concatenated.
     pub data: Vec<u8>,
     /// Function names from the name section.
-    pub func_names: HashMap<FuncIndex, String>,
+    pub func_names: FuncNames,
+}
+
+/// Function names, packed: one string of them all and an index sorted by
+/// function (a big program has thousands; loading an artifact reads them
+/// again, so they cost one allocation rather than one each).
+#[derive(Clone, Debug, Default)]
+pub struct FuncNames {
+    text: String,
+    /// (function index, start in `text`, length), sorted by function once
+    /// `unsorted` is false.
+    index: Vec<(u32, u32, u32)>,
+    unsorted: bool,
+}
+
+impl FuncNames {
+    /// Adds `name` for function `func` (the first name given for a
+    /// function wins).
+    pub fn insert(&mut self, func: FuncIndex, name: &str) {
+        let (Ok(start), Ok(len)) = (u32::try_from(self.text.len()), u32::try_from(name.len()))
+        else {
+            return;
+        };
+        if self
+            .index
+            .last()
+            .is_some_and(|&(f, _, _)| f >= func.as_u32())
+        {
+            self.unsorted = true;
+        }
+        self.text.push_str(name);
+        self.index.push((func.as_u32(), start, len));
+    }
+
+    /// Makes room for `bytes` more bytes of names.
+    pub fn reserve_text(&mut self, bytes: usize) {
+        self.text.reserve(bytes);
+    }
+
+    /// Sorts the index after the last insertion, if names came out of
+    /// order.
+    pub fn finish(&mut self) {
+        if self.unsorted {
+            // Stable: of several names for a function, the first stays.
+            self.index.sort_by_key(|&(f, _, _)| f);
+            self.index.dedup_by_key(|&mut (f, _, _)| f);
+            self.unsorted = false;
+        }
+    }
+
+    /// The name of function `func`, if it has one (after
+    /// [`FuncNames::finish`]).
+    pub fn get(&self, func: FuncIndex) -> Option<&str> {
+        let i = self
+            .index
+            .binary_search_by_key(&func.as_u32(), |&(f, _, _)| f)
+            .ok()?;
+        let (_, start, len) = self.index[i];
+        self.text.get(start as usize..(start + len) as usize)
+    }
 }
 
 macro_rules! index_conversions {
@@ -219,6 +278,32 @@ impl Module {
 
     /// The name a backtrace shows for a function: the name section's, if any.
     pub fn func_name(&self, index: FuncIndex) -> Option<&str> {
-        self.func_names.get(&index).map(|s| s.as_str())
+        self.func_names.get(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn func_names_are_found_in_any_insertion_order_and_the_first_wins() {
+        let mut names = FuncNames::default();
+        for (f, name) in [(4, "four"), (1, "one"), (9, "nine"), (1, "again"), (0, "")] {
+            names.insert(FuncIndex::from_u32(f), name);
+        }
+        names.finish();
+        let get = |f| names.get(FuncIndex::from_u32(f));
+        assert_eq!(
+            [get(0), get(1), get(2), get(4), get(9), get(10)],
+            [
+                Some(""),
+                Some("one"),
+                None,
+                Some("four"),
+                Some("nine"),
+                None
+            ]
+        );
     }
 }

@@ -86,6 +86,31 @@ impl ModuleParser {
         Ok(t)
     }
 
+    /// Reads the module-level sections of `bytes` without validating them
+    /// and without reading function bodies: for the wasm an artifact
+    /// carries, which was validated when the artifact was compiled (and
+    /// holds no code section).
+    pub fn parse_metadata(&self, bytes: &[u8]) -> ModuleResult<Module> {
+        let mut module = Module::default();
+        let mut parser = Parser::new(0);
+        parser.set_features(self.features);
+        let mut saw_end = false;
+        for payload in parser.parse_all(bytes) {
+            match payload? {
+                Payload::CodeSectionEntry(_) => {}
+                Payload::End(_) => saw_end = true,
+                payload => self.read_payload(&mut module, payload)?,
+            }
+        }
+        if !saw_end {
+            return Err(ModuleError::Invalid {
+                message: "unexpected end of module".into(),
+                offset: bytes.len() as u64,
+            });
+        }
+        Ok(module)
+    }
+
     fn read_payload(&self, m: &mut Module, payload: Payload<'_>) -> ModuleResult<()> {
         match payload {
             Payload::TypeSection(reader) => {
@@ -255,6 +280,10 @@ impl ModuleParser {
                 }
             }
             Payload::DataSection(reader) => {
+                // The segments' bytes are at most the section's.
+                let r = reader.range();
+                m.data
+                    .reserve(usize::try_from(r.end - r.start).unwrap_or(0));
                 for data in reader {
                     let data = data?;
                     let start = m.data.len();
@@ -279,6 +308,7 @@ impl ModuleParser {
                 }
             }
             Payload::CustomSection(reader) => {
+                let section_len = reader.data().len();
                 if let KnownCustom::Name(names) = reader.as_known() {
                     // The name section is advisory: a malformed one must not
                     // reject a valid module, so errors end the reading quietly.
@@ -286,12 +316,13 @@ impl ModuleParser {
                         match name {
                             Ok(Name::Module { name, .. }) => m.name = Some(name.to_string()),
                             Ok(Name::Function(map)) => {
+                                // The names' text is at most the section.
+                                m.func_names.reserve_text(section_len);
                                 for naming in map.into_iter().flatten() {
-                                    m.func_names.insert(
-                                        FuncIndex::from_u32(naming.index),
-                                        naming.name.to_string(),
-                                    );
+                                    m.func_names
+                                        .insert(FuncIndex::from_u32(naming.index), naming.name);
                                 }
+                                m.func_names.finish();
                             }
                             Ok(_) => {}
                             Err(_) => break,

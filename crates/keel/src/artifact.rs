@@ -5,8 +5,10 @@
 //!   magic "\0keelaot"   format version (u32)   Keel's version (u16 length, bytes)
 //!   fingerprint: u32 count, then (u16 length, name, u16 length, value) each
 //!   wasm length, tables length, text offset, text length (u64 each)
-//!   the module's wasm bytes, without custom sections but `name`
-//!   the code tables | zeros up to the text offset
+//!   the module's wasm bytes, without function bodies and custom sections
+//!     but `name` (see `artifact_wasm`)
+//!   the code tables (`CompiledModuleInfo::encode`; the trap and address
+//!     tables packed, read in place) | zeros up to the text offset
 //!   the text section (at a multiple of TEXT_ALIGN, so it can be mapped)
 //!   trailer: CRC-32 of everything before it (u32), a signed flag (0 or 1),
 //!            HMAC-SHA-256 of everything before it (zeros when unsigned)
@@ -27,14 +29,14 @@
 
 use crate::Engine;
 use hmac::{Hmac, Mac};
-use keel_environ::{CompiledModuleInfo, InfoDecodeError};
+use keel_environ::{CompiledModuleInfo, InfoDecodeError, SharedBytes};
 use sha2::Sha256;
 
 const MAGIC: &[u8; 8] = b"\0keelaot";
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// Bumped whenever the layout above or the encoding of the code tables
 /// changes.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 /// The text's alignment in the file: the largest page size Keel runs on,
 /// so that the text can be mapped from the file directly.
 pub(crate) const TEXT_ALIGN: usize = 64 << 10;
@@ -107,9 +109,10 @@ pub enum ArtifactError {
 
 /// What an artifact holds, borrowed from its bytes.
 pub(crate) struct Parts<'a> {
-    /// The module's WebAssembly bytes.
+    /// The module's WebAssembly bytes (its module-level sections).
     pub wasm: &'a [u8],
-    /// The code tables.
+    /// The code tables; the trap and address tables are read in place
+    /// when `decode` was given the bytes' owner.
     pub info: CompiledModuleInfo,
     /// Where the text starts in the artifact (a multiple of [`TEXT_ALIGN`]).
     pub text_offset: usize,
@@ -143,7 +146,7 @@ pub(crate) fn compatibility(engine: &Engine) -> (u32, &'static str, Vec<(String,
 
 /// Writes an artifact for `engine`: `text` with the relocation sites that
 /// `info` lists cleared, so that no host address leaks into it. `wasm` is
-/// the module's, as `Module` keeps it (see `without_custom_sections`).
+/// the module's, as `Module` keeps it (see `artifact_wasm`).
 pub(crate) fn encode(
     engine: &Engine,
     wasm: &[u8],
@@ -193,12 +196,14 @@ pub(crate) fn encode(
     out
 }
 
-/// `wasm` without its custom sections other than `name` (function names,
-/// for backtraces): loading an artifact needs only the module-level
-/// sections, and debug information can be most of a module's bytes.
+/// What an artifact keeps of a module's bytes: its module-level sections,
+/// which loading reads again, and the `name` section (function names, for
+/// backtraces); not the function bodies (the artifact has the code: the
+/// code section keeps one empty body per function) nor other custom
+/// sections (debug information can be most of a module's bytes).
 /// Bytes that do not walk as a module (which compiled modules do) are
 /// kept whole.
-pub(crate) fn without_custom_sections(wasm: &[u8]) -> Vec<u8> {
+pub(crate) fn artifact_wasm(wasm: &[u8]) -> Vec<u8> {
     fn leb(bytes: &[u8], at: &mut usize) -> Option<usize> {
         let mut value = 0usize;
         for shift in (0..35).step_by(7) {
@@ -220,12 +225,23 @@ pub(crate) fn without_custom_sections(wasm: &[u8]) -> Vec<u8> {
             at += 1;
             let len = leb(wasm, &mut at)?;
             let end = at.checked_add(len).filter(|&e| e <= wasm.len())?;
-            let keep = id != 0 || {
+            const CODE: u8 = 10;
+            if id == CODE {
+                // As many bodies as there are functions (the parser checks
+                // it), each empty.
+                let mut count_at = at;
+                let count = leb(wasm, &mut count_at)?;
+                let mut body = Vec::new();
+                put_leb(&mut body, count);
+                body.resize(body.len() + count, 0);
+                out.push(CODE);
+                put_leb(&mut out, body.len());
+                out.extend(body);
+            } else if id != 0 || {
                 let mut name_at = at;
                 let name_len = leb(wasm, &mut name_at)?;
                 wasm.get(name_at..name_at.checked_add(name_len)?) == Some(b"name")
-            };
-            if keep {
+            } {
                 out.extend_from_slice(&wasm[start..end]);
             }
             at = end;
@@ -233,6 +249,18 @@ pub(crate) fn without_custom_sections(wasm: &[u8]) -> Vec<u8> {
         Some(out)
     };
     walk().unwrap_or_else(|| wasm.to_vec())
+}
+
+fn put_leb(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 fn mac(key: &[u8], bytes: &[u8]) -> [u8; 32] {
@@ -252,10 +280,14 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 /// Reads an artifact for `engine`. With `authenticate`, the signature
 /// must be that of the engine's key, checked before anything else is read.
+/// `owner`, when given, holds `bytes` (all of them, from their start) for
+/// as long as the module may live: the code tables are then read in place
+/// rather than copied.
 pub(crate) fn decode<'a>(
     engine: &Engine,
     bytes: &'a [u8],
     authenticate: bool,
+    owner: Option<SharedBytes>,
 ) -> Result<Parts<'a>, ArtifactError> {
     if bytes.starts_with(WASM_MAGIC) {
         return Err(ArtifactError::IsWasm);
@@ -321,7 +353,13 @@ pub(crate) fn decode<'a>(
         ));
     }
     let text = &body[text_offset..];
-    let info = CompiledModuleInfo::decode(tables, text.len())?;
+    let info = match owner {
+        Some(owner) if (*owner).as_ref().as_ptr() == bytes.as_ptr() => {
+            let start = tables.as_ptr() as usize - bytes.as_ptr() as usize;
+            CompiledModuleInfo::decode(owner, start..start + tables.len(), text.len())?
+        }
+        _ => CompiledModuleInfo::decode_copy(tables, text.len())?,
+    };
     Ok(Parts {
         wasm,
         info,
@@ -429,7 +467,7 @@ mod tests {
         });
         let text = [0xaau8; 24];
         let bytes = encode(&engine, b"\0asm\x01\0\0\0", &info, &text);
-        let parts = decode(&engine, &bytes, false).unwrap();
+        let parts = decode(&engine, &bytes, false, None).unwrap();
         assert_eq!(&parts.text[..8], &[0xaa; 8]);
         assert_eq!(&parts.text[8..16], &[0; 8]);
         assert_eq!(&parts.text[16..], &[0xaa; 8]);
@@ -437,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_name_section_of_the_custom_sections_is_kept() {
+    fn the_code_section_and_custom_sections_but_name_are_dropped() {
         let custom = |name: &str, body: &[u8]| {
             let mut s = vec![0u8, (1 + name.len() + body.len()) as u8, name.len() as u8];
             s.extend_from_slice(name.as_bytes());
@@ -450,13 +488,16 @@ mod tests {
         wasm.extend(custom(".debug_info", &[1, 2, 3]));
         wasm.extend(types);
         wasm.extend(custom("name", &[9]));
+        // A code section with two bodies, which become empty.
+        wasm.extend([10u8, 7, 2, 2, 0, 0x0b, 2, 0, 0x0b]);
         let mut expected = header.to_vec();
         expected.extend(types);
         expected.extend(custom("name", &[9]));
-        assert_eq!(without_custom_sections(&wasm), expected);
+        expected.extend([10u8, 3, 2, 0, 0]);
+        assert_eq!(artifact_wasm(&wasm), expected);
         // Not a module: kept whole.
         let broken = [header.as_slice(), &[0, 200]].concat();
-        assert_eq!(without_custom_sections(&broken), broken);
+        assert_eq!(artifact_wasm(&broken), broken);
     }
 
     #[test]

@@ -17,9 +17,9 @@ use std::sync::Arc;
 pub struct Module {
     engine: Engine,
     loaded: Arc<LoadedModule>,
-    /// The module's WebAssembly bytes without custom sections but `name`,
-    /// which an artifact carries (its metadata is parsed from them again
-    /// when the artifact is loaded).
+    /// What an artifact keeps of the module's bytes (its module-level
+    /// sections and `name`; see `artifact::artifact_wasm`), which loading
+    /// the artifact parses again.
     wasm: Arc<[u8]>,
 }
 
@@ -92,7 +92,7 @@ impl Module {
         let code = load_code(&compiled.text, compiled.info, env.clone())
             .context("failed to load compiled code")?;
         // SAFETY: the code is what Keel's compiler produced for `env`.
-        unsafe { Module::from_code(engine, env, code, bytes) }
+        unsafe { Module::from_code(engine, env, code, artifact::artifact_wasm(bytes).into()) }
     }
 
     /// Validates a module and compiles only its stubs and trampolines: each
@@ -117,7 +117,8 @@ impl Module {
         .context("failed to load the module's stubs")?;
         // SAFETY: the stubs are what Keel's compiler produced for `env`, and
         // every body compiled later is too.
-        let module = unsafe { Module::from_code(engine, env, code, bytes)? };
+        let module =
+            unsafe { Module::from_code(engine, env, code, artifact::artifact_wasm(bytes).into())? };
         if engine.config().lazy_compilation_in_background {
             crate::vm::lazy::compile_in_background(&module.loaded.code);
         }
@@ -134,7 +135,7 @@ impl Module {
         engine: &Engine,
         env: Arc<keel_environ::Module>,
         code: CodeObject,
-        wasm: &[u8],
+        wasm: Arc<[u8]>,
     ) -> crate::Result<Module> {
         let offsets = VMOffsets::new(&env)?;
         let type_ids = env
@@ -156,7 +157,7 @@ impl Module {
                 table_images: std::sync::OnceLock::new(),
                 segment_plans: Default::default(),
             }),
-            wasm: artifact::without_custom_sections(wasm).into(),
+            wasm,
         })
     }
 
@@ -204,15 +205,15 @@ impl Module {
     /// storage the host does not fully trust need
     /// [`Module::deserialize_authenticated`], which is safe.
     pub unsafe fn deserialize(engine: &Engine, bytes: impl AsRef<[u8]>) -> crate::Result<Module> {
-        let parts = artifact::decode(engine, bytes.as_ref(), false)?;
+        let parts = artifact::decode(engine, bytes.as_ref(), false, None)?;
         // SAFETY: the caller vouches for the artifact.
-        unsafe { Module::from_parts(engine, parts) }
+        unsafe { Module::from_parts(engine, parts, None) }
     }
 
     /// Like [`Module::deserialize`], for an artifact in a file, which is
     /// mapped rather than read: the text is mapped executable straight from
     /// the file (copy on write, so only the pages holding relocations are
-    /// copied).
+    /// copied), and the code tables are read where they lie in it.
     ///
     /// # Safety
     ///
@@ -225,21 +226,13 @@ impl Module {
         let path = path.as_ref();
         let file = std::fs::File::open(path)
             .with_context(|| format!("failed to open `{}`", path.display()))?;
-        let mapped = crate::vm::mmap::MappedFile::new(&file)
-            .with_context(|| format!("failed to map `{}`", path.display()))?;
-        let parts = artifact::decode(engine, mapped.bytes(), false)?;
-        let translation = ModuleParser::new(engine.config().features).parse(parts.wasm)?;
-        let env = Arc::new(translation.module);
-        let code = load_code_from_file(
-            &file,
-            parts.text_offset as u64,
-            parts.text.len(),
-            parts.info,
-            env.clone(),
-        )
-        .context("failed to load the artifact's code")?;
+        let mapped = Arc::new(
+            crate::vm::mmap::MappedFile::new(&file)
+                .with_context(|| format!("failed to map `{}`", path.display()))?,
+        );
+        let parts = artifact::decode(engine, mapped.bytes(), false, Some(mapped.clone()))?;
         // SAFETY: the caller vouches for the artifact.
-        unsafe { Module::from_code(engine, env, code, parts.wasm) }
+        unsafe { Module::from_parts(engine, parts, Some(&file)) }
     }
 
     /// Loads an artifact that an engine with the same
@@ -251,11 +244,11 @@ impl Module {
         engine: &Engine,
         bytes: impl AsRef<[u8]>,
     ) -> crate::Result<Module> {
-        let parts = artifact::decode(engine, bytes.as_ref(), true)?;
+        let parts = artifact::decode(engine, bytes.as_ref(), true, None)?;
         // SAFETY: the signature shows that an engine holding this engine's
         // key made the artifact, and `decode` checked that it was made
         // under this engine's settings.
-        unsafe { Module::from_parts(engine, parts) }
+        unsafe { Module::from_parts(engine, parts, None) }
     }
 
     /// Like [`Module::deserialize_authenticated`], for an artifact in a
@@ -271,18 +264,33 @@ impl Module {
         Module::deserialize_authenticated(engine, bytes)
     }
 
+    /// A module from a decoded artifact; its text is copied, or mapped from
+    /// `file` when the artifact is that file.
+    ///
     /// # Safety
     ///
     /// As for [`Module::deserialize`].
-    unsafe fn from_parts(engine: &Engine, parts: artifact::Parts<'_>) -> crate::Result<Module> {
-        // Parsing validates the module-level sections again; function
-        // bodies were validated when the artifact was compiled.
-        let translation = ModuleParser::new(engine.config().features).parse(parts.wasm)?;
-        let env = Arc::new(translation.module);
-        let code = load_code(parts.text, parts.info, env.clone())
-            .context("failed to load the artifact's code")?;
+    unsafe fn from_parts(
+        engine: &Engine,
+        parts: artifact::Parts<'_>,
+        file: Option<&std::fs::File>,
+    ) -> crate::Result<Module> {
+        // The module-level sections were validated when the artifact was
+        // compiled, as were the bodies (which it no longer carries).
+        let env = Arc::new(ModuleParser::new(engine.config().features).parse_metadata(parts.wasm)?);
+        let code = match file {
+            Some(file) => load_code_from_file(
+                file,
+                parts.text_offset as u64,
+                parts.text.len(),
+                parts.info,
+                env.clone(),
+            ),
+            None => load_code(parts.text, parts.info, env.clone()),
+        }
+        .context("failed to load the artifact's code")?;
         // SAFETY: the caller vouches for the artifact.
-        unsafe { Module::from_code(engine, env, code, parts.wasm) }
+        unsafe { Module::from_code(engine, env, code, parts.wasm.into()) }
     }
 
     /// Checks that `bytes` is a valid module for `engine`, without

@@ -299,3 +299,9 @@ impl MappedFile {
         unsafe { std::slice::from_raw_parts(self.mmap.as_ptr(), self.len) }
     }
 }
+
+impl AsRef<[u8]> for MappedFile {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}

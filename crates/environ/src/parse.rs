@@ -213,7 +213,7 @@ impl ModuleParser {
                     let index = match export.kind {
                         wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact => {
                             let f = FuncIndex::from_u32(export.index);
-                            m.functions[f].escapes = true;
+                            mark_escaping(m, f);
                             EntityIndex::Function(f)
                         }
                         wasmparser::ExternalKind::Table => {
@@ -237,7 +237,7 @@ impl ModuleParser {
             Payload::StartSection { func, .. } => {
                 // The host calls it, through its array entry.
                 let f = FuncIndex::from_u32(func);
-                m.functions[f].escapes = true;
+                mark_escaping(m, f);
                 m.start = Some(f);
             }
             Payload::ElementSection(reader) => {
@@ -249,7 +249,7 @@ impl ModuleParser {
                             let mut v = Vec::new();
                             for f in funcs {
                                 let f = FuncIndex::from_u32(f?);
-                                m.functions[f].escapes = true;
+                                mark_escaping(m, f);
                                 v.push(f);
                             }
                             (crate::WasmRefType::FUNCREF, ElemItems::Functions(v.into()))
@@ -356,6 +356,15 @@ impl ModuleParser {
             }
         }
         Ok(expr)
+    }
+}
+
+/// Notes that function `f` escapes its instance. An index out of range
+/// (which validation rules out, and which only the unvalidated bytes of a
+/// damaged artifact could hold) is ignored rather than a panic.
+fn mark_escaping(m: &mut Module, f: FuncIndex) {
+    if let Some(decl) = m.functions.get_mut(f) {
+        decl.escapes = true;
     }
 }
 

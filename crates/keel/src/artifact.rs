@@ -289,6 +289,17 @@ pub(crate) fn decode<'a>(
     authenticate: bool,
     owner: Option<SharedBytes>,
 ) -> Result<Parts<'a>, ArtifactError> {
+    let body = split(bytes)?;
+    if authenticate {
+        authenticate_with_key(engine, bytes)?;
+    }
+    verify_checksum(bytes)?;
+    read_unverified(engine, body, bytes, owner)
+}
+
+/// The artifact's body (everything before the trailer), once `bytes`
+/// look like an artifact at all.
+pub(crate) fn split(bytes: &[u8]) -> Result<&[u8], ArtifactError> {
     if bytes.starts_with(WASM_MAGIC) {
         return Err(ArtifactError::IsWasm);
     }
@@ -299,26 +310,49 @@ pub(crate) fn decode<'a>(
         .len()
         .checked_sub(TRAILER_LEN)
         .ok_or(ArtifactError::Truncated)?;
-    let (body, trailer) = bytes.split_at(body_len);
-    let checksum = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-    let (signed, signature) = (trailer[4], &trailer[5..]);
-    if authenticate {
-        let key = engine
-            .config()
-            .artifact_key
-            .as_ref()
-            .ok_or(ArtifactError::NoKey)?;
-        if signed != 1 {
-            return Err(ArtifactError::Unsigned);
-        }
-        let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("any key length");
-        mac.update(&bytes[..body_len + 5]);
-        mac.verify_slice(signature)
-            .map_err(|_| ArtifactError::BadSignature)?;
+    Ok(&bytes[..body_len])
+}
+
+/// Checks the signature of `bytes` (an artifact, see [`split`]) against
+/// `engine`'s key.
+fn authenticate_with_key(engine: &Engine, bytes: &[u8]) -> Result<(), ArtifactError> {
+    let body_len = split(bytes)?.len();
+    let (signed, signature) = (bytes[body_len + 4], &bytes[body_len + 5..]);
+    let key = engine
+        .config()
+        .artifact_key
+        .as_ref()
+        .ok_or(ArtifactError::NoKey)?;
+    if signed != 1 {
+        return Err(ArtifactError::Unsigned);
     }
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("any key length");
+    mac.update(&bytes[..body_len + 5]);
+    mac.verify_slice(signature)
+        .map_err(|_| ArtifactError::BadSignature)
+}
+
+/// Checks the checksum of `bytes` (an artifact, see [`split`]).
+pub(crate) fn verify_checksum(bytes: &[u8]) -> Result<(), ArtifactError> {
+    let body = split(bytes)?;
+    let t = &bytes[body.len()..];
+    let checksum = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
     if crc32fast::hash(body) != checksum {
         return Err(ArtifactError::Checksum);
     }
+    Ok(())
+}
+
+/// Reads the artifact whose body is `body` (the start of `bytes`) for
+/// `engine`: its header, fingerprint and parts. The checksum is not
+/// checked here: [`decode`] checks it first, and a loader that reads in
+/// parallel with checking must not use what it read unless it passes.
+pub(crate) fn read_unverified<'a>(
+    engine: &Engine,
+    body: &'a [u8],
+    bytes: &'a [u8],
+    owner: Option<SharedBytes>,
+) -> Result<Parts<'a>, ArtifactError> {
     let mut r = Cursor(&body[MAGIC.len()..]);
     let found = r.u32()?;
     if found != FORMAT_VERSION {

@@ -230,9 +230,28 @@ impl Module {
             crate::vm::mmap::MappedFile::new(&file)
                 .with_context(|| format!("failed to map `{}`", path.display()))?,
         );
-        let parts = artifact::decode(engine, mapped.bytes(), false, Some(mapped.clone()))?;
-        // SAFETY: the caller vouches for the artifact.
-        unsafe { Module::from_parts(engine, parts, Some(&file)) }
+        let bytes = mapped.bytes();
+        let body = artifact::split(bytes)?;
+        // The checksum reads every byte; meanwhile another thread reads the
+        // artifact and loads its code, which is dropped, never run, unless
+        // the checksum passes.
+        let (checksum, module) = rayon::join(
+            || artifact::verify_checksum(bytes),
+            || {
+                // Reading bytes not yet checked must not take the host
+                // down should they be damaged: a panic is an error here.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let parts =
+                        artifact::read_unverified(engine, body, bytes, Some(mapped.clone()))?;
+                    // SAFETY: the caller vouches for the artifact; the module
+                    // is returned only once its checksum has passed.
+                    unsafe { Module::from_parts(engine, parts, Some(&file)) }
+                }))
+                .unwrap_or_else(|_| Err(artifact::ArtifactError::Malformed("unreadable").into()))
+            },
+        );
+        checksum?;
+        module
     }
 
     /// Loads an artifact that an engine with the same

@@ -221,3 +221,26 @@ fn an_authenticated_engine_loads_only_what_its_key_signed() {
     assert_eq!(call_f(&ours, &from_file), EXPECTED);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_damaged_file_is_refused_by_its_checksum_wherever_the_damage_is() {
+    // `deserialize_file` reads the artifact while another thread checks
+    // its checksum: damage anywhere (header, wasm, tables, text) must come
+    // out as the checksum's error, never as a crash or a module.
+    let engine = Engine::default();
+    let artifact = Module::new(&engine, WAT).unwrap().serialize().unwrap();
+    let path = std::env::temp_dir().join(format!("keel-damaged-{}.cwasm", std::process::id()));
+    let step = (artifact.len() / 97).max(1);
+    for at in (8..artifact.len() - TRAILER).step_by(step) {
+        let mut damaged = artifact.clone();
+        damaged[at] ^= 0x5a;
+        std::fs::write(&path, &damaged).unwrap();
+        // SAFETY: refused before any of the bytes' code could run.
+        let result = unsafe { Module::deserialize_file(&engine, &path) };
+        assert_eq!(artifact_error(result), ArtifactError::Checksum, "byte {at}");
+    }
+    std::fs::write(&path, &artifact).unwrap();
+    // SAFETY: the artifact was just made by this engine.
+    unsafe { Module::deserialize_file(&engine, &path) }.unwrap();
+    std::fs::remove_file(&path).unwrap();
+}

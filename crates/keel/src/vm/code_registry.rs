@@ -51,11 +51,8 @@ impl CodeObject {
         lazy: LazyCode,
     ) -> Self {
         CodeObject {
-            mmap,
-            text_len,
-            info,
-            module,
             lazy: Some(lazy),
+            ..CodeObject::new(mmap, text_len, info, module)
         }
     }
 

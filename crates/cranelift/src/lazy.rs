@@ -23,9 +23,10 @@
 //! the last. The runtime's entry saves the argument registers, compiles
 //! function `r11d` of the module whose slots `r10` points into
 //! ([`Compiler::compile_function`]), points its slot at the
-//! body and jumps there. Calls between lazily compiled bodies also go
-//! through the stubs: a direct call and an indirect jump, which the branch
-//! predictor learns.
+//! body and jumps there. A body's calls are left as relocations: the
+//! runtime points each at its callee's body if that is compiled already,
+//! else at the callee's stub (a direct call and an indirect jump, which
+//! the branch predictor learns).
 
 use crate::compile::{CompiledFunction, Scratch, Target};
 use crate::{CompileError, CompiledModule, Compiler, trampolines};

@@ -241,7 +241,12 @@ impl LazyCode {
                 .functions
                 .get(call.callee)
                 .ok_or_else(|| anyhow::anyhow!("call to a function that does not exist"))?;
-            let target = code.text_start() + callee.wasm_call.start as usize;
+            // A callee compiled already is called straight; any other
+            // through its stub (whose slot leads to its body once it is).
+            let target = match self.placed.get(call.callee.index()).and_then(|p| p.get()) {
+                Some(body) => code.text_start() + body.start,
+                None => code.text_start() + callee.wasm_call.start as usize,
+            };
             let site = address + call.offset as usize;
             let disp = (target as i64)
                 .wrapping_add(call.addend)

@@ -127,6 +127,17 @@ impl LazyBodies {
 }
 
 impl LazyCompiler for LazyBodies {
+    fn link(
+        &self,
+        functions: Vec<FunctionCode>,
+    ) -> anyhow::Result<(Vec<u8>, keel_environ::CompiledModuleInfo)> {
+        let linked = self
+            .engine
+            .compiler()
+            .link_compiled_functions(&self.env, functions)?;
+        Ok((linked.text, linked.info))
+    }
+
     fn callees(&self, def: DefinedFuncIndex) -> Vec<DefinedFuncIndex> {
         let Ok((_, reader)) = self.body(def) else {
             return Vec::new();

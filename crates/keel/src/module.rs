@@ -169,18 +169,17 @@ impl Module {
         let code = &self.loaded.code;
         if let Some(lazy) = &code.lazy {
             // An artifact holds every function's code, laid out as eager
-            // compilation would.
-            let functions = lazy.compile_all(code)?;
-            let linked = self
-                .engine
-                .compiler()
-                .link_compiled_functions(&self.loaded.env, functions)?;
-            return Ok(artifact::encode(
-                &self.engine,
-                &self.wasm,
-                &linked.info,
-                &linked.text,
-            ));
+            // compilation lays it out: the linked code the module switches
+            // to once everything is compiled.
+            lazy.switch_to_linked(code)?;
+            if let Some(linked) = lazy.linked() {
+                return Ok(artifact::encode(
+                    &self.engine,
+                    &self.wasm,
+                    &linked.info,
+                    linked.text(),
+                ));
+            }
         }
         Ok(artifact::encode(
             &self.engine,

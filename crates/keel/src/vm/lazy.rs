@@ -19,15 +19,21 @@
 //!   pages are published before its slot points at it, so a fault or a
 //!   backtrace in it always finds them. The signal handler reads them
 //!   without locks.
+//! - Once every function is compiled, the module switches to its code
+//!   linked whole ([`LazyCode::switch_to_linked`]), registered before any
+//!   slot leads to it; the bodies compiled one by one stay mapped, since
+//!   frames may still be running them.
 //! - The runtime never compiles: it asks the [`LazyCompiler`] that the API
 //!   layer supplied.
 
 use super::code_registry::{self, CodeObject};
 use super::libcalls::libcall_address;
 use super::traphandlers::{UnwindReason, raise};
-use keel_environ::{DefinedFuncIndex, EntityRef, FunctionCode, LAZY_PAGE, LAZY_STUB_ENTRY};
+use keel_environ::{
+    CompiledModuleInfo, DefinedFuncIndex, EntityRef, FunctionCode, LAZY_PAGE, LAZY_STUB_ENTRY,
+};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 /// Compiles one function of a lazily compiled module on demand. The API
 /// layer implements it (the runtime never depends on the compiler).
@@ -38,6 +44,9 @@ pub trait LazyCompiler: Send + Sync {
     /// names them: what the background compiler does next after `def`
     /// was needed.
     fn callees(&self, def: DefinedFuncIndex) -> Vec<DefinedFuncIndex>;
+    /// Every function's code (in definition order) laid out in one text
+    /// as eager compilation lays it out, with its tables.
+    fn link(&self, functions: Vec<FunctionCode>) -> anyhow::Result<(Vec<u8>, CompiledModuleInfo)>;
 }
 
 /// Where a function's compilation is ([`LazyCode::states`]).
@@ -78,6 +87,18 @@ pub struct LazyCode {
     /// Functions compiled on demand, whose callees the background
     /// compiler takes first.
     demanded: Mutex<Vec<DefinedFuncIndex>>,
+    /// Once every function is compiled: the module's code linked as eager
+    /// compilation links it (calls between functions direct, bodies packed),
+    /// which the slots then lead to. Registered while this lives.
+    linked: OnceLock<Arc<CodeObject>>,
+}
+
+impl Drop for LazyCode {
+    fn drop(&mut self) {
+        if let Some(linked) = self.linked.get() {
+            code_registry::unregister(linked);
+        }
+    }
 }
 
 impl LazyCode {
@@ -106,6 +127,7 @@ impl LazyCode {
             compiled: Condvar::new(),
             used: Mutex::new(0),
             demanded: Mutex::new(Vec::new()),
+            linked: OnceLock::new(),
         }
     }
 
@@ -275,6 +297,42 @@ impl LazyCode {
         Ok(address)
     }
 
+    /// The module's code linked whole, once [`LazyCode::switch_to_linked`]
+    /// made it.
+    pub fn linked(&self) -> Option<&Arc<CodeObject>> {
+        self.linked.get()
+    }
+
+    /// Compiles every function not compiled yet, links them all into one
+    /// text (`LazyCompiler::link`), loads and registers it, and points
+    /// every slot at its body there: from then on calls inside the module
+    /// are direct and its code is packed, as if compiled eagerly. Bodies
+    /// compiled one by one stay where they are (frames may be running
+    /// them). Does nothing the second time.
+    pub fn switch_to_linked(&self, code: &CodeObject) -> anyhow::Result<()> {
+        if self.linked.get().is_some() {
+            return Ok(());
+        }
+        let functions = self.compile_all(code)?;
+        let (text, info) = self.compiler.link(functions)?;
+        let linked = Arc::new(super::code_memory::load_code(
+            &text,
+            info,
+            code.module.clone(),
+        )?);
+        if self.linked.set(linked.clone()).is_err() {
+            return Ok(());
+        }
+        code_registry::register(&linked);
+        for (i, f) in linked.info.functions.values().enumerate() {
+            self.slot(code, i).store(
+                linked.text_start() + f.wasm_call.start as usize,
+                Ordering::Release,
+            );
+        }
+        Ok(())
+    }
+
     /// Every function's code, compiling those not compiled yet (from the
     /// last, so as to meet the background compiler, which goes from the
     /// first, rather than wait on it).
@@ -349,7 +407,12 @@ pub fn compile_in_background(code: &std::sync::Arc<CodeObject>) {
                     }
                     break in_order;
                 };
-                let Some(def) = def else { return };
+                let Some(def) = def else {
+                    // Everything is compiled: switch to the linked code. (On
+                    // failure the bodies compiled one by one serve.)
+                    let _ = lazy.switch_to_linked(&code);
+                    return;
+                };
                 // A failure shows again, with its error, when a call needs
                 // the function.
                 let _ = lazy.ensure_compiled(&code, def);

@@ -286,3 +286,40 @@ fn the_background_compiles_what_no_call_needed() {
     let fib = i.get_typed_func::<i32, i32>(&mut store, "fib").unwrap();
     assert_eq!(fib.call(&mut store, 12).unwrap(), 144);
 }
+
+#[test]
+fn code_switched_to_its_linked_form_runs_and_traps_the_same() {
+    // Once every function is compiled (here: by serializing), the module
+    // runs its code linked as eager compilation links it; an instance
+    // made before the switch and one made after behave alike.
+    let engine = on_demand_engine();
+    let module = Module::new(&engine, PROGRAM).unwrap();
+    let mut store = Store::new(&engine, ());
+    let double = Func::wrap(&mut store, |x: i64| x * 2);
+    let before = Instance::new(&mut store, &module, &[double.into()]).unwrap();
+    let fib = before
+        .get_typed_func::<i32, i32>(&mut store, "fib")
+        .unwrap();
+    assert_eq!(fib.call(&mut store, 5).unwrap(), 5);
+    module.serialize().unwrap();
+    assert_eq!(module.lazy_compilation_progress(), Some((12, 12)));
+    let after = Instance::new(&mut store, &module, &[double.into()]).unwrap();
+    for instance in [before, after] {
+        let fib = instance
+            .get_typed_func::<i32, i32>(&mut store, "fib")
+            .unwrap();
+        assert_eq!(fib.call(&mut store, 20).unwrap(), 6765);
+        let oob = instance
+            .get_typed_func::<i32, i32>(&mut store, "oob")
+            .unwrap();
+        let err = oob.call(&mut store, 2).unwrap_err();
+        assert_eq!(trap_of(&err), Trap::MemoryOutOfBounds);
+        let trace = err.downcast_ref::<WasmBacktrace>().expect("a backtrace");
+        let names: Vec<_> = trace.frames().iter().map(|f| f.func_name()).collect();
+        assert_eq!(names, vec![Some("deep"); 3], "{trace:?}");
+        let apply = instance
+            .get_typed_func::<(i32, i32, i32), i32>(&mut store, "apply")
+            .unwrap();
+        assert_eq!(apply.call(&mut store, (2, 6, 7)).unwrap(), 42);
+    }
+}

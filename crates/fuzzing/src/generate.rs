@@ -220,7 +220,8 @@ impl KeelVariant {
     }
 
     fn slot(self) -> usize {
-        usize::from(self.opt_level.min(2)) * 16
+        usize::from(self.lazy) * 48
+            + usize::from(self.opt_level.min(2)) * 16
             + usize::from(self.nan_canonicalization) * 8
             + usize::from(self.pooling) * 4
             + usize::from(self.fuel) * 2
@@ -243,7 +244,7 @@ pub fn keel_engine(variant: KeelVariant) -> keel::Engine {
     static ENGINES: Mutex<Vec<Option<(keel::Engine, usize)>>> = Mutex::new(Vec::new());
     let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
     if engines.is_empty() {
-        engines.resize(48, None);
+        engines.resize(96, None);
     }
     let slot = &mut engines[variant.slot()];
     match slot {

@@ -54,26 +54,11 @@ impl LazyBodies {
         wasm: Arc<[u8]>,
     ) -> crate::Result<LazyBodies> {
         let features = translation.features;
-        let check = |body: &FunctionBodyData<'_>| {
-            let v = &body.validator;
-            let validator = FuncToValidate {
-                resources: v.resources.clone(),
-                index: v.index,
-                ty: v.ty,
-                features: v.features,
-            };
-            validator
-                .into_validator(Default::default())
-                .validate(&body.body)
-                .map_err(keel_cranelift::CompileError::from)
-        };
-        let bodies: Vec<&FunctionBodyData<'_>> = translation.function_bodies.values().collect();
-        if engine.config().compiler.parallel {
-            bodies.par_iter().try_for_each(|b| check(b))?;
-        } else {
-            bodies.iter().try_for_each(|b| check(b))?;
-        }
-        let resources = bodies.first().map(|b| b.validator.resources.clone());
+        let resources = translation
+            .function_bodies
+            .values()
+            .next()
+            .map(|b| b.validator.resources.clone());
         let bodies = translation
             .function_bodies
             .values()
@@ -87,6 +72,22 @@ impl LazyBodies {
                 })
             })
             .collect::<Result<_, std::num::TryFromIntError>>()?;
+        let check = |body: FunctionBodyData<'_>| {
+            body.validator
+                .into_validator(Default::default())
+                .validate(&body.body)
+                .map_err(keel_cranelift::CompileError::from)
+        };
+        let to_check: Vec<FunctionBodyData<'_>> = translation
+            .function_bodies
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect();
+        if engine.config().compiler.parallel {
+            to_check.into_par_iter().try_for_each(check)?;
+        } else {
+            to_check.into_iter().try_for_each(check)?;
+        }
         Ok(LazyBodies {
             engine: engine.clone(),
             offsets: VMOffsets::new(&env)?,

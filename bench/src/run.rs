@@ -6,6 +6,9 @@
 //! designs: by signal, its default where supported (`run-epoch/`), and by
 //! the interrupt word checked at loop headers and function entries
 //! (`run-epoch-word/`, `overhead-epoch-word/`; Wasmtime as in `run-epoch/`).
+//! Likewise its fuel: in a register, its default where supported
+//! (`run-fuel/`), and in the store between calls (`run-fuel-store/`,
+//! `overhead-fuel-store/`; Wasmtime as in `run-fuel/`).
 //!
 //! All the configurations a kernel needs are measured in one loop, a call
 //! of each in turn, so that the machine's drift hits every one alike and an
@@ -26,12 +29,15 @@ pub enum Metering {
     Epoch,
     /// As `Epoch`, with Keel's `Config::epoch_by_signal(false)`.
     EpochWord,
+    /// As `Fuel`, with Keel's `Config::fuel_in_register(false)`.
+    FuelStore,
 }
 
 impl Metering {
-    pub const ALL: [Metering; 4] = [
+    pub const ALL: [Metering; 5] = [
         Metering::Off,
         Metering::Fuel,
+        Metering::FuelStore,
         Metering::Epoch,
         Metering::EpochWord,
     ];
@@ -41,6 +47,7 @@ impl Metering {
         match self {
             Metering::Off => format!("run/{kernel}"),
             Metering::Fuel => format!("run-fuel/{kernel}"),
+            Metering::FuelStore => format!("run-fuel-store/{kernel}"),
             Metering::Epoch => format!("run-epoch/{kernel}"),
             Metering::EpochWord => format!("run-epoch-word/{kernel}"),
         }
@@ -51,6 +58,7 @@ impl Metering {
         match self {
             Metering::Off => None,
             Metering::Fuel => Some(format!("overhead-fuel/{kernel}")),
+            Metering::FuelStore => Some(format!("overhead-fuel-store/{kernel}")),
             Metering::Epoch => Some(format!("overhead-epoch/{kernel}")),
             Metering::EpochWord => Some(format!("overhead-epoch-word/{kernel}")),
         }
@@ -63,8 +71,9 @@ impl Metering {
         let mut wasmtime = wasmtime::Config::new();
         match self {
             Metering::Off => {}
-            Metering::Fuel => {
-                keel.consume_fuel(true);
+            Metering::Fuel | Metering::FuelStore => {
+                keel.consume_fuel(true)
+                    .fuel_in_register(self == Metering::Fuel);
                 wasmtime.consume_fuel(true);
             }
             Metering::Epoch | Metering::EpochWord => {
@@ -118,7 +127,7 @@ fn instantiate(
     let mut ws = wasmtime::Store::new(&e.wasmtime, ());
     match metering {
         Metering::Off => {}
-        Metering::Fuel => {
+        Metering::Fuel | Metering::FuelStore => {
             ks.set_fuel(FUEL)?;
             ws.set_fuel(FUEL)?;
         }

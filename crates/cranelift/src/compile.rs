@@ -94,6 +94,7 @@ impl Compiler {
                             &*self.isa,
                             module.func_type(func_index),
                             func_index,
+                            self.settings.tunables.fuel_in_register,
                         );
                         self.finish_function(scratch, func, func_index.as_u32())
                     }
@@ -336,7 +337,8 @@ impl Compiler {
         &self,
         ty: &WasmFuncType,
     ) -> Result<Vec<u8>, CompileError> {
-        let func = trampolines::wasm_to_array(&*self.isa, ty);
+        let func =
+            trampolines::wasm_to_array(&*self.isa, ty, self.settings.tunables.fuel_in_register);
         let mut scratch = Scratch::default();
         let f = self.finish_function(&mut scratch, func, u32::MAX)?;
         if !f.relocs.is_empty() {

@@ -206,7 +206,12 @@ impl Compiler {
         let mut out = Vec::new();
         for (i, decl) in module.functions.iter() {
             if module.defined_func_index(i).is_some() && decl.escapes {
-                let func = trampolines::array_call(&*self.isa, module.func_type(i), i);
+                let func = trampolines::array_call(
+                    &*self.isa,
+                    module.func_type(i),
+                    i,
+                    self.settings.tunables.fuel_in_register,
+                );
                 out.push(self.finish_function(&mut scratch, func, i.as_u32())?);
             }
         }

@@ -145,6 +145,13 @@ impl Compiler {
         // More results than registers go through a hidden return area.
         set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
         set(&mut flags, "unwind_info", "false")?;
+        // Fuel in a register: every function leaves it alone but for the
+        // fuel count itself (see `translate/meter.rs`).
+        set(
+            &mut flags,
+            "enable_pinned_reg",
+            bool_str(settings.tunables.fuel_in_register),
+        )?;
         set(
             &mut flags,
             "enable_nan_canonicalization",
@@ -188,6 +195,7 @@ impl Compiler {
                 t.epoch_interruption.to_string(),
             ),
             ("epoch_by_signal".into(), t.epoch_by_signal.to_string()),
+            ("fuel_in_register".into(), t.fuel_in_register.to_string()),
         ];
         for v in self.isa.flags().iter().chain(self.isa.isa_flags()) {
             entries.push((format!("cranelift.{}", v.name), v.value_string()));

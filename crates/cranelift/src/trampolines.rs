@@ -7,6 +7,13 @@
 //!   context (where a backtrace of a host error starts), spills arguments to
 //!   a stack array and calls the host function's array entry. One per
 //!   signature, compiled on demand by the engine.
+//!
+//! With fuel in a register (`Tunables::fuel_in_register`), these two are
+//! where the count crosses between the store and the register: `array_call`
+//! loads it into the register on the way in and stores it back on the way
+//! out, restoring the host's value of the register (which the host's
+//! convention says is preserved); `wasm_to_array` stores it before the host
+//! function runs (which may read or set it) and loads it after.
 //! - [`slow_path_call`]: wasm to a runtime builtin, preserving every
 //!   register. The epoch checks' cold paths call builtins through
 //!   it, so that a check inside a hot loop clobbers nothing and forces no
@@ -28,6 +35,7 @@ pub(crate) fn array_call(
     isa: &dyn TargetIsa,
     ty: &WasmFuncType,
     callee: FuncIndex,
+    fuel_in_register: bool,
 ) -> ir::Function {
     let mut func = ir::Function::with_name_signature(
         UserFuncName::user(1, callee.as_u32()),
@@ -52,6 +60,17 @@ pub(crate) fn array_call(
             .load(ir_type(*t, ptr), flags, values, slot_offset(i));
         args.push(v);
     }
+    let fuel = fuel_in_register.then(|| {
+        let store_ctx = b.ins().load(
+            ptr,
+            flags.with_readonly(),
+            callee_vmctx,
+            vmctx::STORE_CONTEXT as i32,
+        );
+        let host_value = b.ins().get_pinned_reg(ptr);
+        fuel_into_register(&mut b, store_ctx);
+        (store_ctx, host_value)
+    });
     let sig = b.import_signature(wasm_signature(isa, ty));
     let name = b.func.declare_imported_user_function(UserExternalName {
         namespace: 0,
@@ -65,6 +84,10 @@ pub(crate) fn array_call(
     });
     let call = b.ins().call(f, &args);
     let results = b.inst_results(call).to_vec();
+    if let Some((store_ctx, host_value)) = fuel {
+        fuel_out_of_register(&mut b, store_ctx);
+        b.ins().set_pinned_reg(host_value);
+    }
     for (i, r) in results.into_iter().enumerate() {
         b.ins().store(flags, r, values, slot_offset(i));
     }
@@ -74,7 +97,11 @@ pub(crate) fn array_call(
 }
 
 /// The wasm-to-host trampoline for host functions of type `ty`.
-pub(crate) fn wasm_to_array(isa: &dyn TargetIsa, ty: &WasmFuncType) -> ir::Function {
+pub(crate) fn wasm_to_array(
+    isa: &dyn TargetIsa,
+    ty: &WasmFuncType,
+    fuel_in_register: bool,
+) -> ir::Function {
     let mut func =
         ir::Function::with_name_signature(UserFuncName::user(2, 0), wasm_signature(isa, ty));
     let mut ctx = FunctionBuilderContext::new();
@@ -121,8 +148,14 @@ pub(crate) fn wasm_to_array(isa: &dyn TargetIsa, ty: &WasmFuncType) -> ir::Funct
         (vm_host_func_context::FUNC_REF + vm_func_ref::ARRAY_CALL) as i32,
     );
     let sig = b.import_signature(array_call_signature(isa));
+    if fuel_in_register {
+        fuel_out_of_register(&mut b, store_ctx);
+    }
     b.ins()
         .call_indirect(sig, array_fn, &[host_ctx, caller_vmctx, values, len]);
+    if fuel_in_register {
+        fuel_into_register(&mut b, store_ctx);
+    }
     let results: Vec<_> = ty
         .results()
         .iter()
@@ -135,6 +168,28 @@ pub(crate) fn wasm_to_array(isa: &dyn TargetIsa, ty: &WasmFuncType) -> ir::Funct
     b.ins().return_(&results);
     b.finalize(isa.frontend_config());
     func
+}
+
+/// Loads the store's fuel count into the fuel register.
+fn fuel_into_register(b: &mut FunctionBuilder<'_>, store_ctx: ir::Value) {
+    let fuel = b.ins().load(
+        ir::types::I64,
+        MemFlagsData::trusted(),
+        store_ctx,
+        vm_store_context::FUEL_CONSUMED as i32,
+    );
+    b.ins().set_pinned_reg(fuel);
+}
+
+/// Stores the fuel register's count in the store.
+fn fuel_out_of_register(b: &mut FunctionBuilder<'_>, store_ctx: ir::Value) {
+    let fuel = b.ins().get_pinned_reg(ir::types::I64);
+    b.ins().store(
+        MemFlagsData::trusted(),
+        fuel,
+        store_ctx,
+        vm_store_context::FUEL_CONSUMED as i32,
+    );
 }
 
 fn slot_offset(i: usize) -> i32 {

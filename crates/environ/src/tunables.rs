@@ -23,6 +23,13 @@ pub struct Tunables {
     /// reads the fuel from the store, which a check by fault does not write
     /// back.
     pub epoch_by_signal: bool,
+    /// Whether, with fuel on, wasm keeps the fuel count in a register
+    /// reserved for it in all generated code (Cranelift's pinned register,
+    /// `r15` on x86-64) rather than in the store: calls between wasm
+    /// functions then pass it for free, and only the trampolines between
+    /// host and wasm, slow paths and the trap handler move it to and from
+    /// the store's `fuel_consumed`.
+    pub fuel_in_register: bool,
 }
 
 impl Default for Tunables {
@@ -33,6 +40,7 @@ impl Default for Tunables {
             consume_fuel: false,
             epoch_interruption: false,
             epoch_by_signal: false,
+            fuel_in_register: false,
         }
     }
 }

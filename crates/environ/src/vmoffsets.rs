@@ -165,8 +165,12 @@ pub mod vm_store_context {
     /// running its wasm, which the engine signals when the deadline passes
     /// (null without `Tunables::epoch_by_signal`). Host-only.
     pub const EPOCH_THREAD: u32 = 72;
+    /// `fuel_in_register: bool`: whether the store's code keeps the fuel
+    /// count in a register (`Tunables::fuel_in_register`), which the trap
+    /// handler then writes back to `fuel_consumed`. Host-only.
+    pub const FUEL_IN_REGISTER: u32 = 80;
     /// Size in bytes.
-    pub const SIZE: u32 = 80;
+    pub const SIZE: u32 = 88;
 }
 
 /// Offsets in a `VMHostFuncContext`: the callee context of a host function.

@@ -28,6 +28,9 @@ pub struct Config {
     /// Whether epochs may interrupt by signal (see
     /// [`Config::epoch_by_signal`]).
     pub(crate) epoch_signal_allowed: bool,
+    /// Whether fuel may live in a register (see
+    /// [`Config::fuel_in_register`]).
+    pub(crate) fuel_register_allowed: bool,
     /// The key that signs and authenticates artifacts.
     pub(crate) artifact_key: Option<crate::artifact::ArtifactKey>,
     /// Whether modules compile each function at its first call.
@@ -69,6 +72,7 @@ impl Config {
             allocation_strategy: crate::InstanceAllocationStrategy::OnDemand,
             memory_init_cow: true,
             epoch_signal_allowed: true,
+            fuel_register_allowed: true,
             artifact_key: None,
             lazy_compilation: false,
             lazy_compilation_in_background: true,
@@ -251,12 +255,36 @@ impl Config {
         self
     }
 
+    /// Whether, with fuel on, wasm keeps its fuel count in a register (a
+    /// Keel setting; on by default where it is supported: x86-64 Linux).
+    ///
+    /// On, the count lives in a register that all generated code reserves
+    /// for it (`r15`), so a call from wasm to wasm costs fuel nothing but
+    /// the callee's unit, and only the crossings between host and wasm
+    /// (and the trap handler) write it back to the store. Every other
+    /// function then has one register fewer to allocate, and typed calls
+    /// ([`TypedFunc::call`](crate::TypedFunc::call)) enter wasm through
+    /// the same trampoline as untyped ones, which sets the register.
+    ///
+    /// Off, a function keeps the count in a register of its own and
+    /// writes it to the store before each call and return, and reads it
+    /// back after each call. The counts are the same either way.
+    pub fn fuel_in_register(&mut self, enable: bool) -> &mut Self {
+        self.fuel_register_allowed = enable;
+        self.choose_epoch_check();
+        self
+    }
+
+    /// Derives the code-shaping settings that depend on several others:
+    /// how epochs are checked and where fuel lives.
     fn choose_epoch_check(&mut self) {
         let t = &mut self.compiler.tunables;
         t.epoch_by_signal = self.epoch_signal_allowed
             && t.epoch_interruption
             && !t.consume_fuel
             && crate::vm::epoch_by_signal_supported();
+        t.fuel_in_register =
+            self.fuel_register_allowed && t.consume_fuel && crate::vm::fuel_in_register_supported();
     }
 
     /// Bytes of address space reserved for each linear memory. At 4 GiB or

@@ -140,6 +140,13 @@ impl StoreOpaque {
         self.engine.config().max_wasm_stack
     }
 
+    /// Whether this store's wasm keeps its fuel in a register
+    /// (`Tunables::fuel_in_register`), so that it must be entered through
+    /// a trampoline that loads it.
+    pub(crate) fn fuel_in_register(&self) -> bool {
+        self.vm_store_context.fuel_in_register
+    }
+
     pub(crate) fn store_context_ptr(&mut self) -> *mut VMStoreContext {
         &mut self.vm_store_context
     }
@@ -598,6 +605,7 @@ impl<T: 'static> Store<T> {
                     hooks: None,
                     epoch_page: epoch.interrupt_page(),
                     epoch_thread: epoch.running_thread(),
+                    fuel_in_register: engine.config().tunables().fuel_in_register,
                 },
                 host_caller: VMContextHeader {
                     magic: VMCONTEXT_MAGIC,

@@ -121,7 +121,7 @@ impl FuncTranslator<'_, '_> {
         if fuel {
             let var = self.b.declare_var(types::I64);
             self.meter.fuel = Some(var);
-            self.fuel_load();
+            self.fuel_from_caller();
             // Entering a function costs one unit, so that even an empty
             // function is not free, and is charged at once: a call made
             // with no fuel left runs nothing.
@@ -154,7 +154,7 @@ impl FuncTranslator<'_, '_> {
             | Operator::Call { .. }
             | Operator::CallIndirect { .. } => {
                 self.fuel_flush();
-                self.fuel_save();
+                self.fuel_to_callee();
             }
             // The end of a basic block.
             Operator::Loop { .. }
@@ -196,7 +196,7 @@ impl FuncTranslator<'_, '_> {
             && matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. })
         {
             // The callee (or the host) may have spent or added fuel.
-            self.fuel_load();
+            self.fuel_from_caller();
         }
         if self.meter.epoch_page.is_some() && self.may_run_code_outside_wasm(op) {
             // A tick's signal that arrived while the thread ran host or
@@ -248,7 +248,7 @@ impl FuncTranslator<'_, '_> {
     pub(super) fn meter_before_return(&mut self) {
         if self.meter.fuel.is_some() {
             self.fuel_flush();
-            self.fuel_save();
+            self.fuel_to_callee();
         }
     }
 
@@ -326,7 +326,31 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    fn fuel_load(&mut self) {
+    /// Defines the fuel variable from where callers leave the count: the
+    /// pinned register or the store.
+    fn fuel_from_caller(&mut self) {
+        match self.meter.fuel {
+            Some(var) if self.env.tunables.fuel_in_register => {
+                let fuel = self.b.ins().get_pinned_reg(types::I64);
+                self.b.def_var(var, fuel);
+            }
+            _ => self.fuel_from_store(),
+        }
+    }
+
+    /// Puts the fuel variable where callees, callers and the trap handler
+    /// expect the count: the pinned register or the store.
+    fn fuel_to_callee(&mut self) {
+        match self.meter.fuel {
+            Some(var) if self.env.tunables.fuel_in_register => {
+                let fuel = self.b.use_var(var);
+                self.b.ins().set_pinned_reg(fuel);
+            }
+            _ => self.fuel_to_store(),
+        }
+    }
+
+    fn fuel_from_store(&mut self) {
         let (Some(var), Some(ctx)) = (self.meter.fuel, self.meter.store_context) else {
             return;
         };
@@ -340,7 +364,7 @@ impl FuncTranslator<'_, '_> {
         self.b.def_var(var, fuel);
     }
 
-    fn fuel_save(&mut self) {
+    fn fuel_to_store(&mut self) {
         let (Some(var), Some(ctx)) = (self.meter.fuel, self.meter.store_context) else {
             return;
         };
@@ -394,8 +418,11 @@ impl FuncTranslator<'_, '_> {
 
     /// When `cond` is non-zero, in a cold block: gives the store the fuel
     /// count (the runtime, or a callback, may read or set it), calls
-    /// `builtin` through the slow-path trampoline, lets `trap_on` turn its
-    /// answer into traps, and reloads the count; then rejoins.
+    /// `builtin` through the slow-path trampoline, reloads the count, and
+    /// lets `trap_on` turn the builtin's answer into traps; then rejoins.
+    /// (With fuel in a register, the register gets the count too, before
+    /// and after: a trap here must not make the trap handler write back an
+    /// older count over the store's.)
     fn cold_slow_path(
         &mut self,
         cond: Value,
@@ -408,10 +435,16 @@ impl FuncTranslator<'_, '_> {
         self.b.set_cold_block(cold);
         self.b.seal_block(cold);
         self.b.switch_to_block(cold);
-        self.fuel_save();
+        self.fuel_to_store();
+        if self.env.tunables.fuel_in_register {
+            self.fuel_to_callee();
+        }
         let answer = self.call_slow_path(builtin);
+        self.fuel_from_store();
+        if self.env.tunables.fuel_in_register {
+            self.fuel_to_callee();
+        }
         trap_on(self, answer);
-        self.fuel_load();
         self.b.ins().jump(cont, &[]);
         self.b.seal_block(cont);
         self.b.switch_to_block(cont);

@@ -528,7 +528,9 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
     /// Calls the function.
     pub fn call(&self, mut store: impl AsContextMut, params: Params) -> crate::Result<Results> {
         let store = &mut store.as_context_mut().0.opaque;
-        if Params::NATIVE && Results::NATIVE {
+        // With fuel in a register, wasm expects the count there, which only
+        // the array trampoline sets up.
+        if Params::NATIVE && Results::NATIVE && !store.fuel_in_register() {
             self.call_native(store, params)
         } else {
             self.call_array(store, params)

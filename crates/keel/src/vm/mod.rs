@@ -38,6 +38,13 @@ pub mod traphandlers;
 pub mod val_raw;
 pub mod vmcontext;
 
+/// Whether wasm can keep its fuel in a register here: the trap handler
+/// reads that register (`r15`) back from the signal context (x86-64
+/// Linux). Elsewhere fuel lives in the store between calls.
+pub fn fuel_in_register_supported() -> bool {
+    cfg!(all(target_os = "linux", target_arch = "x86_64"))
+}
+
 /// Whether epochs can be checked by fault and signal here (see
 /// `vm/epoch.rs`): the fault and signal handlers can send the thread to
 /// `traphandlers::epoch_check_resume` (x86-64 Linux), and the compiler

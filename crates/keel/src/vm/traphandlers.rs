@@ -346,8 +346,9 @@ unsafe fn walk_frames(mut fp: usize, bound: usize, record: &mut impl FnMut(usize
 /// # Safety
 ///
 /// Must be called from a signal handler for a synchronous fault at `pc`
-/// with frame pointer `fp`.
-pub unsafe fn handle_wasm_fault(pc: usize, fp: usize) {
+/// with frame pointer `fp`; `fuel_register` is the value the fault's
+/// context holds in the fuel register, where the platform has one.
+pub unsafe fn handle_wasm_fault(pc: usize, fp: usize, fuel_register: Option<i64>) {
     let state = CURRENT.get();
     if state.is_null() {
         return;
@@ -361,6 +362,20 @@ pub unsafe fn handle_wasm_fault(pc: usize, fp: usize) {
     // SAFETY: `pc` is in a wasm function and `fp` is its frame pointer: a
     // trap site always comes after the prologue has set the frame up.
     unsafe { capture_backtrace(state, Some(pc), fp) };
+    // The count wasm spent up to its last call or return, which it kept in
+    // the register, goes back to the store, as it would have on the way
+    // out (trap sites are all in wasm function bodies, where the register
+    // holds the count).
+    // SAFETY: the store context outlives the activation, and nothing holds
+    // a reference into it while its wasm runs.
+    unsafe {
+        let ctx = state.store_context;
+        if (*ctx).fuel_in_register
+            && let Some(fuel) = fuel_register
+        {
+            (*ctx).fuel_consumed = fuel;
+        }
+    }
     // SAFETY: nothing else references the reason while wasm runs; the
     // previous value is `None`, so nothing is dropped here.
     unsafe { *state.reason.get() = Some(UnwindReason::Trap(kind)) };

@@ -123,6 +123,11 @@ pub struct VMStoreContext {
     /// Where the store records the thread running its wasm (see
     /// `vm/epoch.rs`), or null without epochs by signal.
     pub epoch_thread: *const std::sync::atomic::AtomicI32,
+    /// Whether the store's code keeps the fuel count in a register
+    /// (`Tunables::fuel_in_register`) between the points where it writes
+    /// it back here; the trap handler then writes back the register's
+    /// value. Host-only.
+    pub fuel_in_register: bool,
 }
 
 /// The callee context of a host function.
@@ -288,6 +293,10 @@ mod layout_tests {
         assert_eq!(
             off(offset_of!(VMStoreContext, epoch_thread)),
             vm_store_context::EPOCH_THREAD
+        );
+        assert_eq!(
+            off(offset_of!(VMStoreContext, fuel_in_register)),
+            vm_store_context::FUEL_IN_REGISTER
         );
         assert_eq!(size_of::<VMStoreContext>() as u32, vm_store_context::SIZE);
         assert_eq!(

@@ -695,3 +695,122 @@ fn a_tick_during_a_host_call_stops_the_loop_after_it() {
         );
     }
 }
+
+/// What one scenario of [`fuel_in_a_register_counts_what_fuel_in_the_store_counts`]
+/// ended with: its result or trap, and the fuel left.
+fn fuel_scenario(fuel_in_register: bool, export: &str, arg: i32, fuel: u64) -> (String, u64) {
+    let mut config = Config::new();
+    config.consume_fuel(true).fuel_in_register(fuel_in_register);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "charge" (func $charge (param i32)))
+            (import "host" "reenter" (func $reenter (param i32) (result i32)))
+            (memory 1)
+            (table 2 funcref)
+            (elem (i32.const 0) $fib $charge)
+            (type $unary (func (param i32) (result i32)))
+            (type $sink (func (param i32)))
+            (func $fib (export "fib") (param i32) (result i32)
+              (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+                (then (local.get 0))
+                (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                               (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+            (func (export "fib_indirect") (param i32) (result i32)
+              (call_indirect (type $unary) (local.get 0) (i32.const 0)))
+            (func (export "unreachable_after_calls") (param i32) (result i32)
+              (drop (call $fib (local.get 0)))
+              unreachable)
+            (func (export "out_of_bounds_after_calls") (param i32) (result i32)
+              (drop (call $fib (local.get 0)))
+              (i32.load (i32.const -4)))
+            (func (export "divide_by_zero_after_calls") (param i32) (result i32)
+              (i32.div_u (call $fib (local.get 0)) (i32.const 0)))
+            (func (export "host_charges") (param i32) (result i32)
+              (call $charge (local.get 0))
+              (call_indirect (type $sink) (local.get 0) (i32.const 1))
+              (call $fib (i32.const 5)))
+            (func (export "host_reenters") (param i32) (result i32)
+              (i32.add (call $reenter (local.get 0)) (call $fib (i32.const 3)))))"#,
+    )
+    .unwrap();
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap(
+            "host",
+            "charge",
+            |mut caller: Caller<'_, ()>, amount: i32| -> Result<()> {
+                let left = caller.get_fuel()?;
+                caller.set_fuel(left.saturating_sub(amount as u64))?;
+                Ok(())
+            },
+        )
+        .unwrap();
+    linker
+        .func_wrap(
+            "host",
+            "reenter",
+            |mut caller: Caller<'_, ()>, n: i32| -> Result<i32> {
+                let fib = caller.get_export("fib").unwrap().into_func().unwrap();
+                let fib = fib.typed::<i32, i32>(&caller)?;
+                let inner = fib.call(&mut caller, n)?;
+                Ok(inner + caller.get_fuel()? as i32 % 2)
+            },
+        )
+        .unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(fuel).unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    // Typed and untyped entries alike.
+    let outcome = if arg >= 0 {
+        let f = instance
+            .get_typed_func::<i32, i32>(&mut store, export)
+            .unwrap();
+        f.call(&mut store, arg).map(|v| v.to_string())
+    } else {
+        let f = instance.get_func(&mut store, export).unwrap();
+        let mut results = [Val::I32(0)];
+        f.call(&mut store, &[Val::I32(-arg)], &mut results)
+            .map(|()| format!("{:?}", results[0].i32()))
+    };
+    let outcome = outcome.unwrap_or_else(|err| match trap_of(&err) {
+        Some(trap) => format!("trap {trap:?}"),
+        None => format!("error {err}"),
+    });
+    (outcome, store.get_fuel().unwrap())
+}
+
+/// Fuel kept in a register (`Config::fuel_in_register`) is an
+/// implementation choice: every count, through host calls that read and
+/// set fuel, re-entries, indirect calls to the host, traps of every kind
+/// and running out, is the one fuel kept in the store gives.
+#[test]
+fn fuel_in_a_register_counts_what_fuel_in_the_store_counts() {
+    let exports = [
+        "fib",
+        "fib_indirect",
+        "unreachable_after_calls",
+        "out_of_bounds_after_calls",
+        "divide_by_zero_after_calls",
+        "host_charges",
+        "host_reenters",
+    ];
+    for export in exports {
+        for arg in [7, -7, 15] {
+            for fuel in [0, 10, 100, 1_000, 1_000_000] {
+                let in_store = fuel_scenario(false, export, arg, fuel);
+                let in_register = fuel_scenario(true, export, arg, fuel);
+                assert_eq!(in_register, in_store, "{export}({arg}) on {fuel}");
+                if fuel == 1_000_000 {
+                    assert!(in_store.1 < fuel, "{export}({arg}) spent nothing");
+                }
+            }
+        }
+    }
+    // A trap after calls keeps what the calls spent.
+    let (outcome, left) = fuel_scenario(true, "unreachable_after_calls", 10, 1_000_000);
+    assert_eq!(outcome, "trap UnreachableCodeReached");
+    let (_, fib_left) = fuel_scenario(true, "fib", 10, 1_000_000);
+    assert!(left < fib_left, "{left} {fib_left}");
+}

@@ -107,6 +107,26 @@ unsafe fn pc_and_fp(context: *mut libc::c_void) -> (usize, usize) {
     }
 }
 
+/// The fuel register (`Tunables::fuel_in_register`) from a signal context,
+/// where the platform has one.
+///
+/// # Safety
+///
+/// `context` must be the `ucontext_t` the kernel passed to the handler.
+unsafe fn fuel_register(context: *mut libc::c_void) -> Option<i64> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        let cx = context.cast::<libc::ucontext_t>();
+        // SAFETY: the caller guarantees `cx` is the kernel's context.
+        Some(unsafe { (*cx).uc_mcontext.gregs[libc::REG_R15 as usize] })
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = context;
+        None
+    }
+}
+
 /// The handler of [`INTERRUPT_SIGNAL`]: sends a thread it finds in wasm
 /// past its deadline to the runtime, as a faulted epoch check would;
 /// otherwise hands the signal on.
@@ -148,10 +168,13 @@ unsafe extern "C" fn trap_handler(
             return;
         }
     }
+    // SAFETY: the kernel's context, as above.
+    let fuel = unsafe { fuel_register(context) };
     // SAFETY: we are in a signal handler for a fault at `pc` with frame
-    // pointer `fp`; `handle_wasm_fault` only returns if the fault is not
-    // a trap of Keel's code.
-    unsafe { handle_wasm_fault(pc, fp) };
+    // pointer `fp` and the fuel register's value `fuel`;
+    // `handle_wasm_fault` only returns if the fault is not a trap of
+    // Keel's code.
+    unsafe { handle_wasm_fault(pc, fp, fuel) };
     // SAFETY: the kernel's arguments, handed on.
     unsafe { call_previous(signum, info, context) };
 }

@@ -88,11 +88,13 @@ pub(super) fn if_(t: &mut FuncTranslator<'_, '_>, ty: BlockType) {
     t.b.seal_block(else_block);
     t.b.switch_to_block(then_block);
     let saved = t.state.peekn(params.len()).to_vec();
+    let fuel = t.meter_fuel_to_carry();
     t.state.control.push(ControlFrame {
         kind: ControlKind::If {
             else_block,
             has_else: false,
             params: saved,
+            fuel,
         },
         following,
         num_params: params.len(),
@@ -115,18 +117,19 @@ fn enter_else_arm(t: &mut FuncTranslator<'_, '_>) {
         else_block,
         has_else,
         params,
-        ..
+        fuel,
     } = &mut frame.kind
     else {
         unreachable!("validated: else inside if");
     };
     *has_else = true;
-    let else_block = *else_block;
+    let (else_block, fuel) = (*else_block, *fuel);
     let params = std::mem::take(params);
     t.state.stack.truncate(height);
     t.state.stack.extend_from_slice(&params);
     t.b.switch_to_block(else_block);
     t.state.reachable = true;
+    t.meter_carried_fuel(fuel);
 }
 
 pub(super) fn else_(t: &mut FuncTranslator<'_, '_>) {
@@ -166,10 +169,14 @@ fn close_frame(t: &mut FuncTranslator<'_, '_>, fallthrough: bool) {
             else_block,
             has_else: false,
             params,
+            fuel,
         } => {
             // No else arm: the false edge carries the params through, and
-            // validation ensured they have the result types.
+            // validation ensured they have the result types. It charges the
+            // fuel the `if` carried.
             t.b.switch_to_block(else_block);
+            t.meter_carried_fuel(fuel);
+            t.meter_end_of_block();
             let a = args(&params);
             t.b.ins().jump(frame.following, &a);
             following_reachable = true;

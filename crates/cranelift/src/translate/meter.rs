@@ -10,10 +10,12 @@
 //! than the fuel left, and traps with `OutOfFuel` (the runtime then sets the
 //! store's counter to "none left"). So no guest spends fuel it does not
 //! have, by more than the block it is finishing, and loops need no check
-//! of their own. Function entry charges its unit at once, so a call made
-//! with no fuel left runs nothing. A conditional branch out of a block
-//! charges on its taken edge, so that a loop's exit test and its body share
-//! one add. The variable goes back to the store before every call, return
+//! of their own. Function entry's unit is charged with the first block's
+//! cost, before the first operator that could be observed or trap, so a
+//! call made with no fuel left runs nothing. A conditional branch out of a
+//! block charges on its taken edge, so that a loop's exit test and its body
+//! share one add; an `if` charges nothing itself, its arms (or its false
+//! edge) charge the condition's cost with their own. The variable goes back to the store before every call, return
 //! and `unreachable` and is reloaded after every call, so callees, host
 //! functions and traps see the count; a bulk operation is charged its
 //! length before it runs. The cost of each operator is [`operator_cost`];
@@ -67,6 +69,72 @@ pub(crate) fn operator_cost(op: &Operator<'_>) -> i64 {
     }
 }
 
+/// Whether `op` can neither be observed nor trap, so that the function's
+/// entry unit may be charged after it: it only reads and writes locals and
+/// the operand stack, or opens a block or an `if` (whose arms go on
+/// checking).
+fn is_pure(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::Nop
+            | O::Drop
+            | O::Block { .. }
+            | O::If { .. }
+            | O::LocalGet { .. }
+            | O::LocalSet { .. }
+            | O::LocalTee { .. }
+            | O::I32Const { .. }
+            | O::I64Const { .. }
+            | O::F32Const { .. }
+            | O::F64Const { .. }
+            | O::Select
+            | O::I32Eqz
+            | O::I32Eq
+            | O::I32Ne
+            | O::I32LtS
+            | O::I32LtU
+            | O::I32GtS
+            | O::I32GtU
+            | O::I32LeS
+            | O::I32LeU
+            | O::I32GeS
+            | O::I32GeU
+            | O::I64Eqz
+            | O::I64Eq
+            | O::I64Ne
+            | O::I64LtS
+            | O::I64LtU
+            | O::I64GtS
+            | O::I64GtU
+            | O::I64LeS
+            | O::I64LeU
+            | O::I64GeS
+            | O::I64GeU
+            | O::I32Add
+            | O::I32Sub
+            | O::I32Mul
+            | O::I32And
+            | O::I32Or
+            | O::I32Xor
+            | O::I32Shl
+            | O::I32ShrS
+            | O::I32ShrU
+            | O::I64Add
+            | O::I64Sub
+            | O::I64Mul
+            | O::I64And
+            | O::I64Or
+            | O::I64Xor
+            | O::I64Shl
+            | O::I64ShrS
+            | O::I64ShrU
+            | O::I32WrapI64
+            | O::I64ExtendI32S
+            | O::I64ExtendI32U
+    )
+}
+
 /// Per-function metering state.
 #[derive(Default)]
 pub(crate) struct Meter {
@@ -81,6 +149,19 @@ pub(crate) struct Meter {
     epoch_page: Option<Value>,
     /// The function's `VMStoreContext`.
     store_context: Option<Value>,
+    /// Whether `pending` still holds the function's entry unit: nothing
+    /// but [`is_pure`] operators ran since the entry, so charging it may
+    /// wait for the first charge of the body.
+    entry_pending: bool,
+}
+
+/// The fuel an `if` has not charged yet when its arms begin: each arm
+/// starts from it, so that the condition's cost and the arm's share one
+/// add.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CarriedFuel {
+    pending: i64,
+    entry_pending: bool,
 }
 
 impl Meter {
@@ -123,10 +204,11 @@ impl FuncTranslator<'_, '_> {
             self.meter.fuel = Some(var);
             self.fuel_from_caller();
             // Entering a function costs one unit, so that even an empty
-            // function is not free, and is charged at once: a call made
+            // function is not free. It is charged before the first
+            // operator that could be observed (see `is_pure`): a call made
             // with no fuel left runs nothing.
             self.meter.pending = 1;
-            self.fuel_flush();
+            self.meter.entry_pending = true;
         }
         if self.meter.epoch_page.is_some() {
             // By signal, only a function the host can enter (by a typed
@@ -145,6 +227,9 @@ impl FuncTranslator<'_, '_> {
         if self.meter.fuel.is_none() {
             return;
         }
+        if self.meter.entry_pending && !is_pure(op) {
+            self.fuel_flush();
+        }
         self.meter.pending += operator_cost(op);
         match op {
             // Control leaves the function (or may, for a call): the store
@@ -156,9 +241,9 @@ impl FuncTranslator<'_, '_> {
                 self.fuel_flush();
                 self.fuel_to_callee();
             }
-            // The end of a basic block.
+            // The end of a basic block. (An `if` carries its pending cost
+            // into both arms instead: see `meter_fuel_to_carry`.)
             Operator::Loop { .. }
-            | Operator::If { .. }
             | Operator::Br { .. }
             | Operator::BrTable { .. }
             | Operator::End
@@ -185,9 +270,34 @@ impl FuncTranslator<'_, '_> {
     /// On the taken edge of a conditional exit: charges the pending fuel
     /// and keeps it pending for the fall-through path.
     pub(super) fn meter_exit_edge(&mut self) {
-        let pending = self.meter.pending;
+        let carried = self.meter_fuel_to_carry();
         self.fuel_flush();
-        self.meter.pending = pending;
+        self.meter_carried_fuel(carried);
+    }
+
+    /// At an `if`: the fuel not yet charged, which the then arm goes on
+    /// from (it stays pending) and the else arm or false edge starts from
+    /// (see [`Self::meter_carried_fuel`]).
+    pub(super) fn meter_fuel_to_carry(&self) -> CarriedFuel {
+        CarriedFuel {
+            pending: self.meter.pending,
+            entry_pending: self.meter.entry_pending,
+        }
+    }
+
+    /// At the start of an `if`'s else arm or false edge: resumes from the
+    /// fuel the `if` carried.
+    pub(super) fn meter_carried_fuel(&mut self, carried: CarriedFuel) {
+        if self.meter.fuel.is_some() {
+            self.meter.pending = carried.pending;
+            self.meter.entry_pending = carried.entry_pending;
+        }
+    }
+
+    /// Where control leaves a basic block for a join: charges what is
+    /// pending.
+    pub(super) fn meter_end_of_block(&mut self) {
+        self.fuel_flush();
     }
 
     /// Accounts for `op` after it was translated (and is still reachable).
@@ -315,6 +425,7 @@ impl FuncTranslator<'_, '_> {
             return;
         };
         let pending = std::mem::take(&mut self.meter.pending);
+        self.meter.entry_pending = false;
         if pending != 0 {
             let fuel = self.b.use_var(var);
             let cost = self.b.ins().iconst(types::I64, pending);

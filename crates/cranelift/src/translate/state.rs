@@ -28,6 +28,9 @@ pub(crate) enum ControlKind {
         has_else: bool,
         /// The block's parameters as they were at the `if`, for the else arm.
         params: Vec<Value>,
+        /// The fuel not yet charged at the `if`, which each arm (and the
+        /// false edge of an `if` without `else`) charges with its own.
+        fuel: super::meter::CarriedFuel,
     },
 }
 

@@ -9,7 +9,8 @@
 //!
 //! A `.wat` file may start with `;;! fuel`, `;;! epoch` or both (on one
 //! line) to translate with fuel or epoch checks on; `;;! epoch-signal`
-//! checks epochs as where signals interrupt loops.
+//! checks epochs as where signals interrupt loops, `;;! fuel-register`
+//! keeps fuel in the pinned register.
 
 use keel_cranelift::{Compiler, CompilerSettings};
 use keel_environ::ModuleParser;
@@ -38,6 +39,7 @@ fn translate(wat_path: &Path) -> String {
     settings.tunables.consume_fuel = flags.contains("fuel");
     settings.tunables.epoch_interruption = flags.contains("epoch");
     settings.tunables.epoch_by_signal = flags.contains("epoch-signal");
+    settings.tunables.fuel_in_register = flags.contains("fuel-register");
     let compiler = Compiler::new(settings).expect("a compiler for the host");
     let bytes = wat::parse_str(&text).expect("the .wat parses");
     let features = WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST | WasmFeatures::MULTI_MEMORY;

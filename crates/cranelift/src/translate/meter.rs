@@ -73,7 +73,7 @@ pub(crate) fn operator_cost(op: &Operator<'_>) -> i64 {
 /// entry unit may be charged after it: it only reads and writes locals and
 /// the operand stack, or opens a block or an `if` (whose arms go on
 /// checking).
-fn is_pure(op: &Operator<'_>) -> bool {
+pub(super) fn is_pure(op: &Operator<'_>) -> bool {
     use Operator as O;
     matches!(
         op,
@@ -169,6 +169,11 @@ impl Meter {
     pub fn is_on(&self) -> bool {
         self.fuel.is_some() || self.epoch_word.is_some()
     }
+
+    /// The fuel variable, when fuel is on.
+    pub fn fuel_variable(&self) -> Option<Variable> {
+        self.fuel
+    }
 }
 
 impl FuncTranslator<'_, '_> {
@@ -227,10 +232,11 @@ impl FuncTranslator<'_, '_> {
         if self.meter.fuel.is_none() {
             return;
         }
+        self.meter.pending += operator_cost(op);
         if self.meter.entry_pending && !is_pure(op) {
+            // Charged with the operator's own cost, before it runs.
             self.fuel_flush();
         }
-        self.meter.pending += operator_cost(op);
         match op {
             // Control leaves the function (or may, for a call): the store
             // must hold the true count.

@@ -6,6 +6,7 @@
 //! Because validation runs first, a family may assume well-typed operands;
 //! it never sees an operator it was not written for.
 
+mod batch;
 mod call;
 mod control;
 pub(crate) mod env;
@@ -118,28 +119,75 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
         let escapes = t.env.module.functions[func_index].escapes;
         t.meter_function_entry(escapes);
         let mut ops = wasmparser::OperatorsReader::new(reader);
+        let mut body = Vec::new();
         while !ops.eof() {
             let (op, offset) = ops.read_with_offset()?;
             validator.op(offset, &op)?;
-            t.b.set_srcloc(SourceLoc::new(offset as u32));
-            if t.meter.is_on() && t.state.reachable {
-                t.meter_before_op(&op);
-                if let Some(per_unit) = FuncTranslator::bulk_cost(&op) {
-                    let units = *t.state.stack.last().expect("validated: a length operand");
-                    t.meter_bulk(units, per_unit);
+            let batchable = t.meter.fuel_variable().is_some()
+                && t.state.reachable
+                && matches!(
+                    op,
+                    Operator::Loop {
+                        blockty: wasmparser::BlockType::Empty
+                    }
+                );
+            if !batchable {
+                t.translate_metered(&op, offset)?;
+                continue;
+            }
+            // A loop, with fuel on: read its body ahead (validating it) for
+            // as long as it may be batched (`batch.rs`).
+            body.clear();
+            let mut scan = batch::LoopScan::default();
+            let batched = loop {
+                if ops.eof() {
+                    break false;
                 }
-                t.translate_operator(&op, offset)?;
-                if t.state.reachable {
-                    t.meter_after_op(&op);
+                let (next, next_offset) = ops.read_with_offset()?;
+                validator.op(next_offset, &next)?;
+                let verdict = scan.push(&next);
+                body.push((next, next_offset));
+                match verdict {
+                    batch::Scan::More => {}
+                    batch::Scan::Batch => break true,
+                    batch::Scan::No => break false,
                 }
+            };
+            if batched {
+                t.translate_batched_loop((&op, offset), &body)?;
             } else {
-                t.translate_operator(&op, offset)?;
+                t.translate_metered(&op, offset)?;
+                for (op, offset) in &body {
+                    t.translate_metered(op, *offset)?;
+                }
             }
         }
         ops.finish()?;
         buffers.validator = Some(validator.into_allocations());
         let frontend_config = t.env.isa.frontend_config();
         t.b.finalize(frontend_config);
+        Ok(())
+    }
+
+    /// Translates one validated operator at `offset`, with its metering.
+    fn translate_metered(&mut self, op: &Operator<'_>, offset: u64) -> Result<(), CompileError> {
+        self.b.set_srcloc(SourceLoc::new(offset as u32));
+        if !(self.meter.is_on() && self.state.reachable) {
+            return self.translate_operator(op, offset);
+        }
+        self.meter_before_op(op);
+        if let Some(per_unit) = FuncTranslator::bulk_cost(op) {
+            let units = *self
+                .state
+                .stack
+                .last()
+                .expect("validated: a length operand");
+            self.meter_bulk(units, per_unit);
+        }
+        self.translate_operator(op, offset)?;
+        if self.state.reachable {
+            self.meter_after_op(op);
+        }
         Ok(())
     }
 

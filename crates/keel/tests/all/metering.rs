@@ -814,3 +814,98 @@ fn fuel_in_a_register_counts_what_fuel_in_the_store_counts() {
     let (_, fib_left) = fuel_scenario(true, "fib", 10, 1_000_000);
     assert!(left < fib_left, "{left} {fib_left}");
 }
+
+/// Small loops are charged a batch of iterations at a time (`batch.rs` in
+/// the compiler), with the part not run refunded on the way out: whichever
+/// iteration a loop leaves at, and by whichever branch, a guest completes
+/// exactly when its fuel covers what it spends, and its result is the
+/// unmetered one.
+#[test]
+fn a_batched_loop_charges_exactly_what_it_runs() {
+    let guests = [
+        // A loop that falls out at its end (`br_if 0`).
+        r#"(module (func (export "f") (param i32) (result i32) (local i32)
+            (loop
+              (local.set 1 (i32.add (local.get 1) (i32.const 3)))
+              (br_if 0 (i32.gt_s (local.tee 0 (i32.sub (local.get 0) (i32.const 1))) (i32.const 0))))
+            (local.get 1)))"#,
+        // Branches out of the middle of the body to a block carrying a
+        // value, and to an outer loop's header; stores in the body.
+        r#"(module (memory 1)
+            (func (export "f") (param i32) (result i32) (local i32 i32)
+              (block $done
+                (loop $outer
+                  (br_if $done (i32.eqz (local.get 0)))
+                  (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+                  (local.set 1 (i32.const 0))
+                  (loop $inner
+                    (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (local.get 1)))
+                    (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+                    (br_if $outer (i32.ge_u (local.get 1) (local.get 0)))
+                    (local.set 2 (i32.add (local.get 2) (i32.const 3)))
+                    (br $inner))))
+              (i32.add (i32.load (i32.const 0)) (local.get 2))))"#,
+        r#"(module (func (export "f") (param i32) (result i32) (local i32)
+            (block $out (result i32)
+              (loop $l
+                (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+                (br_if $out (i32.mul (local.get 1) (i32.const 7)) (i32.ge_u (local.get 1) (local.get 0)))
+                (br $l))
+              (i32.const -1))))"#,
+        // `if`s in the body, with and without else, nested, one with a
+        // value, one with a branch out of an arm: each charged as its
+        // dearer arm, the other refunding.
+        r#"(module (func (export "f") (param i32) (result i32) (local i32 i32)
+            (block $out
+              (loop $l
+                (if (i32.and (local.get 1) (i32.const 1))
+                  (then (local.set 2 (i32.add (local.get 2) (i32.mul (local.get 1) (i32.const 3))))))
+                (local.set 2 (i32.add (local.get 2)
+                  (if (result i32) (i32.lt_u (local.get 1) (i32.const 5))
+                    (then (i32.const 1))
+                    (else
+                      (br_if $out (i32.eq (local.get 1) (i32.add (local.get 0) (i32.const 0))))
+                      (if (result i32) (i32.and (local.get 1) (i32.const 2))
+                        (then (i32.const 2))
+                        (else (i32.sub (i32.const 0) (local.get 1))))))))
+                (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+                (br_if $l (i32.le_u (local.get 1) (local.get 0)))))
+            (i32.add (local.get 2) (i32.mul (local.get 1) (i32.const 1000)))))"#,
+    ];
+    for wat in guests {
+        let engine = Engine::default();
+        let unmetered = Module::new(&engine, wat).unwrap();
+        for arg in 0..=13 {
+            let spent = fuel_spent(wat, arg);
+            assert_eq!(completes_on(wat, arg, spent), (true, 0), "{wat} {arg}");
+            assert_eq!(completes_on(wat, arg, spent + 1), (true, 1), "{wat} {arg}");
+            assert_eq!(completes_on(wat, arg, spent + 7), (true, 7), "{wat} {arg}");
+            if spent > 0 {
+                assert_eq!(completes_on(wat, arg, spent - 1), (false, 0), "{wat} {arg}");
+            }
+            let mut store = Store::new(&engine, ());
+            let instance = Instance::new(&mut store, &unmetered, &[]).unwrap();
+            let expected = instance
+                .get_typed_func::<i32, i32>(&mut store, "f")
+                .unwrap()
+                .call(&mut store, arg)
+                .unwrap();
+            assert_eq!(metered_result(wat, arg), expected, "{wat} {arg}");
+        }
+    }
+}
+
+/// `f(arg)` with fuel on and plenty of it.
+fn metered_result(wat: &str, arg: i32) -> i32 {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(1_000_000).unwrap();
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance
+        .get_typed_func::<i32, i32>(&mut store, "f")
+        .unwrap();
+    f.call(&mut store, arg).unwrap()
+}

@@ -152,6 +152,9 @@ pub struct KeelVariant {
     pub pooling: bool,
     /// Fuel metering compiled in (`Config::consume_fuel`).
     pub fuel: bool,
+    /// With fuel, the count kept in the store between calls rather than in
+    /// a register (`Config::fuel_in_register(false)`).
+    pub fuel_in_store: bool,
     /// Epoch checks compiled in (`Config::epoch_interruption`).
     pub epochs: bool,
     /// Each function compiled at its first call
@@ -167,6 +170,7 @@ impl KeelVariant {
         nan_canonicalization: false,
         pooling: false,
         fuel: false,
+        fuel_in_store: false,
         epochs: false,
         lazy: false,
     };
@@ -197,6 +201,7 @@ impl KeelVariant {
             })
             .cranelift_nan_canonicalization(self.nan_canonicalization)
             .consume_fuel(self.fuel)
+            .fuel_in_register(!self.fuel_in_store)
             .epoch_interruption(self.epochs)
             .lazy_compilation(self.lazy)
             .lazy_compilation_in_background(false)
@@ -220,7 +225,8 @@ impl KeelVariant {
     }
 
     fn slot(self) -> usize {
-        usize::from(self.lazy) * 48
+        usize::from(self.fuel_in_store) * 96
+            + usize::from(self.lazy) * 48
             + usize::from(self.opt_level.min(2)) * 16
             + usize::from(self.nan_canonicalization) * 8
             + usize::from(self.pooling) * 4
@@ -244,7 +250,7 @@ pub fn keel_engine(variant: KeelVariant) -> keel::Engine {
     static ENGINES: Mutex<Vec<Option<(keel::Engine, usize)>>> = Mutex::new(Vec::new());
     let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
     if engines.is_empty() {
-        engines.resize(96, None);
+        engines.resize(192, None);
     }
     let slot = &mut engines[variant.slot()];
     match slot {

@@ -203,6 +203,8 @@ impl Metered {
         let engine = keel_engine(KeelVariant {
             pooling: false,
             fuel: plan.fuel.is_some(),
+            // Both places the count can live, by the seed.
+            fuel_in_store: plan.fuel.is_some() && (seed >> 17) & 1 == 1,
             epochs: plan.deadline.is_some(),
             ..variant
         });

@@ -31,6 +31,11 @@ pub fn run(data: &[u8]) -> Verdict {
             epochs: true,
             ..KeelVariant::DEFAULT
         },
+        3 => KeelVariant {
+            fuel: true,
+            fuel_in_store: true,
+            ..KeelVariant::DEFAULT
+        },
         _ => KeelVariant::DEFAULT,
     };
     let engine = keel_engine(variant);

@@ -15,7 +15,8 @@
 //! call made with no fuel left runs nothing. A conditional branch out of a
 //! block charges on its taken edge, so that a loop's exit test and its body
 //! share one add; an `if` charges nothing itself, its arms (or its false
-//! edge) charge the condition's cost with their own. The variable goes back to the store before every call, return
+//! edge) charge the condition's cost with their own. Small loops are
+//! charged several iterations at a time (`batch.rs`). The variable goes back to the store before every call, return
 //! and `unreachable` and is reloaded after every call, so callees, host
 //! functions and traps see the count; a bulk operation is charged its
 //! length before it runs. The cost of each operator is [`operator_cost`];

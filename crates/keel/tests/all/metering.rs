@@ -244,20 +244,31 @@ fn a_deadline_callback_extends_interrupts_or_fails() {
     }
 }
 
-/// Fuel spent by one call of `f` with fuel on, from a fresh store.
-fn fuel_spent(wat: &str, arg: i32) -> u64 {
+/// One call of `f(arg)` with fuel on, from a fresh store given `fuel`: its
+/// result, and the fuel left after it.
+fn call_with_fuel(wat: &str, arg: i32, fuel: u64) -> (Result<i32>, u64) {
     let mut config = Config::new();
     config.consume_fuel(true);
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, wat).unwrap();
     let mut store = Store::new(&engine, ());
-    store.set_fuel(1_000_000_000).unwrap();
+    store.set_fuel(fuel).unwrap();
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
     let f = instance
         .get_typed_func::<i32, i32>(&mut store, "f")
         .unwrap();
-    f.call(&mut store, arg).unwrap();
-    1_000_000_000 - store.get_fuel().unwrap()
+    let result = f.call(&mut store, arg);
+    (result, store.get_fuel().unwrap())
+}
+
+/// Fuel plenty for every guest here.
+const PLENTY: u64 = 1_000_000_000;
+
+/// Fuel spent by one call of `f` with fuel on, from a fresh store.
+fn fuel_spent(wat: &str, arg: i32) -> u64 {
+    let (result, left) = call_with_fuel(wat, arg, PLENTY);
+    result.unwrap();
+    PLENTY - left
 }
 
 /// The cost model, pinned: a change to any of these counts changes what
@@ -295,21 +306,11 @@ fn fuel_counts_are_pinned() {
 /// Whether one call of `f(arg)` completes on exactly `fuel`, and the fuel
 /// left after it.
 fn completes_on(wat: &str, arg: i32, fuel: u64) -> (bool, u64) {
-    let mut config = Config::new();
-    config.consume_fuel(true);
-    let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, wat).unwrap();
-    let mut store = Store::new(&engine, ());
-    store.set_fuel(fuel).unwrap();
-    let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let f = instance
-        .get_typed_func::<i32, i32>(&mut store, "f")
-        .unwrap();
-    let result = f.call(&mut store, arg);
+    let (result, left) = call_with_fuel(wat, arg, fuel);
     if let Err(err) = &result {
         assert_eq!(trap_of(err), Some(Trap::OutOfFuel), "{err:?}");
     }
-    (result.is_ok(), store.get_fuel().unwrap())
+    (result.is_ok(), left)
 }
 
 /// Every charge is checked, not only those at loop headers and function
@@ -890,22 +891,8 @@ fn a_batched_loop_charges_exactly_what_it_runs() {
                 .unwrap()
                 .call(&mut store, arg)
                 .unwrap();
-            assert_eq!(metered_result(wat, arg), expected, "{wat} {arg}");
+            let metered = call_with_fuel(wat, arg, PLENTY).0.unwrap();
+            assert_eq!(metered, expected, "{wat} {arg}");
         }
     }
-}
-
-/// `f(arg)` with fuel on and plenty of it.
-fn metered_result(wat: &str, arg: i32) -> i32 {
-    let mut config = Config::new();
-    config.consume_fuel(true);
-    let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, wat).unwrap();
-    let mut store = Store::new(&engine, ());
-    store.set_fuel(1_000_000).unwrap();
-    let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let f = instance
-        .get_typed_func::<i32, i32>(&mut store, "f")
-        .unwrap();
-    f.call(&mut store, arg).unwrap()
 }

@@ -18,6 +18,11 @@
 //! branches only out of the loop (`br_if` to an enclosing label) and, as
 //! the last operator, the back edge (`br 0`, or `br_if 0` for a loop that
 //! falls out at its end). Everything else is translated as usual.
+//!
+//! With epochs on as well, the check sits before each batch, so a deadline
+//! is noticed within one batch of iterations (at most [`BATCH`] times
+//! [`MAX_BODY_OPS`] operators of straight-line code) rather than at the
+//! next iteration.
 
 use super::FuncTranslator;
 use super::meter::{is_pure, operator_cost};
@@ -305,7 +310,7 @@ impl FuncTranslator<'_, '_> {
             self.b.switch_to_block(copy);
             if i == 0 {
                 let charged = self.b.ins().iadd_imm_s(count, batch);
-                self.b.def_var(fuel, charged);
+                self.fuel_define(charged);
             }
             let next = copies.get(i + 1).copied().unwrap_or(check);
             self.state.control.push(ControlFrame {
@@ -437,7 +442,7 @@ impl FuncTranslator<'_, '_> {
         if let (Some(fuel), true) = (self.meter.fuel_variable(), amount != 0) {
             let count = self.b.use_var(fuel);
             let count = self.b.ins().iadd_imm_s(count, -amount);
-            self.b.def_var(fuel, count);
+            self.fuel_define(count);
         }
     }
 }

@@ -34,7 +34,9 @@
 //! sit where Wasmtime 48 puts them, so that a host sees the same
 //! interruptions: at every loop header, at every function entry (a call tree
 //! without loops passes one at every level), and before a bulk operation or
-//! `memory.grow` of unknown or large length.
+//! `memory.grow` of unknown or large length. (With fuel on too, a batched
+//! loop, `batch.rs`, checks once per batch of iterations rather than at
+//! each one.)
 //!
 //! The interrupt word is loaded without `readonly`, in its own alias region,
 //! and every check's cold path calls a builtin; the call clobbers every
@@ -154,6 +156,11 @@ pub(crate) struct Meter {
     /// but [`is_pure`] operators ran since the entry, so charging it may
     /// wait for the first charge of the body.
     entry_pending: bool,
+    /// Whether an operator that is not [`is_pure`] ran since the last
+    /// charge: an `if` then charges what is pending rather than carry it
+    /// into its arms, so that no side effect runs more than one basic
+    /// block ahead of its charge.
+    effects_pending: bool,
 }
 
 /// The fuel an `if` has not charged yet when its arms begin: each arm
@@ -163,6 +170,7 @@ pub(crate) struct Meter {
 pub(crate) struct CarriedFuel {
     pending: i64,
     entry_pending: bool,
+    effects_pending: bool,
 }
 
 impl Meter {
@@ -234,9 +242,12 @@ impl FuncTranslator<'_, '_> {
             return;
         }
         self.meter.pending += operator_cost(op);
-        if self.meter.entry_pending && !is_pure(op) {
-            // Charged with the operator's own cost, before it runs.
-            self.fuel_flush();
+        if !is_pure(op) {
+            if self.meter.entry_pending {
+                // Charged with the operator's own cost, before it runs.
+                self.fuel_flush();
+            }
+            self.meter.effects_pending = true;
         }
         match op {
             // Control leaves the function (or may, for a call): the store
@@ -248,8 +259,11 @@ impl FuncTranslator<'_, '_> {
                 self.fuel_flush();
                 self.fuel_to_callee();
             }
-            // The end of a basic block. (An `if` carries its pending cost
-            // into both arms instead: see `meter_fuel_to_carry`.)
+            // An `if` after side effects ends their block; otherwise it
+            // carries its pending cost into both arms (see
+            // `meter_fuel_to_carry`).
+            Operator::If { .. } if self.meter.effects_pending => self.fuel_flush(),
+            // The end of a basic block.
             Operator::Loop { .. }
             | Operator::Br { .. }
             | Operator::BrTable { .. }
@@ -289,6 +303,7 @@ impl FuncTranslator<'_, '_> {
         CarriedFuel {
             pending: self.meter.pending,
             entry_pending: self.meter.entry_pending,
+            effects_pending: self.meter.effects_pending,
         }
     }
 
@@ -298,6 +313,7 @@ impl FuncTranslator<'_, '_> {
         if self.meter.fuel.is_some() {
             self.meter.pending = carried.pending;
             self.meter.entry_pending = carried.entry_pending;
+            self.meter.effects_pending = carried.effects_pending;
         }
     }
 
@@ -396,7 +412,7 @@ impl FuncTranslator<'_, '_> {
                         self.b
                             .ins()
                             .uadd_overflow_trap(fuel, n, trap_code(TrapKind::OutOfFuel));
-                    self.b.def_var(var, fuel);
+                    self.fuel_define(fuel);
                 }
             }
         }
@@ -433,6 +449,7 @@ impl FuncTranslator<'_, '_> {
         };
         let pending = std::mem::take(&mut self.meter.pending);
         self.meter.entry_pending = false;
+        self.meter.effects_pending = false;
         if pending != 0 {
             let fuel = self.b.use_var(var);
             let cost = self.b.ins().iconst(types::I64, pending);
@@ -440,7 +457,21 @@ impl FuncTranslator<'_, '_> {
                 .b
                 .ins()
                 .uadd_overflow_trap(cost, fuel, trap_code(TrapKind::OutOfFuel));
-            self.b.def_var(var, fuel);
+            self.fuel_define(fuel);
+        }
+    }
+
+    /// Gives the fuel variable a new count. With fuel in a register the
+    /// register gets it too, at once (a move): a trap anywhere then leaves
+    /// the trap handler the count as of the last charge, never older, so a
+    /// trapping guest is forgiven at most the block it was in.
+    pub(super) fn fuel_define(&mut self, count: Value) {
+        let Some(var) = self.meter.fuel else {
+            return;
+        };
+        self.b.def_var(var, count);
+        if self.env.tunables.fuel_in_register {
+            self.b.ins().set_pinned_reg(count);
         }
     }
 

@@ -362,10 +362,10 @@ pub unsafe fn handle_wasm_fault(pc: usize, fp: usize, fuel_register: Option<i64>
     // SAFETY: `pc` is in a wasm function and `fp` is its frame pointer: a
     // trap site always comes after the prologue has set the frame up.
     unsafe { capture_backtrace(state, Some(pc), fp) };
-    // The count wasm spent up to its last call or return, which it kept in
-    // the register, goes back to the store, as it would have on the way
-    // out (trap sites are all in wasm function bodies, where the register
-    // holds the count).
+    // The count as of wasm's last charge, which it keeps in the register,
+    // goes back to the store, as it would have on the way out (trap sites
+    // are all in wasm function bodies, where the register holds the
+    // count): a trapping guest is forgiven at most its current block.
     // SAFETY: the store context outlives the activation, and nothing holds
     // a reference into it while its wasm runs.
     unsafe {

@@ -896,3 +896,69 @@ fn a_batched_loop_charges_exactly_what_it_runs() {
         }
     }
 }
+
+/// A trap keeps what the guest spent before it: with fuel in a register,
+/// every charge reaches the register the trap handler reads, so a guest
+/// that burns fuel in a loop and then traps on purpose is forgiven at most
+/// the block it trapped in (with fuel in the store, as in Wasmtime, the
+/// count is the one of the last call).
+#[test]
+fn a_trap_keeps_what_the_guest_spent() {
+    let body = |end: &str| {
+        format!(
+            r#"(module (memory 1) (func (export "f") (param i32) (result i32) (local i32)
+                (block $done (loop $l
+                  (br_if $done (i32.ge_u (local.get 1) (local.get 0)))
+                  (if (i32.and (local.get 1) (i32.const 1))
+                    (then (i32.store (i32.const 0) (local.get 1))))
+                  (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+                  (br $l)))
+                {end}))"#
+        )
+    };
+    let returns = body("(local.get 1)");
+    let traps = body("(i32.load (i32.const -4))");
+    for n in [0, 1, 7, 1000, 100_000] {
+        let spent = fuel_spent(&returns, n);
+        let (result, left) = call_with_fuel(&traps, n, PLENTY);
+        let err = result.unwrap_err();
+        assert_eq!(trap_of(&err), Some(Trap::MemoryOutOfBounds), "{err:?}");
+        let spent_trapping = PLENTY - left;
+        // The two differ only in their last block (a `local.get` against
+        // an `i32.const` and a load), which a trap may leave uncharged.
+        assert!(
+            spent_trapping + 4 >= spent && spent_trapping <= spent + 4,
+            "{n}: {spent_trapping} spent trapping, {spent} returning"
+        );
+    }
+}
+
+/// Side effects never run more than one basic block ahead of their charge:
+/// an `if` after stores charges them before either arm runs.
+#[test]
+fn an_if_after_side_effects_charges_them_first() {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module (memory (export "m") 1)
+             (func (export "f")
+               (i32.store (i32.const 0) (i32.const 1))
+               (i32.store (i32.const 4) (i32.const 1))
+               (if (i32.const 1) (then (i32.store (i32.const 8) (i32.const 1))))))"#,
+    )
+    .unwrap();
+    // Entry 1, two stores of 3, the condition and the `if`: 9 before the
+    // then arm may run.
+    for fuel in 0..9 {
+        let mut store = Store::new(&engine, ());
+        store.set_fuel(fuel).unwrap();
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let f = instance.get_typed_func::<(), ()>(&mut store, "f").unwrap();
+        let err = f.call(&mut store, ()).unwrap_err();
+        assert_eq!(trap_of(&err), Some(Trap::OutOfFuel), "{fuel}");
+        let memory = instance.get_memory(&mut store, "m").unwrap();
+        assert_eq!(memory.data(&store)[8], 0, "the then arm ran on {fuel}");
+    }
+}

@@ -437,12 +437,14 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Gives back `amount` of a batch's charge (never more than it took,
-    /// so the count cannot wrap).
+    /// so the count cannot wrap). The pinned register keeps the whole
+    /// batch until the next charge, call or return sets it: a trap in
+    /// between is charged what the batch took, never less than was run.
     fn refund(&mut self, amount: i64) {
         if let (Some(fuel), true) = (self.meter.fuel_variable(), amount != 0) {
             let count = self.b.use_var(fuel);
             let count = self.b.ins().iadd_imm_s(count, -amount);
-            self.fuel_define(count);
+            self.b.def_var(fuel, count);
         }
     }
 }

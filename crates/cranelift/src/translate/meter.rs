@@ -256,7 +256,7 @@ impl FuncTranslator<'_, '_> {
             | Operator::Return
             | Operator::Call { .. }
             | Operator::CallIndirect { .. } => {
-                self.fuel_flush();
+                self.fuel_charge_pending(false);
                 self.fuel_to_callee();
             }
             // An `if` after side effects ends their block; otherwise it
@@ -380,7 +380,7 @@ impl FuncTranslator<'_, '_> {
     /// Before the function returns: the store gets the fuel count back.
     pub(super) fn meter_before_return(&mut self) {
         if self.meter.fuel.is_some() {
-            self.fuel_flush();
+            self.fuel_charge_pending(false);
             self.fuel_to_callee();
         }
     }
@@ -444,6 +444,12 @@ impl FuncTranslator<'_, '_> {
     /// The constant is the add's first operand so that the add takes it as
     /// an immediate rather than folding a load of the counter into itself.
     fn fuel_flush(&mut self) {
+        self.fuel_charge_pending(true);
+    }
+
+    /// [`Self::fuel_flush`]; `sync` says whether the pinned register gets
+    /// the new count now (not needed right before `fuel_to_callee`).
+    fn fuel_charge_pending(&mut self, sync: bool) {
         let Some(var) = self.meter.fuel else {
             return;
         };
@@ -457,7 +463,11 @@ impl FuncTranslator<'_, '_> {
                 .b
                 .ins()
                 .uadd_overflow_trap(cost, fuel, trap_code(TrapKind::OutOfFuel));
-            self.fuel_define(fuel);
+            if sync {
+                self.fuel_define(fuel);
+            } else {
+                self.b.def_var(var, fuel);
+            }
         }
     }
 

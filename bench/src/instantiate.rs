@@ -97,35 +97,63 @@ fn wasmtime_engine(pooling: bool) -> anyhow::Result<wasmtime::Engine> {
 
 /// `instantiate/<name>/{default,pooling}`: a fresh store and an instance
 /// from an `InstancePre`, dropped again, as a host does per request. The
-/// modules have no imports.
-pub fn bench_instantiate(name: &str, wasm: &[u8], filter: &str) -> anyhow::Result<()> {
-    for pooling in [false, true] {
-        let figure = format!(
-            "instantiate/{name}/{}",
-            if pooling { "pooling" } else { "default" }
-        );
-        if !figure.contains(filter) {
+/// modules have no imports. With `call` (an export of type `i32 -> i32`),
+/// also `instantiate-call/<name>/...`: the same with one call of it, so
+/// that guest code has run in the store when it is dropped (a pooled slot
+/// whose tenant never ran is returned without a reset; one that ran is
+/// reset in full).
+pub fn bench_instantiate(
+    name: &str,
+    wasm: &[u8],
+    call: Option<&str>,
+    filter: &str,
+) -> anyhow::Result<()> {
+    for (figure_kind, export) in [("instantiate", None), ("instantiate-call", call)] {
+        if figure_kind == "instantiate-call" && export.is_none() {
             continue;
         }
-        let ke = keel_engine(pooling)?;
-        let km = keel::Module::new(&ke, wasm)?;
-        let kpre = keel::Linker::<()>::new(&ke).instantiate_pre(&km)?;
-        let we = wasmtime_engine(pooling)?;
-        let wm = wasmtime::Module::new(&we, wasm)?;
-        let wpre = wasmtime::Linker::<()>::new(&we).instantiate_pre(&wm)?;
-        let (kt, wt) = per_iteration(
-            21,
-            200,
-            || {
-                let mut store = keel::Store::new(&ke, ());
-                std::hint::black_box(kpre.instantiate(&mut store).expect("keel instantiates"));
-            },
-            || {
-                let mut store = wasmtime::Store::new(&we, ());
-                std::hint::black_box(wpre.instantiate(&mut store).expect("wasmtime instantiates"));
-            },
-        );
-        report_secs(&figure, kt, wt, "us");
+        for pooling in [false, true] {
+            let figure = format!(
+                "{figure_kind}/{name}/{}",
+                if pooling { "pooling" } else { "default" }
+            );
+            if !figure.contains(filter) {
+                continue;
+            }
+            let ke = keel_engine(pooling)?;
+            let km = keel::Module::new(&ke, wasm)?;
+            let kpre = keel::Linker::<()>::new(&ke).instantiate_pre(&km)?;
+            let we = wasmtime_engine(pooling)?;
+            let wm = wasmtime::Module::new(&we, wasm)?;
+            let wpre = wasmtime::Linker::<()>::new(&we).instantiate_pre(&wm)?;
+            let (kt, wt) = per_iteration(
+                21,
+                200,
+                || {
+                    let mut store = keel::Store::new(&ke, ());
+                    let instance = kpre.instantiate(&mut store).expect("keel instantiates");
+                    if let Some(export) = export {
+                        let f = instance
+                            .get_typed_func::<i32, i32>(&mut store, export)
+                            .expect("keel export");
+                        std::hint::black_box(f.call(&mut store, 0).expect("keel call"));
+                    }
+                    std::hint::black_box(instance);
+                },
+                || {
+                    let mut store = wasmtime::Store::new(&we, ());
+                    let instance = wpre.instantiate(&mut store).expect("wasmtime instantiates");
+                    if let Some(export) = export {
+                        let f = instance
+                            .get_typed_func::<i32, i32>(&mut store, export)
+                            .expect("wasmtime export");
+                        std::hint::black_box(f.call(&mut store, 0).expect("wasmtime call"));
+                    }
+                    std::hint::black_box(instance);
+                },
+            );
+            report_secs(&figure, kt, wt, "us");
+        }
     }
     Ok(())
 }

@@ -220,15 +220,21 @@ fn main() -> anyhow::Result<()> {
     }
     let wanted = |f: &str| f.contains(&filter);
     if wanted("instantiate/empty/default") || wanted("instantiate/empty/pooling") {
-        instantiate::bench_instantiate("empty", &wat::parse_str("(module)")?, &filter)?;
+        instantiate::bench_instantiate("empty", &wat::parse_str("(module)")?, None, &filter)?;
     }
     if wanted("instantiate/data1m/default") || wanted("instantiate/data1m/pooling") {
         let wasm = wat::parse_str(instantiate::data1m_wat())?;
-        instantiate::bench_instantiate("data1m", &wasm, &filter)?;
+        instantiate::bench_instantiate("data1m", &wasm, None, &filter)?;
     }
-    if wanted("instantiate/big/default") || wanted("instantiate/big/pooling") {
+    let big_figures = [
+        "instantiate/big/default",
+        "instantiate/big/pooling",
+        "instantiate-call/big/default",
+        "instantiate-call/big/pooling",
+    ];
+    if big_figures.iter().any(|f| wanted(f)) {
         let wasm = wat::parse_str(instantiate::big_wat())?;
-        instantiate::bench_instantiate("big", &wasm, &filter)?;
+        instantiate::bench_instantiate("big", &wasm, Some("f0"), &filter)?;
     }
     if wanted("instantiate/wasi-c/default") || wanted("instantiate/wasi-c/pooling") {
         let wasm = keel_test_programs::compile("hello", keel_test_programs::Target::Wasi, &["-O2"]);

@@ -154,7 +154,7 @@ impl Memory {
 
     /// Its first byte.
     pub fn data_ptr(&self, store: impl AsContext) -> *mut u8 {
-        self.vm(&store.as_context().0.opaque).base()
+        self.vm(&store.as_context().0.opaque).base_for_host()
     }
 
     /// Its size in bytes.

@@ -575,6 +575,13 @@ impl Drop for StoreOpaque {
         if self.engine.config().tunables().epoch_interruption {
             self.engine.epochs().unregister(self.id.0);
         }
+        // No guest code ever ran here: what the host did not write is as
+        // the pool handed it out.
+        if !self.vm_store_context.wasm_entered {
+            for instance in &mut self.instances {
+                instance.handle.release_untouched_by_guest();
+            }
+        }
         // Instances go first: nothing may see the externrefs after this.
         self.instances.clear();
         self.externrefs.clear();
@@ -606,6 +613,7 @@ impl<T: 'static> Store<T> {
                     epoch_page: epoch.interrupt_page(),
                     epoch_thread: epoch.running_thread(),
                     fuel_in_register: engine.config().tunables().fuel_in_register,
+                    wasm_entered: false,
                 },
                 host_caller: VMContextHeader {
                     magic: VMCONTEXT_MAGIC,

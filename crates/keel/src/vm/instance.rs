@@ -623,6 +623,19 @@ impl Instance {
         u64::from(self.eval_const_expr(expr).get_i32() as u32)
     }
 
+    /// Says that no guest code of the owning store ever ran, so that its
+    /// memories and tables may go back to a pool without a reset if the
+    /// host did not write them either (see [`super::pool`]). Called only
+    /// by a store being dropped that never entered wasm.
+    pub fn release_untouched_by_guest(&mut self) {
+        for memory in self.memories.values_mut() {
+            memory.release_untouched_by_guest();
+        }
+        for table in self.tables.values_mut() {
+            table.release_untouched_by_guest();
+        }
+    }
+
     /// Applies the active element and data segments the module's plan
     /// lists, in order; from then on they and the declared ones count as
     /// dropped (the plan says which). Stops at the first that does not fit,

@@ -17,6 +17,7 @@ use super::pool::{InstancePool, MemorySlot, PoolError};
 use super::vmcontext::VMMemoryDefinition;
 use keel_environ::{Memory, Tunables, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
 
 /// Why a memory could not be created.
@@ -69,6 +70,13 @@ pub struct LinearMemory {
     maximum_bytes: usize,
     /// Declared maximum in pages, if any.
     declared_maximum: Option<u64>,
+    /// Whether the host was given a way to write the bytes (a mutable
+    /// slice, or the base pointer). Atomic because the pointer is handed
+    /// out through a shared reference.
+    host_written: AtomicBool,
+    /// Set by [`LinearMemory::release_untouched_by_guest`]: no guest code
+    /// ran while this memory existed.
+    guest_never_ran: bool,
 }
 
 // SAFETY: the definition's pointer points into `mmap`, which this value
@@ -101,6 +109,8 @@ impl LinearMemory {
             backing: Backing::OnDemand(mmap),
             maximum_bytes,
             declared_maximum: ty.maximum,
+            host_written: AtomicBool::new(false),
+            guest_never_ran: false,
         }))
     }
 
@@ -129,6 +139,8 @@ impl LinearMemory {
             },
             maximum_bytes,
             declared_maximum: ty.maximum,
+            host_written: AtomicBool::new(false),
+            guest_never_ran: false,
         }))
     }
 
@@ -147,6 +159,23 @@ impl LinearMemory {
     /// The first byte; never changes.
     pub fn base(&self) -> *mut u8 {
         self.definition.base
+    }
+
+    /// The first byte, for the host to write through: the memory then
+    /// counts as written when it is released.
+    pub fn base_for_host(&self) -> *mut u8 {
+        self.host_written.store(true, Ordering::Relaxed);
+        self.definition.base
+    }
+
+    /// Says that no guest code of the owning store ever ran: if the host
+    /// never wrote it either ([`LinearMemory::as_mut_slice`],
+    /// [`LinearMemory::base_for_host`]), its pages are as the slot's last
+    /// reset left them, and a pooled slot goes back without another reset.
+    /// Never called otherwise, so a memory released any other way (a failed
+    /// instantiation, a store whose wasm ran) is always reset.
+    pub fn release_untouched_by_guest(&mut self) {
+        self.guest_never_ran = true;
     }
 
     /// Current size in bytes.
@@ -197,6 +226,7 @@ impl LinearMemory {
 
     /// The accessible bytes, mutably.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        *self.host_written.get_mut() = true;
         // SAFETY: as in `as_slice`, and the exclusive borrow of `self`
         // means no other Rust reference to these bytes exists. (Wasm code of
         // this store cannot run while the store is mutably borrowed.)
@@ -207,10 +237,11 @@ impl LinearMemory {
 impl Drop for LinearMemory {
     fn drop(&mut self) {
         let used = self.byte_size();
+        let untouched = self.guest_never_ran && !*self.host_written.get_mut();
         if let Backing::Pooled { slot, pool } = &mut self.backing
             && let Some(slot) = slot.take()
         {
-            pool.return_memory_slot(slot, used);
+            pool.return_memory_slot(slot, used, untouched);
         }
     }
 }

@@ -12,6 +12,14 @@
 //!   the same module;
 //! - a table slot and a context slot by zeroing what was used.
 //!
+//! A slot whose tenant never touched it is not reset: an instance whose
+//! store never ran guest code (no call, no start function) and whose
+//! memory and table the host never wrote still has the slot exactly as
+//! the last reset left it. Both conditions are tracked where they
+//! arise (the store context's `wasm_entered`, set on every entry into
+//! wasm; each memory's and table's record of host writes), and a slot
+//! released any other way is reset as usual.
+//!
 //! If a reset fails, the slot is not reused: a smaller pool beats a leak.
 //! Free lists are LIFO, so an instance of the module that just finished
 //! usually finds its image already in place.
@@ -219,9 +227,11 @@ impl InstancePool {
     /// Returns a context slot whose first `used` bytes were written.
     pub fn return_instance_slot(&self, slot: Mmap, used: usize) {
         let used = used.min(slot.len());
-        // SAFETY: the slot is an accessible mapping of at least `used`
-        // bytes that nothing else references once its instance is gone.
-        unsafe { std::ptr::write_bytes(slot.as_ptr(), 0, used) };
+        if used > 0 {
+            // SAFETY: the slot is an accessible mapping of at least `used`
+            // bytes that nothing else references once its instance is gone.
+            unsafe { std::ptr::write_bytes(slot.as_ptr(), 0, used) };
+        }
         lock(&self.instances).push(slot);
     }
 
@@ -244,7 +254,7 @@ impl InstancePool {
             if slot.discard(0, len).is_err() {
                 return;
             }
-        } else {
+        } else if used > 0 {
             // SAFETY: as for context slots.
             unsafe { std::ptr::write_bytes(slot.as_ptr(), 0, used) };
         }
@@ -261,10 +271,12 @@ impl InstancePool {
     }
 
     /// Returns a memory slot after resetting it: its first `used` bytes
-    /// were accessible to the last tenant.
-    pub fn return_memory_slot(&self, mut slot: MemorySlot, used: usize) {
+    /// were accessible to the last tenant. `untouched` says nothing wrote
+    /// them since the slot was taken (no guest code ran, the host had no
+    /// access), so they still read as zeros and the image: no reset.
+    pub fn return_memory_slot(&self, mut slot: MemorySlot, used: usize, untouched: bool) {
         debug_assert_eq!(slot.mmap.len(), self.memory_slot_size);
-        if slot.mmap.discard(0, used).is_ok() {
+        if untouched || slot.mmap.discard(0, used).is_ok() {
             slot.accessible = used;
         } else {
             // Should `madvise` ever fail, start the slot over, or drop it.

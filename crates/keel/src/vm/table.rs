@@ -136,6 +136,11 @@ pub struct Table {
     maximum: Option<u64>,
     ty: WasmRefType,
     lazy: Option<LazyInit>,
+    /// Whether any word was written from Rust (every such write goes
+    /// through `words_mut`).
+    written: bool,
+    /// Set by [`Table::release_untouched_by_guest`].
+    guest_never_ran: bool,
 }
 
 /// Where the elements live.
@@ -193,6 +198,8 @@ impl Table {
             maximum,
             ty,
             lazy,
+            written: false,
+            guest_never_ran: false,
         });
         if !word.is_null() {
             table.words_mut().fill(word);
@@ -241,6 +248,8 @@ impl Table {
             maximum,
             ty,
             lazy,
+            written: false,
+            guest_never_ran: false,
         });
         // A returned slot is all zeros already.
         if !word.is_null() {
@@ -252,6 +261,14 @@ impl Table {
     /// The definition generated code reads.
     pub fn definition(&mut self) -> *mut VMTableDefinition {
         &mut self.definition
+    }
+
+    /// Says that no guest code of the owning store ever ran (generated
+    /// code writes words directly, with `table.set`): if nothing wrote a
+    /// word from Rust either, the table is all zeros and a pooled slot
+    /// goes back without clearing. Never called otherwise.
+    pub fn release_untouched_by_guest(&mut self) {
+        self.guest_never_ran = true;
     }
 
     /// The element type.
@@ -280,6 +297,7 @@ impl Table {
 
     /// The stored words, mutably.
     fn words_mut(&mut self) -> &mut [*mut u8] {
+        self.written = true;
         // SAFETY: as in `words`, and `&mut self` is exclusive.
         unsafe {
             std::slice::from_raw_parts_mut(self.definition.base, self.definition.current_elements)
@@ -491,7 +509,11 @@ fn decode(word: *mut u8) -> *mut u8 {
 
 impl Drop for Table {
     fn drop(&mut self) {
-        let used = self.definition.current_elements * std::mem::size_of::<usize>();
+        let used = if self.guest_never_ran && !self.written {
+            0
+        } else {
+            self.definition.current_elements * std::mem::size_of::<usize>()
+        };
         if let Storage::Pooled { slot, pool, .. } = &mut self.storage
             && let Some(slot) = slot.take()
         {

@@ -129,6 +129,10 @@ pub unsafe fn catch_traps<F: FnOnce()>(
             (*store_context).last_wasm_exit_fp,
         )
     };
+    // Before anything runs: the pool trusts a clear flag to mean that no
+    // guest code wrote the store's memories and tables.
+    // SAFETY: as above.
+    unsafe { (*store_context).wasm_entered = true };
     let marker = 0u8;
     let sp = &marker as *const u8 as usize;
     let prev = CURRENT.get();

@@ -128,6 +128,11 @@ pub struct VMStoreContext {
     /// it back here; the trap handler then writes back the register's
     /// value. Host-only.
     pub fuel_in_register: bool,
+    /// Whether wasm of this store ever ran ([`super::catch_traps`] sets
+    /// it): until then nothing but the host's own calls can have written
+    /// its memories and tables, which lets the pool skip resetting slots
+    /// an instance never touched. Host-only.
+    pub wasm_entered: bool,
 }
 
 /// The callee context of a host function.

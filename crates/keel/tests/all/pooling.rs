@@ -103,6 +103,130 @@ fn a_reused_slot_shows_only_the_modules_initial_state() {
     assert_initial_state(&engine, &module);
 }
 
+/// A slot goes back to the pool without a reset only if no guest code of
+/// its store ever ran and the host never wrote it: each way the host can
+/// write a memory or a table without running wasm still gets the slot
+/// reset.
+#[test]
+fn a_slot_the_host_wrote_is_reset_though_no_guest_code_ran() {
+    type HostWrite = fn(&mut Store<()>, &keel::Instance);
+    let writes: [(&str, HostWrite); 7] = [
+        ("Memory::write", |store, instance| {
+            let mem = instance.get_memory(&mut *store, "mem").unwrap();
+            mem.write(&mut *store, 100, b"secret").unwrap();
+        }),
+        ("Memory::data_mut", |store, instance| {
+            let mem = instance.get_memory(&mut *store, "mem").unwrap();
+            mem.data_mut(&mut *store)[70000] = 0x5e;
+        }),
+        ("Memory::data_ptr", |store, instance| {
+            let mem = instance.get_memory(&mut *store, "mem").unwrap();
+            let ptr = mem.data_ptr(&*store);
+            // SAFETY: byte 5000 is inside the memory's two pages, and
+            // nothing else accesses it meanwhile.
+            unsafe { *ptr.add(5000) = 0x5e };
+        }),
+        ("Memory::grow, then data_mut", |store, instance| {
+            let mem = instance.get_memory(&mut *store, "mem").unwrap();
+            mem.grow(&mut *store, 2).unwrap();
+            mem.data_mut(&mut *store)[200000] = 0x5e;
+        }),
+        ("Table::set", |store, instance| {
+            let t = instance.get_table(&mut *store, "t").unwrap();
+            let two = t.get(&mut *store, 1).unwrap();
+            t.set(&mut *store, 0, two).unwrap();
+        }),
+        ("Table::grow", |store, instance| {
+            let t = instance.get_table(&mut *store, "t").unwrap();
+            let one = t.get(&mut *store, 0).unwrap();
+            t.grow(&mut *store, 4, one).unwrap();
+        }),
+        ("Table::get (initializes an element)", |store, instance| {
+            let t = instance.get_table(&mut *store, "t").unwrap();
+            assert!(t.get(&mut *store, 0).unwrap().as_func().unwrap().is_some());
+        }),
+    ];
+    let engine = one_slot_engine();
+    let tenant = Module::new(&engine, TENANT).unwrap();
+    let other = Module::new(
+        &engine,
+        r#"(module (memory (export "mem") 1) (table (export "t") 8 funcref))"#,
+    )
+    .unwrap();
+    for (what, write) in writes {
+        // The next instance of the same module sees its initial state.
+        let mut store = Store::new(&engine, ());
+        let instance = Linker::new(&engine)
+            .instantiate(&mut store, &tenant)
+            .unwrap();
+        write(&mut store, &instance);
+        drop(store);
+        assert_initial_state(&engine, &tenant);
+        // And one of another module sees nothing of it (a table element
+        // left behind would read as a function here).
+        let mut store = Store::new(&engine, ());
+        let instance = Linker::new(&engine)
+            .instantiate(&mut store, &tenant)
+            .unwrap();
+        write(&mut store, &instance);
+        drop(store);
+        let mut store = Store::new(&engine, ());
+        let instance = Linker::new(&engine)
+            .instantiate(&mut store, &other)
+            .unwrap();
+        let mem = instance.get_memory(&mut store, "mem").unwrap();
+        assert!(mem.data(&store).iter().all(|b| *b == 0), "{what}");
+        let t = instance.get_table(&mut store, "t").unwrap();
+        for i in 0..8 {
+            let element = t.get(&mut store, i).unwrap();
+            assert_eq!(element.as_func(), Some(None), "{what}: element {i}");
+        }
+    }
+}
+
+/// Guest code that ran only in a start function, or that trapped, counts
+/// as having run: the slot is reset.
+#[test]
+fn a_slot_written_by_a_start_function_is_reset() {
+    let engine = one_slot_engine();
+    let writes_and_returns = Module::new(
+        &engine,
+        r#"(module (memory 1) (table 4 funcref) (func $f) (elem declare func $f)
+             (func $s (i32.store (i32.const 8) (i32.const 42))
+                      (table.set (i32.const 2) (ref.func $f)))
+             (start $s))"#,
+    )
+    .unwrap();
+    let writes_and_traps = Module::new(
+        &engine,
+        r#"(module (memory 1) (table 4 funcref) (func $f) (elem declare func $f)
+             (func $s (i32.store (i32.const 8) (i32.const 42))
+                      (table.set (i32.const 2) (ref.func $f))
+                      unreachable)
+             (start $s))"#,
+    )
+    .unwrap();
+    let other = Module::new(
+        &engine,
+        r#"(module (memory (export "mem") 1) (table (export "t") 4 funcref))"#,
+    )
+    .unwrap();
+    for (m, traps) in [(&writes_and_returns, false), (&writes_and_traps, true)] {
+        let mut store = Store::new(&engine, ());
+        let result = Linker::new(&engine).instantiate(&mut store, m);
+        assert_eq!(result.is_err(), traps);
+        drop(store);
+        let mut store = Store::new(&engine, ());
+        let instance = Linker::new(&engine)
+            .instantiate(&mut store, &other)
+            .unwrap();
+        let mem = instance.get_memory(&mut store, "mem").unwrap();
+        assert!(mem.data(&store).iter().all(|b| *b == 0), "traps: {traps}");
+        let t = instance.get_table(&mut store, "t").unwrap();
+        assert_eq!(t.get(&mut store, 2).unwrap().as_func(), Some(None));
+    }
+}
+
 #[test]
 fn a_slot_reused_by_another_module_shows_none_of_the_first() {
     let engine = one_slot_engine();

@@ -108,8 +108,8 @@ pub struct DataSegment {
 /// Everything a module declares except function bodies.
 #[derive(Clone, Debug, Default)]
 pub struct Module {
-    /// The module's name from the name section, if any.
-    pub name: Option<String>,
+    /// The name section, read when a name is first asked for.
+    pub names: NameSection,
     /// The type section.
     pub types: PrimaryMap<TypeIndex, WasmFuncType>,
     /// Imports, in order.
@@ -146,8 +146,62 @@ pub struct Module {
     pub datas: PrimaryMap<DataIndex, DataSegment>,
     /// The bytes of all data segments, concatenated.
     pub data: Vec<u8>,
-    /// Function names from the name section.
-    pub func_names: FuncNames,
+}
+
+/// The name section's bytes, read on first use: names serve backtraces
+/// and [`Module::name`], and reading a big program's thousands of them
+/// would otherwise be most of the cost of loading an artifact.
+#[derive(Clone, Debug, Default)]
+pub struct NameSection {
+    /// The contents of every `name` custom section, in order. (A name
+    /// section is a sequence of subsections, so several concatenated read
+    /// as one.)
+    raw: Vec<u8>,
+    read: std::sync::OnceLock<Names>,
+}
+
+/// What the name section says.
+#[derive(Clone, Debug, Default)]
+struct Names {
+    module: Option<String>,
+    funcs: FuncNames,
+}
+
+impl NameSection {
+    /// Adds the contents of a `name` custom section.
+    pub fn push_section(&mut self, contents: &[u8]) {
+        self.raw.extend_from_slice(contents);
+        self.read = std::sync::OnceLock::new();
+    }
+
+    fn names(&self) -> &Names {
+        self.read.get_or_init(|| {
+            let mut names = Names::default();
+            let reader = wasmparser::BinaryReader::new(&self.raw, 0);
+            // The name section is advisory: a malformed one must not reject
+            // a valid module, so errors end the reading quietly.
+            for name in wasmparser::NameSectionReader::new(reader) {
+                match name {
+                    Ok(wasmparser::Name::Module { name, .. }) => {
+                        names.module = Some(name.to_string());
+                    }
+                    Ok(wasmparser::Name::Function(map)) => {
+                        // The names' text is at most the section.
+                        names.funcs.reserve_text(self.raw.len());
+                        for naming in map.into_iter().flatten() {
+                            names
+                                .funcs
+                                .insert(FuncIndex::from_u32(naming.index), naming.name);
+                        }
+                        names.funcs.finish();
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            names
+        })
+    }
 }
 
 /// Function names, packed: one string of them all and an index sorted by
@@ -278,7 +332,12 @@ impl Module {
 
     /// The name a backtrace shows for a function: the name section's, if any.
     pub fn func_name(&self, index: FuncIndex) -> Option<&str> {
-        self.func_names.get(index)
+        self.names.names().funcs.get(index)
+    }
+
+    /// The module's name from the name section, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.names.names().module.as_deref()
     }
 }
 
@@ -305,5 +364,40 @@ mod tests {
                 None
             ]
         );
+    }
+
+    /// A subsection of a name section: id, size, contents.
+    fn subsection(id: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![id, contents.len() as u8];
+        out.extend_from_slice(contents);
+        out
+    }
+
+    #[test]
+    fn names_are_read_on_first_use_from_every_name_section() {
+        let mut module = Module::default();
+        // Module name "m"; then, in a second section, function 2 named
+        // "two" and function 5 named "five".
+        module.names.push_section(&subsection(0, b"\x01m"));
+        module
+            .names
+            .push_section(&subsection(1, b"\x02\x02\x03two\x05\x04five"));
+        assert_eq!(module.name(), Some("m"));
+        let name = |f| module.func_name(FuncIndex::from_u32(f));
+        assert_eq!(
+            [name(2), name(5), name(3)],
+            [Some("two"), Some("five"), None]
+        );
+    }
+
+    #[test]
+    fn a_malformed_name_section_ends_the_names_quietly() {
+        let mut module = Module::default();
+        let mut raw = subsection(1, b"\x01\x07\x05seven");
+        // A function-names subsection whose size runs past the end.
+        raw.extend_from_slice(&[1, 200, 1]);
+        module.names.push_section(&raw);
+        assert_eq!(module.func_name(FuncIndex::from_u32(7)), Some("seven"));
+        assert_eq!(module.name(), None);
     }
 }

@@ -13,8 +13,8 @@ use crate::{
 };
 use cranelift_entity::PrimaryMap;
 use wasmparser::{
-    FuncToValidate, FunctionBody, KnownCustom, Name, Parser, Payload, TypeRef, ValidPayload,
-    Validator, ValidatorResources, WasmFeatures,
+    FuncToValidate, FunctionBody, Parser, Payload, TypeRef, ValidPayload, Validator,
+    ValidatorResources, WasmFeatures,
 };
 
 /// A function body awaiting compilation, with the validator for it.
@@ -94,21 +94,27 @@ impl ModuleParser {
         let mut module = Module::default();
         let mut parser = Parser::new(0);
         parser.set_features(self.features);
-        let mut saw_end = false;
-        for payload in parser.parse_all(bytes) {
-            match payload? {
-                Payload::CodeSectionEntry(_) => {}
-                Payload::End(_) => saw_end = true,
+        let truncated = || ModuleError::Invalid {
+            message: "unexpected end of module".into(),
+            offset: bytes.len() as u64,
+        };
+        let mut rest = bytes;
+        loop {
+            let wasmparser::Chunk::Parsed { consumed, payload } = parser.parse(rest, true)? else {
+                return Err(truncated());
+            };
+            rest = rest.get(consumed..).ok_or_else(truncated)?;
+            match payload {
+                // Its entries (empty bodies in an artifact) say nothing the
+                // function section does not: skipped whole.
+                Payload::CodeSectionStart { size, .. } => {
+                    parser.skip_section();
+                    rest = rest.get(size as usize..).ok_or_else(truncated)?;
+                }
+                Payload::End(_) => return Ok(module),
                 payload => self.read_payload(&mut module, payload)?,
             }
         }
-        if !saw_end {
-            return Err(ModuleError::Invalid {
-                message: "unexpected end of module".into(),
-                offset: bytes.len() as u64,
-            });
-        }
-        Ok(module)
     }
 
     fn read_payload(&self, m: &mut Module, payload: Payload<'_>) -> ModuleResult<()> {
@@ -308,26 +314,8 @@ impl ModuleParser {
                 }
             }
             Payload::CustomSection(reader) => {
-                let section_len = reader.data().len();
-                if let KnownCustom::Name(names) = reader.as_known() {
-                    // The name section is advisory: a malformed one must not
-                    // reject a valid module, so errors end the reading quietly.
-                    for name in names {
-                        match name {
-                            Ok(Name::Module { name, .. }) => m.name = Some(name.to_string()),
-                            Ok(Name::Function(map)) => {
-                                // The names' text is at most the section.
-                                m.func_names.reserve_text(section_len);
-                                for naming in map.into_iter().flatten() {
-                                    m.func_names
-                                        .insert(FuncIndex::from_u32(naming.index), naming.name);
-                                }
-                                m.func_names.finish();
-                            }
-                            Ok(_) => {}
-                            Err(_) => break,
-                        }
-                    }
+                if reader.name() == "name" {
+                    m.names.push_section(reader.data());
                 }
             }
             Payload::Version { .. }

@@ -31,6 +31,7 @@ use crate::Engine;
 use hmac::{Hmac, Mac};
 use keel_environ::{CompiledModuleInfo, InfoDecodeError, SharedBytes};
 use sha2::Sha256;
+use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"\0keelaot";
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
@@ -335,12 +336,106 @@ fn authenticate_with_key(engine: &Engine, bytes: &[u8]) -> Result<(), ArtifactEr
 /// Checks the checksum of `bytes` (an artifact, see [`split`]).
 pub(crate) fn verify_checksum(bytes: &[u8]) -> Result<(), ArtifactError> {
     let body = split(bytes)?;
-    let t = &bytes[body.len()..];
-    let checksum = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
-    if crc32fast::hash(body) != checksum {
+    if crc32fast::hash(body) != stored_checksum(bytes, body) {
         return Err(ArtifactError::Checksum);
     }
     Ok(())
+}
+
+/// The checksum the trailer of `bytes` (whose body is `body`) holds.
+fn stored_checksum(bytes: &[u8], body: &[u8]) -> u32 {
+    let t = &bytes[body.len()..];
+    u32::from_le_bytes([t[0], t[1], t[2], t[3]])
+}
+
+/// Bytes per piece of a checksum computed by two threads.
+const CHECKSUM_CHUNK: usize = 128 << 10;
+
+/// Checks the checksum of `bytes` (an artifact, see [`split`]) while
+/// `work` runs: a pool thread starts on the checksum at once, in pieces,
+/// and this thread runs `work`, then helps with the pieces left. Returns
+/// the check's outcome and `work`'s result; `work` must not let its
+/// result be used unless the check passed.
+pub(crate) fn verify_checksum_beside<R>(
+    bytes: SharedBytes,
+    work: impl FnOnce() -> R,
+) -> (Result<(), ArtifactError>, R) {
+    let all = (*bytes).as_ref();
+    let body_len = match split(all) {
+        Ok(body) => body.len(),
+        Err(e) => return (Err(e), work()),
+    };
+    let pieces = Arc::new(ChecksumPieces::new(body_len));
+    let helper = (pieces.clone(), bytes.clone());
+    rayon::spawn(move || {
+        let (pieces, bytes) = helper;
+        pieces.compute((*bytes).as_ref());
+    });
+    let result = work();
+    pieces.compute(all);
+    let ok = pieces.combined() == stored_checksum(all, &all[..body_len]);
+    (ok.then_some(()).ok_or(ArtifactError::Checksum), result)
+}
+
+/// A CRC-32 of `len` bytes computed in pieces by whichever threads call
+/// [`ChecksumPieces::compute`], then combined in order.
+struct ChecksumPieces {
+    len: usize,
+    next: std::sync::atomic::AtomicUsize,
+    /// Each piece's CRC, once computed; the count of those done.
+    done: std::sync::Mutex<(Vec<Option<u32>>, usize)>,
+    all_done: std::sync::Condvar,
+}
+
+impl ChecksumPieces {
+    fn new(len: usize) -> ChecksumPieces {
+        let count = len.div_ceil(CHECKSUM_CHUNK);
+        ChecksumPieces {
+            len,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            done: std::sync::Mutex::new((vec![None; count], 0)),
+            all_done: std::sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Option<u32>>, usize)> {
+        // Pieces are written whole under the lock: poison is moot.
+        self.done.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Computes pieces of `bytes[..len]` until none is left to start.
+    fn compute(&self, bytes: &[u8]) {
+        let count = self.len.div_ceil(CHECKSUM_CHUNK);
+        loop {
+            let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= count {
+                return;
+            }
+            let end = ((i + 1) * CHECKSUM_CHUNK).min(self.len);
+            let crc = crc32fast::hash(&bytes[i * CHECKSUM_CHUNK..end]);
+            let mut done = self.lock();
+            done.0[i] = Some(crc);
+            done.1 += 1;
+            if done.1 == count {
+                self.all_done.notify_all();
+            }
+        }
+    }
+
+    /// The CRC-32 of the whole, once every piece is done.
+    fn combined(&self) -> u32 {
+        let mut done = self.lock();
+        while done.1 < done.0.len() {
+            done = self.all_done.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+        let mut whole = crc32fast::Hasher::new();
+        for (i, crc) in done.0.iter().enumerate() {
+            let len = (self.len - i * CHECKSUM_CHUNK).min(CHECKSUM_CHUNK);
+            let piece = crc32fast::Hasher::new_with_initial_len(crc.unwrap_or(0), len as u64);
+            whole.combine(&piece);
+        }
+        whole.finalize()
+    }
 }
 
 /// Reads the artifact whose body is `body` (the start of `bytes`) for

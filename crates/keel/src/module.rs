@@ -231,24 +231,20 @@ impl Module {
         );
         let bytes = mapped.bytes();
         let body = artifact::split(bytes)?;
-        // The checksum reads every byte; meanwhile another thread reads the
+        // The checksum reads every byte; meanwhile this thread reads the
         // artifact and loads its code, which is dropped, never run, unless
         // the checksum passes.
-        let (checksum, module) = rayon::join(
-            || artifact::verify_checksum(bytes),
-            || {
-                // Reading bytes not yet checked must not take the host
-                // down should they be damaged: a panic is an error here.
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let parts =
-                        artifact::read_unverified(engine, body, bytes, Some(mapped.clone()))?;
-                    // SAFETY: the caller vouches for the artifact; the module
-                    // is returned only once its checksum has passed.
-                    unsafe { Module::from_parts(engine, parts, Some(&file)) }
-                }))
-                .unwrap_or_else(|_| Err(artifact::ArtifactError::Malformed("unreadable").into()))
-            },
-        );
+        let (checksum, module) = artifact::verify_checksum_beside(mapped.clone(), || {
+            // Reading bytes not yet checked must not take the host down
+            // should they be damaged: a panic is an error here.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let parts = artifact::read_unverified(engine, body, bytes, Some(mapped.clone()))?;
+                // SAFETY: the caller vouches for the artifact; the module is
+                // returned only once its checksum has passed.
+                unsafe { Module::from_parts(engine, parts, Some(&file)) }
+            }))
+            .unwrap_or_else(|_| Err(artifact::ArtifactError::Malformed("unreadable").into()))
+        });
         checksum?;
         module
     }
@@ -334,7 +330,7 @@ impl Module {
 
     /// The name from the name section.
     pub fn name(&self) -> Option<&str> {
-        self.loaded.env.name.as_deref()
+        self.loaded.env.name()
     }
 
     /// Whether two handles are the same module.

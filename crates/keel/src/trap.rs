@@ -159,7 +159,7 @@ impl WasmBacktrace {
                 let code = code_registry::lookup(pc)?;
                 let (func, offset) = code.lookup_frame(pc)?;
                 Some(FrameInfo {
-                    module_name: code.module.name.clone(),
+                    module_name: code.module.name().map(str::to_string),
                     func_index: func.as_u32(),
                     func_name: code
                         .module

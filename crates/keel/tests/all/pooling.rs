@@ -153,34 +153,35 @@ fn a_slot_the_host_wrote_is_reset_though_no_guest_code_ran() {
         r#"(module (memory (export "mem") 1) (table (export "t") 8 funcref))"#,
     )
     .unwrap();
-    for (what, write) in writes {
-        // The next instance of the same module sees its initial state.
+    let tenant_writes = |write: HostWrite| {
         let mut store = Store::new(&engine, ());
         let instance = Linker::new(&engine)
             .instantiate(&mut store, &tenant)
             .unwrap();
         write(&mut store, &instance);
-        drop(store);
+    };
+    for (what, write) in writes {
+        // The next instance of the same module sees its initial state.
+        tenant_writes(write);
         assert_initial_state(&engine, &tenant);
         // And one of another module sees nothing of it (a table element
         // left behind would read as a function here).
-        let mut store = Store::new(&engine, ());
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &tenant)
-            .unwrap();
-        write(&mut store, &instance);
-        drop(store);
-        let mut store = Store::new(&engine, ());
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &other)
-            .unwrap();
-        let mem = instance.get_memory(&mut store, "mem").unwrap();
-        assert!(mem.data(&store).iter().all(|b| *b == 0), "{what}");
-        let t = instance.get_table(&mut store, "t").unwrap();
-        for i in 0..8 {
-            let element = t.get(&mut store, i).unwrap();
-            assert_eq!(element.as_func(), Some(None), "{what}: element {i}");
-        }
+        tenant_writes(write);
+        assert_blank(&engine, &other, what);
+    }
+}
+
+/// Checks that an instance of `module` (which exports a memory `mem` and a
+/// table `t`) sees a zeroed memory and a table of nulls.
+fn assert_blank(engine: &Engine, module: &Module, what: &str) {
+    let mut store = Store::new(engine, ());
+    let instance = Linker::new(engine).instantiate(&mut store, module).unwrap();
+    let mem = instance.get_memory(&mut store, "mem").unwrap();
+    assert!(mem.data(&store).iter().all(|b| *b == 0), "{what}");
+    let t = instance.get_table(&mut store, "t").unwrap();
+    for i in 0..t.size(&store) {
+        let element = t.get(&mut store, i).unwrap();
+        assert_eq!(element.as_func(), Some(None), "{what}: element {i}");
     }
 }
 
@@ -189,41 +190,27 @@ fn a_slot_the_host_wrote_is_reset_though_no_guest_code_ran() {
 #[test]
 fn a_slot_written_by_a_start_function_is_reset() {
     let engine = one_slot_engine();
-    let writes_and_returns = Module::new(
-        &engine,
-        r#"(module (memory 1) (table 4 funcref) (func $f) (elem declare func $f)
-             (func $s (i32.store (i32.const 8) (i32.const 42))
-                      (table.set (i32.const 2) (ref.func $f)))
-             (start $s))"#,
-    )
-    .unwrap();
-    let writes_and_traps = Module::new(
-        &engine,
-        r#"(module (memory 1) (table 4 funcref) (func $f) (elem declare func $f)
-             (func $s (i32.store (i32.const 8) (i32.const 42))
-                      (table.set (i32.const 2) (ref.func $f))
-                      unreachable)
-             (start $s))"#,
-    )
-    .unwrap();
+    let start_function = |end: &str| {
+        let wat = format!(
+            r#"(module (memory 1) (table 4 funcref) (func $f) (elem declare func $f)
+                 (func $s (i32.store (i32.const 8) (i32.const 42))
+                          (table.set (i32.const 2) (ref.func $f))
+                          {end})
+                 (start $s))"#
+        );
+        Module::new(&engine, &wat).unwrap()
+    };
     let other = Module::new(
         &engine,
         r#"(module (memory (export "mem") 1) (table (export "t") 4 funcref))"#,
     )
     .unwrap();
-    for (m, traps) in [(&writes_and_returns, false), (&writes_and_traps, true)] {
+    for (end, traps) in [("", false), ("unreachable", true)] {
         let mut store = Store::new(&engine, ());
-        let result = Linker::new(&engine).instantiate(&mut store, m);
+        let result = Linker::new(&engine).instantiate(&mut store, &start_function(end));
         assert_eq!(result.is_err(), traps);
         drop(store);
-        let mut store = Store::new(&engine, ());
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &other)
-            .unwrap();
-        let mem = instance.get_memory(&mut store, "mem").unwrap();
-        assert!(mem.data(&store).iter().all(|b| *b == 0), "traps: {traps}");
-        let t = instance.get_table(&mut store, "t").unwrap();
-        assert_eq!(t.get(&mut store, 2).unwrap().as_func(), Some(None));
+        assert_blank(&engine, &other, &format!("traps: {traps}"));
     }
 }
 

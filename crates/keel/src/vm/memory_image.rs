@@ -27,6 +27,36 @@ pub struct MemoryImage {
     len: usize,
 }
 
+/// The bytes `segments` (offset, bytes) leave, applied in order (a later
+/// segment overwrites an earlier one), as runs: each starts at an offset
+/// and covers segments at most `gap` bytes apart (zeros in between).
+fn coalesce(segments: &[(usize, &[u8])], gap: usize) -> Vec<(usize, Vec<u8>)> {
+    let mut by_offset: Vec<(usize, usize)> = segments
+        .iter()
+        .map(|(offset, bytes)| (*offset, offset + bytes.len()))
+        .collect();
+    by_offset.sort_unstable();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (start, end) in by_offset {
+        match runs.last_mut() {
+            Some(run) if start <= run.1.saturating_add(gap) => run.1 = run.1.max(end),
+            _ => runs.push((start, end)),
+        }
+    }
+    let mut buffers: Vec<(usize, Vec<u8>)> = runs
+        .iter()
+        .map(|&(start, end)| (start, vec![0; end - start]))
+        .collect();
+    for (offset, bytes) in segments {
+        // The run holding this segment: the last that starts at or before it.
+        let i = runs.partition_point(|&(start, _)| start <= *offset) - 1;
+        let (run_start, buffer) = &mut buffers[i];
+        let at = offset - *run_start;
+        buffer[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+    buffers
+}
+
 impl MemoryImage {
     /// The image of defined memory `def`, or `None` when its data segments
     /// do not allow one (or there is no data at all); such a memory is
@@ -78,10 +108,10 @@ impl MemoryImage {
 
         let file = create_sealable_file()?;
         file.set_len(len as u64)?;
-        for (offset, bytes) in segments {
-            // Later segments overwrite earlier ones, as applying them in
-            // order would.
-            file.write_all_at(bytes, (offset - start) as u64)?;
+        // One write per run of segments no more than a page apart, not one
+        // per segment: a big program has tens of thousands.
+        for (run_start, run) in coalesce(&segments, page) {
+            file.write_all_at(&run, (run_start - start) as u64)?;
         }
         seal(&file)?;
         Ok(Some(MemoryImage { file, start, len }))
@@ -144,4 +174,26 @@ fn seal(file: &File) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coalesce;
+
+    #[test]
+    fn coalesced_runs_hold_the_segments_applied_in_order() {
+        let segments: [(usize, &[u8]); 4] =
+            [(10, b"aaaa"), (4, b"bbbbbbbb"), (100, b"far"), (11, b"c")];
+        let runs = coalesce(&segments, 8);
+        assert_eq!(
+            runs,
+            vec![(4, b"bbbbbbbcaa".to_vec()), (100, b"far".to_vec())]
+        );
+        // Within the gap, zeros fill between segments.
+        let runs = coalesce(&segments, 100);
+        let mut expected = b"bbbbbbbcaa".to_vec();
+        expected.resize(96, 0);
+        expected.extend_from_slice(b"far");
+        assert_eq!(runs, vec![(4, expected)]);
+    }
 }

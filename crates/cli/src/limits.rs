@@ -21,7 +21,8 @@ pub const LIMIT_EXIT_CODE: u8 = 124;
 pub struct LimitOptions {
     /// Wasmtime's limit options: `fuel=N`, `timeout=DURATION`,
     /// `max-memory-size=BYTES`, `max-table-elements=N`, `max-instances=N`,
-    /// `max-wasm-stack=BYTES`, `trap-on-grow-failure[=y|n]`.
+    /// `max-wasm-stack=BYTES`, `trap-on-grow-failure[=y|n]`; and the wasm
+    /// proposal `wide-arithmetic[=y|n]` (off by default, as in Wasmtime).
     #[arg(short = 'W', value_name = "KEY[=VAL]")]
     wasm_options: Vec<String>,
     /// Fuel the guest may spend (about one unit per instruction).
@@ -52,6 +53,7 @@ pub struct Limits {
     max_instances: Option<usize>,
     max_wasm_stack: Option<usize>,
     trap_on_grow_failure: bool,
+    wide_arithmetic: Option<bool>,
 }
 
 impl LimitOptions {
@@ -79,16 +81,12 @@ impl LimitOptions {
                             .with_context(|| format!("invalid value for `{flag}`"))?,
                     )
                 }
-                "trap-on-grow-failure" => {
-                    limits.trap_on_grow_failure = match value {
-                        None | Some("y" | "yes" | "true") => true,
-                        Some("n" | "no" | "false") => false,
-                        Some(other) => bail!("invalid value `{other}` for `{flag}`: use y or n"),
-                    }
-                }
+                "trap-on-grow-failure" => limits.trap_on_grow_failure = yes_or_no(value, &flag)?,
+                "wide-arithmetic" => limits.wide_arithmetic = Some(yes_or_no(value, &flag)?),
                 other => bail!(
                     "unknown option `-W {other}`: keel knows fuel, timeout, max-memory-size, \
-                     max-table-elements, max-instances, max-wasm-stack, trap-on-grow-failure"
+                     max-table-elements, max-instances, max-wasm-stack, trap-on-grow-failure, \
+                     wide-arithmetic"
                 ),
             }
         }
@@ -116,6 +114,15 @@ fn setting<V>(
         text: text.to_string(),
         flag,
     })
+}
+
+/// A switch's value: absent means on.
+fn yes_or_no(value: Option<&str>, flag: &str) -> anyhow::Result<bool> {
+    match value {
+        None | Some("y" | "yes" | "true") => Ok(true),
+        Some("n" | "no" | "false") => Ok(false),
+        Some(other) => bail!("invalid value `{other}` for `{flag}`: use y or n"),
+    }
 }
 
 fn count(text: &str, flag: &str) -> anyhow::Result<usize> {
@@ -171,8 +178,12 @@ pub fn parse_bytes(text: &str) -> anyhow::Result<usize> {
 }
 
 impl Limits {
-    /// Turns on what the engine must compile in for these limits.
+    /// Turns on what the engine must compile in for these limits, and the
+    /// wasm proposals asked for.
     pub fn configure(&self, config: &mut Config) {
+        if let Some(on) = self.wide_arithmetic {
+            config.wasm_wide_arithmetic(on);
+        }
         if self.fuel.is_some() {
             config.consume_fuel(true);
         }

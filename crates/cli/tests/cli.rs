@@ -98,6 +98,27 @@ fn run_invoke_prints_results_one_per_line() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "7\n2.5\n-1\n");
 }
 
+/// `-W wide-arithmetic` turns the proposal on, as in Wasmtime; without it
+/// a module that uses it is refused.
+#[test]
+fn wide_arithmetic_is_a_switch() {
+    let dir = temp_dir("wide");
+    let file = write(
+        &dir,
+        "wide.wat",
+        br#"(module (func (export "f") (param i64 i64) (result i64 i64)
+              (i64.add128 (local.get 0) (i64.const 0) (local.get 1) (i64.const 0))))"#,
+    );
+    let args = |w: &'static str| vec!["run", "-W", w, "--invoke", "f", &file, "-1", "1"];
+    let out = keel(&args("wide-arithmetic"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // 0xffff_ffff_ffff_ffff + 1: low half 0, carry 1.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n1\n");
+    let out = keel(&args("wide-arithmetic=n"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("wide arithmetic"), "{}", stderr(&out));
+}
+
 #[test]
 fn bad_input_gives_one_line_and_nonzero_exit() {
     let dir = temp_dir("bad");

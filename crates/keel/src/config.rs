@@ -110,6 +110,10 @@ impl Config {
         wasm_multi_memory => MULTI_MEMORY;
         /// Arithmetic in constant expressions.
         wasm_extended_const => EXTENDED_CONST;
+        /// 128-bit integer addition and subtraction and 64-bit widening
+        /// multiplication (`i64.add128`, `i64.mul_wide_s`, ...). Off by
+        /// default, as in Wasmtime.
+        wasm_wide_arithmetic => WIDE_ARITHMETIC;
     }
 
     /// The compiler's optimization level.

@@ -38,6 +38,9 @@ pub fn config_for_script(path: &str) -> Config {
     let before_multi_memory =
         path.contains("wasm-v1") || path.contains("wasm-v2") || path.contains("proposals/");
     config.wasm_multi_memory(multi_memory_script || !before_multi_memory);
+    if path.contains("wide-arithmetic") {
+        config.wasm_wide_arithmetic(true);
+    }
     config
 }
 

@@ -28,6 +28,35 @@ fn binary(t: &mut FuncTranslator<'_, '_>, f: impl FnOnce(Builder<'_, '_>, Value,
     t.state.push1(v);
 }
 
+/// `i64.add128`/`i64.sub128`: two (low, high) pairs in, one out, computed
+/// as one 128-bit operation (an add and an add-with-carry on x86-64).
+fn wide_add_sub(
+    t: &mut FuncTranslator<'_, '_>,
+    f: impl FnOnce(Builder<'_, '_>, Value, Value) -> Value,
+) {
+    let (y_lo, y_hi) = t.state.pop2();
+    let (x_lo, x_hi) = t.state.pop2();
+    let x = t.b.ins().iconcat(x_lo, x_hi);
+    let y = t.b.ins().iconcat(y_lo, y_hi);
+    let r = f(&mut t.b, x, y);
+    let (lo, hi) = t.b.ins().isplit(r);
+    t.state.push1(lo);
+    t.state.push1(hi);
+}
+
+/// `i64.mul_wide_s`/`_u`: the full 128-bit product of two i64, as (low,
+/// high); `high` computes the upper half (signed or unsigned).
+fn wide_mul(
+    t: &mut FuncTranslator<'_, '_>,
+    high: impl FnOnce(Builder<'_, '_>, Value, Value) -> Value,
+) {
+    let (x, y) = t.state.pop2();
+    let lo = t.b.ins().imul(x, y);
+    let hi = high(&mut t.b, x, y);
+    t.state.push1(lo);
+    t.state.push1(hi);
+}
+
 fn int_compare(t: &mut FuncTranslator<'_, '_>, cc: IntCC) {
     binary(t, |b, x, y| {
         let c = b.ins().icmp(cc, x, y);
@@ -124,6 +153,12 @@ pub(super) fn translate(t: &mut FuncTranslator<'_, '_>, op: &Operator<'_>) -> bo
         O::I32ShrU | O::I64ShrU => binary(t, |b, x, y| b.ins().ushr(x, y)),
         O::I32Rotl | O::I64Rotl => binary(t, |b, x, y| b.ins().rotl(x, y)),
         O::I32Rotr | O::I64Rotr => binary(t, |b, x, y| b.ins().rotr(x, y)),
+
+        // Wide arithmetic: 128-bit values as (low, high) pairs of i64.
+        O::I64Add128 => wide_add_sub(t, |b, x, y| b.ins().iadd(x, y)),
+        O::I64Sub128 => wide_add_sub(t, |b, x, y| b.ins().isub(x, y)),
+        O::I64MulWideS => wide_mul(t, |b, x, y| b.ins().smulhi(x, y)),
+        O::I64MulWideU => wide_mul(t, |b, x, y| b.ins().umulhi(x, y)),
 
         // Float arithmetic.
         O::F32Abs | O::F64Abs => unary(t, |b, x| b.ins().fabs(x)),

@@ -14,9 +14,13 @@ use arbitrary::{Result, Unstructured};
 use std::sync::Mutex;
 use wasmparser::WasmFeatures;
 
-/// The features of Keel's default `Config`.
+/// The features the fuzzers' engines enable: those of Keel's default
+/// `Config`, plus wide arithmetic (see [`KeelVariant`]'s configuration).
 pub fn keel_features() -> WasmFeatures {
-    WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST | WasmFeatures::MULTI_MEMORY
+    WasmFeatures::WASM2
+        | WasmFeatures::EXTENDED_CONST
+        | WasmFeatures::MULTI_MEMORY
+        | WasmFeatures::WIDE_ARITHMETIC
 }
 
 /// What a generated module is for: the two targets stress different parts.
@@ -47,6 +51,7 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
         simd_enabled: u.ratio(3, 4)?,
         extended_const_enabled: true,
         max_memories: u.int_in_range(1..=3)?,
+        wide_arithmetic_enabled: true,
         // What it does not.
         relaxed_simd_enabled: false,
         threads_enabled: false,
@@ -57,7 +62,6 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
         tail_call_enabled: false,
         exceptions_enabled: false,
         custom_page_sizes_enabled: false,
-        wide_arithmetic_enabled: false,
         compact_imports_enabled: false,
         acquire_release_atomics_enabled: false,
         multibyte_array_access_enabled: false,
@@ -205,6 +209,7 @@ impl KeelVariant {
             .epoch_interruption(self.epochs)
             .lazy_compilation(self.lazy)
             .lazy_compilation_in_background(false)
+            .wasm_wide_arithmetic(true)
             // One thread: the fuzzer shares the machine, and a single thread
             // keeps a failing input's behaviour reproducible.
             .parallel_compilation(false);

@@ -57,7 +57,7 @@ fn config() -> Config {
         .wasm_multi_memory(features.multi_memory())
         .wasm_extended_const(features.extended_const())
         .wasm_tail_call(false)
-        .wasm_wide_arithmetic(false)
+        .wasm_wide_arithmetic(features.wide_arithmetic())
         .wasm_custom_page_sizes(false);
     config
 }

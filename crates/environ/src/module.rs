@@ -153,10 +153,9 @@ pub struct Module {
 /// would otherwise be most of the cost of loading an artifact.
 #[derive(Clone, Debug, Default)]
 pub struct NameSection {
-    /// The contents of every `name` custom section, in order. (A name
-    /// section is a sequence of subsections, so several concatenated read
-    /// as one.)
-    raw: Vec<u8>,
+    /// The contents of every `name` custom section, in order, each read on
+    /// its own (a damaged one must not spoil the others' names).
+    raw: Vec<Box<[u8]>>,
     read: std::sync::OnceLock<Names>,
 }
 
@@ -167,38 +166,46 @@ struct Names {
     funcs: FuncNames,
 }
 
+impl Names {
+    /// Reads one name section's contents. The name section is advisory: a
+    /// malformed one must not reject a valid module, so an error ends the
+    /// reading of that section quietly.
+    fn read_section(&mut self, raw: &[u8]) {
+        let reader = wasmparser::BinaryReader::new(raw, 0);
+        for name in wasmparser::NameSectionReader::new(reader) {
+            match name {
+                Ok(wasmparser::Name::Module { name, .. }) => {
+                    self.module = Some(name.to_string());
+                }
+                Ok(wasmparser::Name::Function(map)) => {
+                    // The names' text is at most the section.
+                    self.funcs.reserve_text(raw.len());
+                    for naming in map.into_iter().flatten() {
+                        self.funcs
+                            .insert(FuncIndex::from_u32(naming.index), naming.name);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
 impl NameSection {
     /// Adds the contents of a `name` custom section.
     pub fn push_section(&mut self, contents: &[u8]) {
-        self.raw.extend_from_slice(contents);
+        self.raw.push(contents.into());
         self.read = std::sync::OnceLock::new();
     }
 
     fn names(&self) -> &Names {
         self.read.get_or_init(|| {
             let mut names = Names::default();
-            let reader = wasmparser::BinaryReader::new(&self.raw, 0);
-            // The name section is advisory: a malformed one must not reject
-            // a valid module, so errors end the reading quietly.
-            for name in wasmparser::NameSectionReader::new(reader) {
-                match name {
-                    Ok(wasmparser::Name::Module { name, .. }) => {
-                        names.module = Some(name.to_string());
-                    }
-                    Ok(wasmparser::Name::Function(map)) => {
-                        // The names' text is at most the section.
-                        names.funcs.reserve_text(self.raw.len());
-                        for naming in map.into_iter().flatten() {
-                            names
-                                .funcs
-                                .insert(FuncIndex::from_u32(naming.index), naming.name);
-                        }
-                        names.funcs.finish();
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
+            for raw in &self.raw {
+                names.read_section(raw);
             }
+            names.funcs.finish();
             names
         })
     }
@@ -391,7 +398,7 @@ mod tests {
     }
 
     #[test]
-    fn a_malformed_name_section_ends_the_names_quietly() {
+    fn a_malformed_name_section_ends_its_names_quietly() {
         let mut module = Module::default();
         let mut raw = subsection(1, b"\x01\x07\x05seven");
         // A function-names subsection whose size runs past the end.
@@ -399,5 +406,9 @@ mod tests {
         module.names.push_section(&raw);
         assert_eq!(module.func_name(FuncIndex::from_u32(7)), Some("seven"));
         assert_eq!(module.name(), None);
+        // A later name section is read on its own.
+        module.names.push_section(&subsection(0, b"\x01m"));
+        assert_eq!(module.name(), Some("m"));
+        assert_eq!(module.func_name(FuncIndex::from_u32(7)), Some("seven"));
     }
 }

@@ -353,18 +353,16 @@ const CHECKSUM_CHUNK: usize = 128 << 10;
 
 /// Checks the checksum of `bytes` (an artifact, see [`split`]) while
 /// `work` runs: a pool thread starts on the checksum at once, in pieces,
-/// and this thread runs `work`, then helps with the pieces left. Returns
-/// the check's outcome and `work`'s result; `work` must not let its
-/// result be used unless the check passed.
+/// and this thread runs `work`, then helps with the pieces left. `work`'s
+/// result is returned only if the checksum passes (a failed check wins
+/// over whatever `work` found); `work` does not run on bytes that are no
+/// artifact at all.
 pub(crate) fn verify_checksum_beside<R>(
     bytes: SharedBytes,
     work: impl FnOnce() -> R,
-) -> (Result<(), ArtifactError>, R) {
+) -> Result<R, ArtifactError> {
     let all = (*bytes).as_ref();
-    let body_len = match split(all) {
-        Ok(body) => body.len(),
-        Err(e) => return (Err(e), work()),
-    };
+    let body_len = split(all)?.len();
     let pieces = Arc::new(ChecksumPieces::new(body_len));
     let helper = (pieces.clone(), bytes.clone());
     rayon::spawn(move || {
@@ -373,8 +371,10 @@ pub(crate) fn verify_checksum_beside<R>(
     });
     let result = work();
     pieces.compute(all);
-    let ok = pieces.combined() == stored_checksum(all, &all[..body_len]);
-    (ok.then_some(()).ok_or(ArtifactError::Checksum), result)
+    if pieces.combined() != stored_checksum(all, &all[..body_len]) {
+        return Err(ArtifactError::Checksum);
+    }
+    Ok(result)
 }
 
 /// A CRC-32 of `len` bytes computed in pieces by whichever threads call

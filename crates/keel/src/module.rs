@@ -234,7 +234,7 @@ impl Module {
         // The checksum reads every byte; meanwhile this thread reads the
         // artifact and loads its code, which is dropped, never run, unless
         // the checksum passes.
-        let (checksum, module) = artifact::verify_checksum_beside(mapped.clone(), || {
+        artifact::verify_checksum_beside(mapped.clone(), || {
             // Reading bytes not yet checked must not take the host down
             // should they be damaged: a panic is an error here.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -244,9 +244,7 @@ impl Module {
                 unsafe { Module::from_parts(engine, parts, Some(&file)) }
             }))
             .unwrap_or_else(|_| Err(artifact::ArtifactError::Malformed("unreadable").into()))
-        });
-        checksum?;
-        module
+        })?
     }
 
     /// Loads an artifact that an engine with the same

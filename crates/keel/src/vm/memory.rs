@@ -82,7 +82,8 @@ pub struct LinearMemory {
 // SAFETY: the definition's pointer points into `mmap`, which this value
 // owns; nothing else holds on to it across threads without the store.
 unsafe impl Send for LinearMemory {}
-// SAFETY: shared references only read the definition.
+// SAFETY: shared references only read the definition, and write nothing
+// but the atomic `host_written`.
 unsafe impl Sync for LinearMemory {}
 
 impl LinearMemory {
@@ -172,8 +173,11 @@ impl LinearMemory {
     /// never wrote it either ([`LinearMemory::as_mut_slice`],
     /// [`LinearMemory::base_for_host`]), its pages are as the slot's last
     /// reset left them, and a pooled slot goes back without another reset.
-    /// Never called otherwise, so a memory released any other way (a failed
-    /// instantiation, a store whose wasm ran) is always reset.
+    /// Never called otherwise, so a memory released any other way (an
+    /// instantiation that failed before its instance joined the store, a
+    /// store whose wasm ran) is always reset. (An instance that failed in
+    /// its segments stays in its store: what those segments wrote went
+    /// through `as_mut_slice`, so it is reset too.)
     pub fn release_untouched_by_guest(&mut self) {
         self.guest_never_ran = true;
     }

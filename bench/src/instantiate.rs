@@ -108,10 +108,8 @@ pub fn bench_instantiate(
     call: Option<&str>,
     filter: &str,
 ) -> anyhow::Result<()> {
-    for (figure_kind, export) in [("instantiate", None), ("instantiate-call", call)] {
-        if figure_kind == "instantiate-call" && export.is_none() {
-            continue;
-        }
+    let with_call = call.map(|export| ("instantiate-call", Some(export)));
+    for (figure_kind, export) in std::iter::once(("instantiate", None)).chain(with_call) {
         for pooling in [false, true] {
             let figure = format!(
                 "{figure_kind}/{name}/{}",

@@ -112,14 +112,20 @@ fn iteration_costs(ops: &[(Operator<'_>, u64)]) -> (i64, Vec<ArmCosts>) {
                 arms.push(ArmCosts::default());
                 open.push((arms.len() - 1, 0));
             }
+            // `else` and `end` come only inside an `if` here (validation
+            // and `LoopScan`), so the bottom entry is never an arm.
             Operator::Else => {
-                if let Some((i, cost)) = open.last_mut() {
-                    arms[*i].then = std::mem::take(cost);
+                if let Some((i, cost)) = open.last_mut()
+                    && let Some(a) = arms.get_mut(*i)
+                {
+                    a.then = std::mem::take(cost);
+                    a.has_else = true;
                 }
             }
             Operator::End if open.len() > 1 => {
-                if let Some((i, cost)) = open.pop() {
-                    let a = &mut arms[i];
+                if let Some((i, cost)) = open.pop()
+                    && let Some(a) = arms.get_mut(i)
+                {
                     if a.has_else {
                         a.else_ = cost;
                     } else {
@@ -131,9 +137,6 @@ fn iteration_costs(ops: &[(Operator<'_>, u64)]) -> (i64, Vec<ArmCosts>) {
                 }
             }
             _ => {}
-        }
-        if let (Operator::Else, Some((i, _))) = (op, open.last()) {
-            arms[*i].has_else = true;
         }
     }
     (open.first().map_or(0, |o| o.1), arms)

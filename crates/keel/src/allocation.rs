@@ -31,7 +31,8 @@ impl InstanceAllocationStrategy {
 /// 4 GiB + 32 MiB by default), not resident memory. When a kind of slot runs
 /// out, instantiation fails with an error naming the setting to raise.
 /// Memories and tables created by the host (`Memory::new`, `Table::new`)
-/// are allocated on demand. There are no stack slots: Keel runs wasm on the
+/// are allocated on demand. Stack slots serve async calls (each of
+/// `Config::async_stack_size` bytes); synchronous calls run wasm on the
 /// calling thread's stack, bounded by `Config::max_wasm_stack`.
 #[derive(Clone, Debug, Default)]
 pub struct PoolingAllocationConfig {
@@ -92,6 +93,14 @@ impl PoolingAllocationConfig {
     /// The most tables one module may define.
     pub fn max_tables_per_module(&mut self, count: u32) -> &mut Self {
         self.limits.max_tables_per_module = count;
+        self
+    }
+
+    /// The most fiber stacks in use at once: stores with an async call in
+    /// progress, or that made one and are still alive (a store keeps its
+    /// stack for its next async call). 1,000 by default.
+    pub fn total_stacks(&mut self, count: u32) -> &mut Self {
+        self.limits.total_stacks = count;
         self
     }
 }

@@ -38,6 +38,8 @@ pub struct Config {
     /// Whether a lazily compiled module's other functions compile on a
     /// thread in the background.
     pub(crate) lazy_compilation_in_background: bool,
+    /// Usable bytes of each fiber stack an async call runs on.
+    pub(crate) async_stack_size: usize,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Config {
             artifact_key: None,
             lazy_compilation: false,
             lazy_compilation_in_background: true,
+            async_stack_size: 2 << 20,
         }
     }
 
@@ -186,6 +189,27 @@ impl Config {
     /// "call stack exhausted".
     pub fn max_wasm_stack(&mut self, size: usize) -> &mut Self {
         self.max_wasm_stack = size;
+        self
+    }
+
+    /// Accepted for source compatibility with Wasmtime 48, where it no
+    /// longer has any effect: every store can make async calls
+    /// ([`TypedFunc::call_async`](crate::TypedFunc::call_async) and the
+    /// other `_async` methods), which run wasm on a fiber stack of
+    /// [`Config::async_stack_size`] bytes, and synchronous calls keep
+    /// running on the caller's stack whatever this says.
+    pub fn async_support(&mut self, enable: bool) -> &mut Self {
+        let _ = enable;
+        self
+    }
+
+    /// The size of the stack each async call runs wasm and the host
+    /// functions it calls on (2 MiB by default). It must exceed
+    /// [`Config::max_wasm_stack`]: what is left below the wasm limit is for
+    /// the host functions. A guard page below each stack turns an overflow
+    /// of host code into a fault rather than a silent overwrite.
+    pub fn async_stack_size(&mut self, size: usize) -> &mut Self {
+        self.async_stack_size = size;
         self
     }
 

@@ -60,6 +60,12 @@ impl Engine {
     /// An engine with the given configuration.
     pub fn new(config: &Config) -> crate::Result<Engine> {
         crate::vm::sys::install_signal_handlers();
+        anyhow::ensure!(
+            config.async_stack_size > config.max_wasm_stack,
+            "the async stack size ({} bytes) must exceed the maximum wasm stack ({} bytes)",
+            config.async_stack_size,
+            config.max_wasm_stack
+        );
         let compiler =
             Compiler::new(config.compiler.clone()).context("cannot create the compiler")?;
         let pool = match &config.allocation_strategy {
@@ -68,7 +74,9 @@ impl Engine {
                 let t = config.tunables();
                 let slot = t.memory_reservation.saturating_add(t.memory_guard_size);
                 let slot = usize::try_from(slot).unwrap_or(usize::MAX);
-                Some(Arc::new(InstancePool::new(p.limits.clone(), slot)?))
+                let mut limits = p.limits.clone();
+                limits.stack_size = config.async_stack_size;
+                Some(Arc::new(InstancePool::new(limits, slot)?))
             }
         };
         let t = config.tunables();
@@ -172,6 +180,16 @@ impl Engine {
         crate::vm::Allocation {
             pool: self.inner.pool.as_ref(),
             memory_init_cow: self.inner.config.memory_init_cow,
+        }
+    }
+
+    /// A stack for an async call: from the pool with the pooling strategy,
+    /// else a new mapping.
+    pub(crate) fn take_fiber_stack(&self) -> crate::Result<crate::vm::fiber::FiberStack> {
+        match &self.inner.pool {
+            Some(pool) => Ok(pool.take_stack()?),
+            None => crate::vm::fiber::FiberStack::new(self.config().async_stack_size)
+                .map_err(|e| anyhow::anyhow!("cannot allocate a fiber stack: {e}")),
         }
     }
 

@@ -1,9 +1,11 @@
 //! Functions: wasm exports and host functions, called typed or untyped.
 
+mod async_host;
 mod host;
 mod raw;
 mod typed;
 
+pub use async_host::WasmTyList;
 pub use host::IntoFunc;
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 

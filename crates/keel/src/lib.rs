@@ -41,6 +41,9 @@
 
 mod allocation;
 mod artifact;
+// Waits on a fiber through its raw context (`vm/fiber.rs`).
+#[allow(unsafe_code)]
+mod async_calls;
 mod config;
 mod engine;
 mod externals;
@@ -81,7 +84,9 @@ pub use config::{Config, OptLevel};
 pub use engine::{Engine, Precompiled};
 pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
 pub use externref::ExternRef;
-pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
+pub use func::{
+    Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy, WasmTyList,
+};
 pub use instance::{Export, Instance};
 pub use instance_pre::InstancePre;
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};

@@ -109,6 +109,16 @@ impl<T: 'static> Linker<T> {
         Ok(self)
     }
 
+    /// Defines `module::name` as an already built host function.
+    pub(crate) fn define_host_func(
+        &mut self,
+        module: &str,
+        name: &str,
+        host: Arc<HostFunc>,
+    ) -> crate::Result<()> {
+        self.insert(module, name, Definition::HostFunc(host))
+    }
+
     /// Defines `module::name` as a host function of type `ty` taking and
     /// returning [`Val`]s.
     pub fn func_new(

@@ -30,7 +30,6 @@ use anyhow::bail;
 
 /// What a deadline callback
 /// ([`Store::epoch_deadline_callback`]) tells wasm to do.
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum UpdateDeadline {
     /// Stop: trap with [`Trap::Interrupt`](crate::Trap::Interrupt), leaving
@@ -39,6 +38,32 @@ pub enum UpdateDeadline {
     /// Carry on, with a new deadline this many ticks beyond the current
     /// epoch.
     Continue(u64),
+    /// Yield to the async executor, then carry on with a new deadline this
+    /// many ticks beyond the epoch at the time it resumes. Only in calls
+    /// made with the `_async` methods; a synchronous call fails.
+    Yield(u64),
+    /// Await the future (for example `tokio::task::yield_now()`), then
+    /// carry on with a new deadline this many ticks beyond the epoch at
+    /// the time it completes. Only in calls made with the `_async` methods;
+    /// a synchronous call fails unless the future is ready at once.
+    YieldCustom(
+        u64,
+        std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ),
+}
+
+impl std::fmt::Debug for UpdateDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpdateDeadline::Interrupt => f.write_str("Interrupt"),
+            UpdateDeadline::Continue(t) => f.debug_tuple("Continue").field(t).finish(),
+            UpdateDeadline::Yield(t) => f.debug_tuple("Yield").field(t).finish(),
+            UpdateDeadline::YieldCustom(t, _) => f
+                .debug_tuple("YieldCustom")
+                .field(t)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// The closure behind [`Store::epoch_deadline_callback`].
@@ -66,12 +91,27 @@ pub(crate) fn new_epoch<T: 'static>(store: &mut StoreInner<T>) -> Resume {
     if store.epoch_callback.is_none() {
         store.epoch_callback = Some(callback);
     }
-    match answer {
-        Ok(UpdateDeadline::Continue(ticks)) => {
+    let async_cx = store.opaque.async_cx;
+    let waited = match answer {
+        Ok(UpdateDeadline::Continue(ticks)) => Ok(ticks),
+        Ok(UpdateDeadline::Interrupt) => return Resume::Trap,
+        Ok(UpdateDeadline::Yield(ticks)) => match async_cx {
+            Some(cx) => cx.yield_now().map(|()| ticks).map_err(Into::into),
+            None => Err(anyhow::anyhow!(
+                "the epoch deadline callback asked to yield in a synchronous call: \
+                 call wasm with the `_async` methods to let it yield"
+            )),
+        },
+        Ok(UpdateDeadline::YieldCustom(ticks, mut future)) => {
+            crate::async_calls::wait_in_call(async_cx, future.as_mut()).map(|()| ticks)
+        }
+        Err(error) => Err(error),
+    };
+    match waited {
+        Ok(ticks) => {
             epochs.set_deadline(&store.opaque.epoch, ticks);
             Resume::Continue
         }
-        Ok(UpdateDeadline::Interrupt) => Resume::Trap,
         Err(error) => {
             store.opaque.pending_error = Some(error);
             Resume::Fail

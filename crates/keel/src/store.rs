@@ -79,6 +79,11 @@ pub struct StoreOpaque {
     /// The error of a host hook (resource limiter, deadline callback) that
     /// failed inside wasm; the call that trapped with `HostError` returns it.
     pub(crate) pending_error: Option<anyhow::Error>,
+    /// The fiber of the async call running now, while it runs (see
+    /// `async_calls.rs`).
+    pub(crate) async_cx: Option<crate::async_calls::AsyncCx>,
+    /// The stack of the last async call, kept for the next one.
+    pub(crate) spare_fiber_stack: Option<crate::vm::fiber::FiberStack>,
     /// Memories and tables the store's instances define, for the limiter.
     defined_memories: usize,
     defined_tables: usize,
@@ -640,6 +645,8 @@ impl<T: 'static> Store<T> {
                 call_scratch: Vec::new(),
                 epoch: epoch.clone(),
                 pending_error: None,
+                async_cx: None,
+                spare_fiber_stack: None,
                 defined_memories: 0,
                 defined_tables: 0,
             },

@@ -20,11 +20,13 @@
 //! - [`libcalls`]: builtins generated code calls.
 //! - [`epoch`]: the epoch counter, store deadlines and interrupt words.
 //! - [`externref`]: externref boxes and their raw reference counts.
+//! - [`fiber`]: stacks of their own for async calls.
 
 pub mod code_memory;
 pub mod code_registry;
 pub mod epoch;
 pub mod externref;
+pub mod fiber;
 pub mod instance;
 pub mod lazy;
 pub mod libcalls;

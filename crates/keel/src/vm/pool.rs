@@ -26,6 +26,7 @@
 //!
 //! Keel runs wasm on the caller's thread stack, so there is no stack pool.
 
+use super::fiber::FiberStack;
 use super::memory_image::MemoryImage;
 use super::mmap::{Mmap, round_up_to_page};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,6 +51,10 @@ pub struct PoolLimits {
     pub table_elements: usize,
     /// Most tables one module may define.
     pub max_tables_per_module: u32,
+    /// Fiber stacks: the most async calls in progress at once.
+    pub total_stacks: u32,
+    /// Usable bytes per fiber stack (`Config::async_stack_size`).
+    pub stack_size: usize,
 }
 
 impl Default for PoolLimits {
@@ -63,6 +68,8 @@ impl Default for PoolLimits {
             total_tables: 1000,
             table_elements: 20_000,
             max_tables_per_module: 1,
+            total_stacks: 1000,
+            stack_size: 2 << 20,
         }
     }
 }
@@ -126,6 +133,7 @@ pub struct InstancePool {
     memories: Mutex<Vec<MemorySlot>>,
     tables: Mutex<Vec<Mmap>>,
     instances: Mutex<Vec<Mmap>>,
+    stacks: Mutex<Vec<Mmap>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -159,12 +167,16 @@ impl InstancePool {
         let instances = (0..limits.total_core_instances)
             .map(|_| Mmap::accessible(limits.max_core_instance_size))
             .collect::<std::io::Result<Vec<_>>>()?;
+        let stacks = (0..limits.total_stacks)
+            .map(|_| FiberStack::mapping(limits.stack_size))
+            .collect::<std::io::Result<Vec<_>>>()?;
         Ok(InstancePool {
             limits,
             memory_slot_size,
             memories: Mutex::new(memories),
             tables: Mutex::new(tables),
             instances: Mutex::new(instances),
+            stacks: Mutex::new(stacks),
         })
     }
 
@@ -287,6 +299,26 @@ impl InstancePool {
             }
         }
         lock(&self.memories).push(slot);
+    }
+
+    /// Takes a fiber stack, which goes back to the pool when dropped.
+    pub fn take_stack(self: &Arc<Self>) -> Result<FiberStack, PoolError> {
+        let mapping = lock(&self.stacks).pop().ok_or(PoolError::Exhausted {
+            kind: "stack",
+            total: self.limits.total_stacks,
+            setting: "total_stacks",
+        })?;
+        Ok(FiberStack::pooled(mapping, self.clone()))
+    }
+
+    /// Takes back a stack's mapping (see [`FiberStack::mapping`]) after
+    /// giving its used pages back to the system, so the next fiber finds
+    /// zeros; a stack whose reset fails is dropped.
+    pub(super) fn return_stack(&self, mut mapping: Mmap) {
+        let guard = super::mmap::page_size();
+        if mapping.discard(guard, mapping.len() - guard).is_ok() {
+            lock(&self.stacks).push(mapping);
+        }
     }
 
     /// Takes back a memory slot in an unknown state: starts it over, or

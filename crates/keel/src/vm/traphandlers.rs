@@ -105,6 +105,31 @@ thread_local! {
     };
 }
 
+/// A thread's chain of activations, taken off the thread while the stack
+/// they live on is not running: a suspended fiber's (see `vm/fiber.rs`),
+/// or the thread's own while a fiber runs on it.
+#[derive(Debug, Default)]
+pub struct ActivationChain(usize);
+
+impl ActivationChain {
+    /// No activations.
+    pub const EMPTY: ActivationChain = ActivationChain(0);
+}
+
+/// Makes `chain` this thread's chain of activations and returns the one it
+/// replaces.
+///
+/// # Safety
+///
+/// Only at a stack switch: `chain` must be the one taken off when the
+/// stack the thread is about to run was last switched away from (or empty
+/// for a fresh stack), so that every activation on the chain is a live
+/// frame of the stack the thread runs on next.
+pub unsafe fn swap_activations(chain: ActivationChain) -> ActivationChain {
+    let old = CURRENT.replace(chain.0 as *const CallThreadState);
+    ActivationChain(old as usize)
+}
+
 /// Runs `f` (a call into wasm) so that a trap inside returns an error
 /// instead of crashing.
 ///

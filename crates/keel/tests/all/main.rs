@@ -2,6 +2,7 @@
 
 mod api;
 mod artifacts;
+mod async_calls;
 mod bad_input;
 mod externref;
 #[cfg(target_arch = "x86_64")]

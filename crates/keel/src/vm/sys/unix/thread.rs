@@ -68,6 +68,20 @@ pub fn stack_low_and_tid() -> (usize, i32) {
     info
 }
 
+/// Records `low` as the bottom of the stack this thread now runs on: a
+/// fiber's while it runs (see `vm/fiber.rs`), the thread's own again after.
+/// The thread must have been set up ([`stack_low_and_tid`] called).
+///
+/// # Safety
+///
+/// `low` must be the bottom of the stack the thread runs wasm on until the
+/// next call: the wasm stack limit is computed from it, and a wrong one
+/// lets wasm run past the end of its stack.
+pub unsafe fn set_stack_low(low: usize) {
+    let (_, tid) = STACK_AND_TID.get();
+    STACK_AND_TID.set((low, tid));
+}
+
 /// Runs `f` with this thread's info, setting the thread up on first use.
 #[cold]
 fn with_thread_info<R>(f: impl FnOnce(&ThreadInfo) -> R) -> R {

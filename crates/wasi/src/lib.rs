@@ -39,6 +39,7 @@ mod ctx;
 mod errno;
 mod funcs;
 mod table;
+mod wait;
 
 pub use ctx::{
     DirPerms, InputStream, MemoryInputPipe, MemoryOutputPipe, OutputStream, WasiCtx,
@@ -88,8 +89,42 @@ macro_rules! wasi_functions {
     )*};
 }
 
+/// Functions that may wait on a descriptor, for the async linker: each
+/// first awaits, off the executor's thread, the descriptor it would block
+/// on (see `wait.rs`), then runs as the synchronous one does.
+macro_rules! wasi_functions_async {
+    ($linker:ident, $get:ident, $module:expr; $( $name:ident ( $fd:ident : u32 $(, $arg:ident : $ty:ty)* ) ;)*) => {$(
+        $linker.func_wrap_async(
+            $module,
+            stringify!($name),
+            move |mut caller: Caller<'_, T>, ($fd, $($arg,)*): (u32, $($ty,)*)| {
+                Box::new(async move {
+                    let (_, data) = memory_and_data(&mut caller)?;
+                    if let Some(host) = $get(data).read_may_block($fd) {
+                        wait::readable(host).await;
+                    }
+                    let (mem, data) = memory_and_data(&mut caller)?;
+                    let mut mem = GuestMemory::new(mem);
+                    keel::Result::<i32>::Ok(errno($get(data).$name(&mut mem, $fd, $($arg),*)))
+                })
+            },
+        )?;
+    )*};
+}
+
+/// The functions of both module names that may wait on a descriptor, as
+/// `wasi_functions` (blocking the thread) or `wasi_functions_async`.
+macro_rules! shared_waiting_functions {
+    ($how:ident, $linker:ident, $get:ident, $module:expr) => {
+        $how! { $linker, $get, $module;
+            fd_read(fd: u32, iovs: u32, count: u32, nread: u32);
+            sock_recv(fd: u32, iovs: u32, count: u32, flags: u32, out_len: u32, out_flags: u32);
+        }
+    };
+}
+
 /// The functions whose signature and meaning agree between preview 1 and
-/// `wasi_unstable` (snapshot 0).
+/// `wasi_unstable` (snapshot 0), except those that may wait.
 macro_rules! shared_functions {
     ($linker:ident, $get:ident, $module:expr) => {
         wasi_functions! { $linker, $get, $module;
@@ -112,7 +147,6 @@ macro_rules! shared_functions {
             fd_prestat_get(fd: u32, out: u32);
             fd_prestat_dir_name(fd: u32, path: u32, len: u32);
             fd_pwrite(fd: u32, iovs: u32, count: u32, offset: u64, nwritten: u32);
-            fd_read(fd: u32, iovs: u32, count: u32, nread: u32);
             fd_readdir(fd: u32, buf: u32, len: u32, cookie: u64, used: u32);
             fd_renumber(fd: u32, to: u32);
             fd_sync(fd: u32);
@@ -129,7 +163,6 @@ macro_rules! shared_functions {
             path_unlink_file(fd: u32, path: u32, len: u32);
             random_get(buf: u32, len: u32);
             sched_yield();
-            sock_recv(fd: u32, iovs: u32, count: u32, flags: u32, out_len: u32, out_flags: u32);
             sock_send(fd: u32, iovs: u32, count: u32, flags: u32, out_len: u32);
             sock_shutdown(fd: u32, how: u32);
         }
@@ -151,6 +184,19 @@ macro_rules! shared_functions {
     };
 }
 
+/// The preview 1 functions that never wait and are not offered under
+/// `wasi_unstable`: snapshot 0 lays out `filestat` differently and numbers
+/// `whence` differently.
+macro_rules! preview1_functions {
+    ($linker:ident, $get:ident) => {
+        wasi_functions! { $linker, $get, PREVIEW1;
+            fd_filestat_get(fd: u32, out: u32);
+            fd_seek(fd: u32, offset: i64, whence: u32, out: u32);
+            path_filestat_get(fd: u32, flags: u32, path: u32, len: u32, out: u32);
+        }
+    };
+}
+
 /// Defines every WASI preview 1 function in `linker`, under
 /// `wasi_snapshot_preview1` and (where unchanged) `wasi_unstable`. `get`
 /// finds the [`WasiCtx`] in the store's data.
@@ -159,15 +205,55 @@ pub fn add_to_linker<T: 'static>(
     get: impl Fn(&mut T) -> &mut WasiCtx + Send + Sync + Copy + 'static,
 ) -> keel::Result<()> {
     shared_functions!(linker, get, PREVIEW1);
+    shared_waiting_functions!(wasi_functions, linker, get, PREVIEW1);
+    preview1_functions!(linker, get);
     wasi_functions! { linker, get, PREVIEW1;
-        fd_filestat_get(fd: u32, out: u32);
-        fd_seek(fd: u32, offset: i64, whence: u32, out: u32);
-        path_filestat_get(fd: u32, flags: u32, path: u32, len: u32, out: u32);
         poll_oneoff(subs: u32, events: u32, count: u32, nevents: u32);
         sock_accept(fd: u32, flags: u32, out: u32);
     }
-    // Snapshot 0 lays out `filestat` and clock subscriptions differently and
-    // numbers `whence` differently, so those functions are preview 1 only.
     shared_functions!(linker, get, UNSTABLE);
+    shared_waiting_functions!(wasi_functions, linker, get, UNSTABLE);
+    Ok(())
+}
+
+/// [`add_to_linker`] for guests run with Keel's async calls
+/// (`call_async`, `instantiate_async`): the functions that can wait
+/// (`poll_oneoff` on clocks and descriptors, `fd_read` and `sock_recv` on
+/// blocking sockets and the host's stdin, `sock_accept`) suspend the
+/// guest's fiber instead of blocking the thread, so that the executor runs
+/// other tasks meanwhile. Clocks wait on tokio's timer (the runtime must
+/// have time enabled), descriptors on tokio's blocking pool. Everything
+/// else behaves exactly as with [`add_to_linker`].
+pub fn add_to_linker_async<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: impl Fn(&mut T) -> &mut WasiCtx + Send + Sync + Copy + 'static,
+) -> keel::Result<()> {
+    shared_functions!(linker, get, PREVIEW1);
+    shared_waiting_functions!(wasi_functions_async, linker, get, PREVIEW1);
+    preview1_functions!(linker, get);
+    wasi_functions_async! { linker, get, PREVIEW1;
+        sock_accept(fd: u32, flags: u32, out: u32);
+    }
+    linker.func_wrap_async(
+        PREVIEW1,
+        "poll_oneoff",
+        move |mut caller: Caller<'_, T>, (subs, events, count, nevents): (u32, u32, u32, u32)| {
+            Box::new(async move {
+                let started = std::time::Instant::now();
+                loop {
+                    let (mem, data) = memory_and_data(&mut caller)?;
+                    let mut mem = GuestMemory::new(mem);
+                    match get(data).poll_oneoff_now(&mut mem, subs, events, count, nevents, started)
+                    {
+                        Ok(None) => return keel::Result::<i32>::Ok(0),
+                        Err(e) => return Ok(e.raw()),
+                        Ok(Some(plan)) => wait::until(plan).await,
+                    }
+                }
+            })
+        },
+    )?;
+    shared_functions!(linker, get, UNSTABLE);
+    shared_waiting_functions!(wasi_functions_async, linker, get, UNSTABLE);
     Ok(())
 }

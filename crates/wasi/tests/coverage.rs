@@ -86,6 +86,37 @@ fn every_function_is_defined() {
 }
 
 #[test]
+fn the_async_linker_defines_the_same_functions_with_the_same_types() {
+    let engine = common::engine();
+    let mut sync = Linker::new(engine);
+    keel_wasi::add_to_linker(&mut sync, |c: &mut WasiCtx| c).unwrap();
+    let mut asynchronous = Linker::new(engine);
+    keel_wasi::add_to_linker_async(&mut asynchronous, |c: &mut WasiCtx| c).unwrap();
+    let mut store = keel::Store::new(engine, WasiCtx::builder().build().unwrap());
+    for module in [keel_wasi::PREVIEW1, keel_wasi::UNSTABLE] {
+        for name in PREVIEW1 {
+            let a = sync
+                .get(&mut store, module, name)
+                .and_then(|e| e.into_func());
+            let b = asynchronous
+                .get(&mut store, module, name)
+                .and_then(|e| e.into_func());
+            match (a, b) {
+                (Some(a), Some(b)) => {
+                    assert_eq!(a.ty(&store), b.ty(&store), "{module}::{name}")
+                }
+                (None, None) => {}
+                (a, b) => panic!(
+                    "{module}::{name}: sync linker {}, async linker {}",
+                    a.is_some(),
+                    b.is_some()
+                ),
+            }
+        }
+    }
+}
+
+#[test]
 fn every_function_is_exercised_by_a_test_program() {
     let mut used: Vec<String> = Vec::new();
     for program in ["wasi_fs", "wasi_misc", "wasi_sock", "wasi_escape"] {

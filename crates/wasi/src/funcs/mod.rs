@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 pub use misc::I32Exit;
 pub(crate) use misc::RaiseOutcome;
+pub(crate) use poll::PollWait;
 
 /// Largest single write done on the host at once: a guest asking for
 /// gigabytes gets them written piece by piece, straight from its memory,

@@ -43,6 +43,16 @@ enum Readiness<'a> {
     Error(Errno),
 }
 
+/// What a `poll_oneoff` that found nothing ready would wait for: the
+/// earliest clock deadline and the host descriptors to watch (duplicated,
+/// so that the wait can go on elsewhere while the table may change).
+pub(crate) struct PollWait {
+    /// When the first clock subscription fires, if there is one.
+    pub deadline: Option<Instant>,
+    /// Host descriptors and the readiness each waits for.
+    pub fds: Vec<(std::os::fd::OwnedFd, PollFlags)>,
+}
+
 impl WasiCtx {
     pub(crate) fn poll_oneoff(
         &mut self,
@@ -52,13 +62,52 @@ impl WasiCtx {
         count: u32,
         nevents: u32,
     ) -> WasiResult<()> {
+        self.poll_oneoff_step(mem, subs, events, count, nevents, Instant::now(), true)
+            .map(|_| ())
+    }
+
+    /// `poll_oneoff` without waiting: reports the events ready now, or,
+    /// when there are none, writes nothing and says what to wait for
+    /// before asking again (the async linker awaits that off the thread).
+    /// `started` is when the guest called: relative clock timeouts count
+    /// from it however many times the call looks.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the WASI signature, and when it was called"
+    )]
+    pub(crate) fn poll_oneoff_now(
+        &mut self,
+        mem: &mut GuestMemory<'_>,
+        subs: u32,
+        events: u32,
+        count: u32,
+        nevents: u32,
+        started: Instant,
+    ) -> WasiResult<Option<PollWait>> {
+        self.poll_oneoff_step(mem, subs, events, count, nevents, started, false)
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the WASI signature, and how to wait"
+    )]
+    fn poll_oneoff_step(
+        &mut self,
+        mem: &mut GuestMemory<'_>,
+        subs: u32,
+        events: u32,
+        count: u32,
+        nevents: u32,
+        started: Instant,
+        blocking: bool,
+    ) -> WasiResult<Option<PollWait>> {
         if count == 0 || count > MAX_SUBSCRIPTIONS {
             return Err(Errno::Inval);
         }
         // Both arrays must lie in memory before anything is read or waited.
         mem.slice(subs, count.checked_mul(48).ok_or(Errno::Fault)?)?;
         mem.slice(events, count.checked_mul(32).ok_or(Errno::Fault)?)?;
-        let now = Instant::now();
+        let now = started;
         let mut parsed = Vec::with_capacity(count as usize);
         let mut out: Vec<Event> = Vec::new();
         for i in 0..count {
@@ -89,7 +138,7 @@ impl WasiCtx {
             }
         }
 
-        let mut wait = true;
+        let mut wait = blocking;
         loop {
             // Descriptors that are ready without asking, and those to poll.
             let mut os: Vec<(usize, BorrowedFd<'_>, u8)> = Vec::new();
@@ -109,6 +158,14 @@ impl WasiCtx {
                     _ => None,
                 })
                 .min();
+            if !blocking && out.is_empty() && (deadline.is_some() || !os.is_empty()) {
+                // Look without waiting; if nothing is ready, say what to
+                // wait for.
+                if let Some(plan) = self.poll_now(&parsed, &os, deadline, &mut out)? {
+                    return Ok(Some(plan));
+                }
+                break;
+            }
             let timeout = if !out.is_empty() || !wait {
                 Some(Duration::ZERO)
             } else {
@@ -179,7 +236,83 @@ impl WasiCtx {
             b[24..26].copy_from_slice(&e.flags.to_le_bytes());
             mem.write(events.checked_add(32 * i as u32).ok_or(Errno::Fault)?, &b)?;
         }
-        mem.set_u32(nevents, out.len() as u32)
+        mem.set_u32(nevents, out.len() as u32)?;
+        Ok(None)
+    }
+
+    /// One look, without waiting, at the descriptors the OS must be asked
+    /// about and at the clocks: adds what is ready to `out`, or returns
+    /// what to wait for when nothing is.
+    fn poll_now(
+        &self,
+        parsed: &[Sub],
+        os: &[(usize, BorrowedFd<'_>, u8)],
+        deadline: Option<Instant>,
+        out: &mut Vec<Event>,
+    ) -> WasiResult<Option<PollWait>> {
+        let flags = |ty: u8| {
+            if ty == EVENT_FD_READ {
+                PollFlags::IN
+            } else {
+                PollFlags::OUT
+            }
+        };
+        if !os.is_empty() {
+            let mut fds: Vec<PollFd<'_>> = os
+                .iter()
+                .map(|(_, fd, ty)| PollFd::new(fd, flags(*ty)))
+                .collect();
+            match rustix::event::poll(&mut fds, Some(&rustix::time::Timespec::default())) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(std::io::Error::from(e).into()),
+            }
+            for ((i, _, ty), pfd) in os.iter().zip(&fds) {
+                let r = pfd.revents();
+                if let (false, Sub::Fd { userdata, .. }) = (r.is_empty(), &parsed[*i]) {
+                    let hangup = if r.contains(PollFlags::HUP) {
+                        EVENT_HANGUP
+                    } else {
+                        0
+                    };
+                    out.push(Event::ready(*userdata, *ty, 0, hangup));
+                }
+            }
+        }
+        let now = Instant::now();
+        for s in parsed {
+            if let Sub::Clock { userdata, deadline } = s
+                && *deadline <= now
+            {
+                out.push(Event::ready(*userdata, EVENT_CLOCK, 0, 0));
+            }
+        }
+        if !out.is_empty() {
+            return Ok(None);
+        }
+        let fds = os
+            .iter()
+            .map(|(_, fd, ty)| Ok((fd.try_clone_to_owned()?, flags(*ty))))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Some(PollWait { deadline, fds }))
+    }
+
+    /// For a read that may block (a blocking socket, listener or the
+    /// host's stdin): a duplicate of the host descriptor to wait on until
+    /// it is readable. `None` when the read cannot block for long (files,
+    /// pipes given by the embedder, non-blocking descriptors) or the
+    /// descriptor is not one to read (the read itself then fails).
+    pub(crate) fn read_may_block(&self, fd: u32) -> Option<std::os::fd::OwnedFd> {
+        let d = self.table.get(fd).ok()?;
+        if d.flags & crate::abi::fdflags::NONBLOCK != 0 {
+            return None;
+        }
+        let fd = match &d.kind {
+            Kind::Input(InputStream::Inherit) => host_stdin().as_fd(),
+            Kind::Stream(s) => s.as_fd(),
+            Kind::Listener(l) => l.as_fd(),
+            _ => return None,
+        };
+        fd.try_clone_to_owned().ok()
     }
 
     fn readiness(&self, fd: u32, ty: u8) -> Readiness<'_> {

@@ -60,7 +60,7 @@ pub fn big_wat() -> String {
 
 /// Times `iters` calls of `keel` and of `wasmtime` per round, alternately,
 /// and returns the median time of one call, in seconds.
-fn per_iteration(
+pub(crate) fn per_iteration(
     rounds: usize,
     iters: u32,
     mut keel: impl FnMut(),
@@ -75,11 +75,11 @@ fn per_iteration(
     (seconds_per(k, iters), seconds_per(w, iters))
 }
 
-fn seconds_per(total: Duration, iters: u32) -> f64 {
+pub(crate) fn seconds_per(total: Duration, iters: u32) -> f64 {
     total.as_secs_f64() / f64::from(iters)
 }
 
-fn keel_engine(pooling: bool) -> anyhow::Result<keel::Engine> {
+pub(crate) fn keel_engine(pooling: bool) -> anyhow::Result<keel::Engine> {
     let mut config = keel::Config::new();
     if pooling {
         config.allocation_strategy(keel::InstanceAllocationStrategy::pooling());
@@ -87,7 +87,7 @@ fn keel_engine(pooling: bool) -> anyhow::Result<keel::Engine> {
     keel::Engine::new(&config)
 }
 
-fn wasmtime_engine(pooling: bool) -> anyhow::Result<wasmtime::Engine> {
+pub(crate) fn wasmtime_engine(pooling: bool) -> anyhow::Result<wasmtime::Engine> {
     let mut config = wasmtime::Config::new();
     if pooling {
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
@@ -203,7 +203,7 @@ pub fn bench_instantiate_wasi(name: &str, wasm: &[u8], filter: &str) -> anyhow::
     Ok(())
 }
 
-const CALLS_WAT: &str = r#"(module
+pub(crate) const CALLS_WAT: &str = r#"(module
   (import "host" "inc" (func $inc (param i32) (result i32)))
   (func (export "identity") (param i32) (result i32) (local.get 0))
   (func (export "call_host") (param $n i32) (result i32)

@@ -5,6 +5,7 @@
 //! Each value is the median of repeated measurements; the two engines are
 //! measured alternately so that machine noise hits both alike.
 
+mod async_calls;
 mod c_kernels;
 mod cold_start;
 mod instantiate;
@@ -271,6 +272,21 @@ fn main() -> anyhow::Result<()> {
     }
     if wanted("call/host-to-wasm") || wanted("call/wasm-to-host") || wanted("call/wasm-to-wasm") {
         instantiate::bench_calls(&filter)?;
+    }
+    if wanted("call-async/host-to-wasm") || wanted("call-async/wasm-to-host") {
+        async_calls::bench_async_calls(&filter)?;
+    }
+    let async_figures = [
+        "instantiate-async/wasi-c/pooling",
+        "instantiate-async/wasi-c/pooling-zeroed",
+    ];
+    if async_figures.iter().any(|f| wanted(f)) {
+        let wasm = keel_test_programs::compile("hello", keel_test_programs::Target::Wasi, &["-O2"]);
+        for (figure, zeroing) in async_figures.iter().zip([false, true]) {
+            if wanted(figure) {
+                async_calls::bench_instantiate_async_wasi("wasi-c", &wasm, zeroing)?;
+            }
+        }
     }
     if wanted("rss/10k-data1m") {
         instantiate::bench_rss()?;

@@ -128,6 +128,15 @@ async fn on_fiber<T: Send + 'static, R: Send>(
     if store.opaque.async_cx.is_some() {
         crate::bail!("an async call is already running in this store: await it instead");
     }
+    // Wasm of this store running on another stack (a host function of a
+    // synchronous call that drives an async call of its own store): the
+    // fiber could not see that stack's frames (their externrefs, its
+    // activations), so this is refused.
+    if store.opaque.vm_store_context.stack_limit != usize::MAX {
+        crate::bail!(
+            "an async call cannot be made from inside a synchronous call of the same store"
+        );
+    }
     let stack = match store.opaque.spare_fiber_stack.take() {
         Some(stack) => stack,
         None => store.opaque.engine().take_fiber_stack()?,

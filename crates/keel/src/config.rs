@@ -40,6 +40,8 @@ pub struct Config {
     pub(crate) lazy_compilation_in_background: bool,
     /// Usable bytes of each fiber stack an async call runs on.
     pub(crate) async_stack_size: usize,
+    /// Whether a pooled fiber stack is zeroed before reuse.
+    pub(crate) async_stack_zeroing: bool,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Config {
             lazy_compilation: false,
             lazy_compilation_in_background: true,
             async_stack_size: 2 << 20,
+            async_stack_zeroing: false,
         }
     }
 
@@ -210,6 +213,20 @@ impl Config {
     /// of host code into a fault rather than a silent overwrite.
     pub fn async_stack_size(&mut self, size: usize) -> &mut Self {
         self.async_stack_size = size;
+        self
+    }
+
+    /// Whether a fiber stack is zeroed before it is reused by another
+    /// store (off by default, as in Wasmtime 48). Wasm never reads a stack
+    /// slot it has not written, nor does safe host code, so what one
+    /// call leaves on a stack is unreachable to the next; zeroing is
+    /// defense in depth against a bug in that, paid with an `madvise` and a
+    /// page fault per reuse (a few microseconds). It matters with the
+    /// pooling allocator, whose stacks serve one store after another; an
+    /// on-demand stack is a fresh mapping for each store, and a store
+    /// reuses its own stack for its own calls.
+    pub fn async_stack_zeroing(&mut self, enable: bool) -> &mut Self {
+        self.async_stack_zeroing = enable;
         self
     }
 

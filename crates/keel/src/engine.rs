@@ -76,6 +76,7 @@ impl Engine {
                 let slot = usize::try_from(slot).unwrap_or(usize::MAX);
                 let mut limits = p.limits.clone();
                 limits.stack_size = config.async_stack_size;
+                limits.zero_stacks = config.async_stack_zeroing;
                 Some(Arc::new(InstancePool::new(limits, slot)?))
             }
         };

@@ -422,6 +422,7 @@ mod tests {
             total_tables: 0,
             total_stacks: stacks,
             stack_size: 64 << 10,
+            zero_stacks: true,
             ..PoolLimits::default()
         };
         Arc::new(InstancePool::new(limits, 1 << 16).unwrap())

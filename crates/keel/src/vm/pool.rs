@@ -55,6 +55,9 @@ pub struct PoolLimits {
     pub total_stacks: u32,
     /// Usable bytes per fiber stack (`Config::async_stack_size`).
     pub stack_size: usize,
+    /// Whether a stack is zeroed before reuse
+    /// (`Config::async_stack_zeroing`).
+    pub zero_stacks: bool,
 }
 
 impl Default for PoolLimits {
@@ -70,6 +73,7 @@ impl Default for PoolLimits {
             max_tables_per_module: 1,
             total_stacks: 1000,
             stack_size: 2 << 20,
+            zero_stacks: false,
         }
     }
 }
@@ -311,12 +315,14 @@ impl InstancePool {
         Ok(FiberStack::pooled(mapping, self.clone()))
     }
 
-    /// Takes back a stack's mapping (see [`FiberStack::mapping`]) after
-    /// giving its used pages back to the system, so the next fiber finds
-    /// zeros; a stack whose reset fails is dropped.
+    /// Takes back a stack's mapping (see [`FiberStack::mapping`]). With
+    /// `zero_stacks`, its pages are given back to the system first, so the
+    /// next fiber finds zeros (a stack whose reset fails is dropped);
+    /// without, the next fiber finds what the last one left, which neither
+    /// wasm nor safe host code can read (see `Config::async_stack_zeroing`).
     pub(super) fn return_stack(&self, mut mapping: Mmap) {
         let guard = super::mmap::page_size();
-        if mapping.discard(guard, mapping.len() - guard).is_ok() {
+        if !self.limits.zero_stacks || mapping.discard(guard, mapping.len() - guard).is_ok() {
             lock(&self.stacks).push(mapping);
         }
     }

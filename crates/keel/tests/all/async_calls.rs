@@ -433,3 +433,54 @@ fn pooled_stacks_run_out_with_a_clear_error_and_come_back() {
     stores.clear();
     instantiate(&mut stores).unwrap();
 }
+
+#[test]
+fn an_async_call_inside_a_sync_call_of_the_same_store_is_refused() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "reenter" (func $reenter (result i32)))
+            (func (export "outer") (result i32) (call $reenter))
+            (func (export "inner") (result i32) (i32.const 5)))"#,
+    )
+    .unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .func_wrap("host", "reenter", |mut caller: Caller<'_, ()>| {
+            let inner = caller.get_export("inner").unwrap().into_func().unwrap();
+            let inner = inner.typed::<(), i32>(&caller)?;
+            let rt = current_thread();
+            rt.block_on(inner.call_async(&mut caller, ()))
+        })
+        .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let outer = instance
+        .get_typed_func::<(), i32>(&mut store, "outer")
+        .unwrap();
+    let e = outer.call(&mut store, ()).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("synchronous call of the same store"),
+        "{e:#}"
+    );
+    // A sync call from a host function of an async call is fine.
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .func_wrap_async("host", "reenter", |mut caller: Caller<'_, ()>, (): ()| {
+            Box::new(async move {
+                let inner = caller.get_export("inner").unwrap().into_func().unwrap();
+                let inner = inner.typed::<(), i32>(&caller)?;
+                inner.call(&mut caller, ())
+            })
+        })
+        .unwrap();
+    let mut store = Store::new(&engine, ());
+    let rt = current_thread();
+    let five = rt.block_on(async {
+        let instance = linker.instantiate_async(&mut store, &module).await?;
+        let outer = instance.get_typed_func::<(), i32>(&mut store, "outer")?;
+        outer.call_async(&mut store, ()).await
+    });
+    assert_eq!(five.unwrap(), 5);
+}

@@ -11,34 +11,16 @@
 #[path = "../../../crates/keel/tests/port/limits_host.rs"]
 mod limits_host;
 
+#[path = "../port_check.rs"]
+mod port_check;
+
 const EXPECTED: &str = include_str!("../../../crates/keel/tests/port/limits_host.expected");
 
 fn main() {
-    let lines = match limits_host::run() {
-        Ok(lines) => lines,
-        Err(e) => {
-            eprintln!("the program failed under Wasmtime: {e:?}");
-            std::process::exit(2);
-        }
-    };
-    for line in &lines {
-        println!("{line}");
-    }
-    let expected: Vec<&str> = EXPECTED.lines().collect();
-    if lines
-        .iter()
-        .map(String::as_str)
-        .eq(expected.iter().copied())
-    {
-        eprintln!("port-limits: Wasmtime's lines match limits_host.expected");
-        return;
-    }
-    for i in 0..lines.len().max(expected.len()) {
-        let (w, e) = (lines.get(i).map(String::as_str), expected.get(i).copied());
-        if w != e {
-            eprintln!("line {}:\n  wasmtime: {w:?}\n  expected: {e:?}", i + 1);
-        }
-    }
-    eprintln!("port-limits: Wasmtime's lines differ from limits_host.expected");
-    std::process::exit(1);
+    port_check::check(
+        "port-limits",
+        "limits_host.expected",
+        EXPECTED,
+        limits_host::run,
+    );
 }

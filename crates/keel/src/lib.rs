@@ -41,9 +41,6 @@
 
 mod allocation;
 mod artifact;
-// Waits on a fiber through its raw context (`vm/fiber.rs`).
-#[allow(unsafe_code)]
-mod async_calls;
 mod config;
 mod engine;
 mod externals;

@@ -103,7 +103,7 @@ pub(crate) fn new_epoch<T: 'static>(store: &mut StoreInner<T>) -> Resume {
             )),
         },
         Ok(UpdateDeadline::YieldCustom(ticks, mut future)) => {
-            crate::async_calls::wait_in_call(async_cx, future.as_mut()).map(|()| ticks)
+            crate::store::async_calls::wait_in_call(async_cx, future.as_mut()).map(|()| ticks)
         }
         Err(error) => Err(error),
     };

@@ -5,6 +5,8 @@
 //! the store is dropped; that is what lets generated code hold raw pointers
 //! between instances of one store.
 
+pub(crate) mod async_calls;
+
 use crate::func::{FuncData, HostFunc};
 use crate::instance::InstanceData;
 use crate::limits::ResourceLimiter;
@@ -80,8 +82,8 @@ pub struct StoreOpaque {
     /// failed inside wasm; the call that trapped with `HostError` returns it.
     pub(crate) pending_error: Option<anyhow::Error>,
     /// The fiber of the async call running now, while it runs (see
-    /// `async_calls.rs`).
-    pub(crate) async_cx: Option<crate::async_calls::AsyncCx>,
+    /// `store/async_calls.rs`).
+    pub(crate) async_cx: Option<async_calls::AsyncCx>,
     /// The stack of the last async call, kept for the next one.
     pub(crate) spare_fiber_stack: Option<crate::vm::fiber::FiberStack>,
     /// Memories and tables the store's instances define, for the limiter.

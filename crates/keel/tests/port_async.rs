@@ -13,19 +13,14 @@ extern crate keel as wasmtime;
 #[path = "port/async_host.rs"]
 mod async_host;
 
+#[path = "port/compare.rs"]
+mod compare;
+
 #[test]
 fn a_wasmtime_async_host_sees_what_it_sees_under_wasmtime() {
     let expected: Vec<&str> = include_str!("port/async_host.expected").lines().collect();
     let observed = async_host::run().expect("the program runs");
-    let differences: Vec<String> = (0..expected.len().max(observed.len()))
-        .filter_map(|i| {
-            let (e, o) = (
-                expected.get(i).copied(),
-                observed.get(i).map(String::as_str),
-            );
-            (e != o).then(|| format!("line {}:\n  wasmtime: {e:?}\n  keel:     {o:?}", i + 1))
-        })
-        .collect();
+    let differences = compare::differences(&expected, &observed, "wasmtime", "keel");
     assert!(
         differences.is_empty(),
         "Keel differs from Wasmtime:\n{}",

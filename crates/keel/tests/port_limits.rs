@@ -18,6 +18,9 @@ extern crate keel as wasmtime;
 #[path = "port/limits_host.rs"]
 mod limits_host;
 
+#[path = "port/compare.rs"]
+mod compare;
+
 /// Lines (1-based) where Keel prints something else than Wasmtime on
 /// purpose, and what it prints.
 const DELIBERATE: &[(usize, &str)] = &[
@@ -49,15 +52,7 @@ fn a_wasmtime_host_bounding_guests_sees_what_it_sees_under_wasmtime() {
         expected[line - 1] = keel;
     }
     let observed = limits_host::run().expect("the program runs");
-    let differences: Vec<String> = (0..expected.len().max(observed.len()))
-        .filter_map(|i| {
-            let (e, o) = (
-                expected.get(i).copied(),
-                observed.get(i).map(String::as_str),
-            );
-            (e != o).then(|| format!("line {}:\n  wasmtime: {e:?}\n  keel:     {o:?}", i + 1))
-        })
-        .collect();
+    let differences = compare::differences(&expected, &observed, "wasmtime", "keel");
     assert!(
         differences.is_empty(),
         "Keel differs from Wasmtime:\n{}",

@@ -1,5 +1,5 @@
 //! Async host functions: a closure returning a future, awaited on the
-//! fiber of the async call that reached it (see `async_calls.rs`).
+//! fiber of the async call that reached it (see `store/async_calls.rs`).
 
 use super::typed::{WasmResults, WasmRet};
 use super::{Caller, HostCallFrame, HostFunc, run_host};
@@ -17,16 +17,29 @@ pub trait WasmTyList: WasmResults {}
 
 impl<P: WasmResults> WasmTyList for P {}
 
+/// The closures [`Linker::func_wrap_async`] takes, named once for Keel's
+/// own signatures (the public ones spell the bound out, as Wasmtime's do,
+/// so that closures passed to them get their signature inferred).
+trait AsyncHostFn<T, P, R>:
+    for<'a> Fn(Caller<'a, T>, P) -> Box<dyn Future<Output = R> + Send + 'a> + Send + Sync + 'static
+{
+}
+
+impl<T, P, R, F> AsyncHostFn<T, P, R> for F where
+    F: for<'a> Fn(Caller<'a, T>, P) -> Box<dyn Future<Output = R> + Send + 'a>
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 impl HostFunc {
     /// A host function whose closure returns a future, awaited on the
     /// calling fiber.
-    pub(crate) fn wrap_async<T, F, P, R>(engine: &Engine, func: F) -> crate::Result<Arc<HostFunc>>
+    fn wrap_async<T, F, P, R>(engine: &Engine, func: F) -> crate::Result<Arc<HostFunc>>
     where
         T: Send + 'static,
-        F: for<'a> Fn(Caller<'a, T>, P) -> Box<dyn Future<Output = R> + Send + 'a>
-            + Send
-            + Sync
-            + 'static,
+        F: AsyncHostFn<T, P, R>,
         P: WasmTyList,
         R: WasmRet,
     {
@@ -37,10 +50,7 @@ impl HostFunc {
             len: usize,
         ) where
             T: Send + 'static,
-            F: for<'a> Fn(Caller<'a, T>, P) -> Box<dyn Future<Output = R> + Send + 'a>
-                + Send
-                + Sync
-                + 'static,
+            F: AsyncHostFn<T, P, R>,
             P: WasmTyList,
             R: WasmRet,
         {
@@ -70,7 +80,7 @@ impl HostFunc {
                         caller: caller_instance,
                     };
                     let mut future = Box::into_pin(f(caller, params));
-                    crate::async_calls::wait_in_call(async_cx, future.as_mut())?
+                    crate::store::async_calls::wait_in_call(async_cx, future.as_mut())?
                 };
                 ret.into_result()?.store_raw(&store.opaque, values)
             };
@@ -112,7 +122,40 @@ impl<T: Send + 'static> Linker<T> {
     /// Defines `module`.`name` as a host function whose closure takes the
     /// caller and its arguments as a tuple and returns a future; wasm
     /// called with the `_async` methods waits for it on its fiber, and the
-    /// call's future is pending meanwhile.
+    /// call's future is pending meanwhile. (A synchronous call polls the
+    /// future once and fails if it is not ready.)
+    ///
+    /// ```
+    /// # fn main() -> keel::Result<()> {
+    /// use keel::{Caller, Engine, Linker, Module, Store};
+    /// let engine = Engine::default();
+    /// let module = Module::new(
+    ///     &engine,
+    ///     r#"(module
+    ///         (import "host" "fetch" (func $fetch (param i32) (result i32)))
+    ///         (func (export "run") (param i32) (result i32)
+    ///             (i32.add (call $fetch (local.get 0)) (i32.const 1))))"#,
+    /// )?;
+    /// let mut linker = Linker::<()>::new(&engine);
+    /// linker.func_wrap_async("host", "fetch", |_caller: Caller<'_, ()>, (x,): (i32,)| {
+    ///     Box::new(async move { x * 10 })
+    /// })?;
+    /// let mut store = Store::new(&engine, ());
+    /// let call = async {
+    ///     let instance = linker.instantiate_async(&mut store, &module).await?;
+    ///     let run = instance.get_typed_func::<i32, i32>(&mut store, "run")?;
+    ///     run.call_async(&mut store, 4).await
+    /// };
+    /// // Any executor drives it; here, polling once is enough.
+    /// let mut call = std::pin::pin!(call);
+    /// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// let std::task::Poll::Ready(answer) = call.as_mut().poll(&mut cx) else {
+    ///     unreachable!("nothing in this call waits")
+    /// };
+    /// assert_eq!(answer?, 41);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn func_wrap_async<F, Params: WasmTyList, Args: WasmRet>(
         &mut self,
         module: &str,

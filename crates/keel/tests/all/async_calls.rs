@@ -368,25 +368,32 @@ fn guests_move_between_threads_while_suspended() {
     stop.store(true, Ordering::Relaxed);
 }
 
-#[test]
-fn an_async_call_inside_an_async_call_of_the_same_store_is_refused() {
-    let engine = Engine::default();
-    let module = Module::new(
-        &engine,
+/// `outer` calls the host's `reenter`, which is to call `inner` (5).
+fn reentering_module(engine: &Engine) -> Module {
+    Module::new(
+        engine,
         r#"(module
             (import "host" "reenter" (func $reenter (result i32)))
             (func (export "outer") (result i32) (call $reenter))
             (func (export "inner") (result i32) (i32.const 5)))"#,
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// The typed `inner` export of the caller's instance.
+fn inner(caller: &mut Caller<'_, ()>) -> keel::TypedFunc<(), i32> {
+    let inner = caller.get_export("inner").unwrap().into_func().unwrap();
+    inner.typed::<(), i32>(&*caller).unwrap()
+}
+
+#[test]
+fn an_async_call_inside_an_async_call_of_the_same_store_is_refused() {
+    let engine = Engine::default();
+    let module = reentering_module(&engine);
     let mut linker = Linker::<()>::new(&engine);
     linker
         .func_wrap_async("host", "reenter", |mut caller: Caller<'_, ()>, (): ()| {
-            Box::new(async move {
-                let inner = caller.get_export("inner").unwrap().into_func().unwrap();
-                let inner = inner.typed::<(), i32>(&caller).unwrap();
-                inner.call_async(&mut caller, ()).await
-            })
+            Box::new(async move { inner(&mut caller).call_async(&mut caller, ()).await })
         })
         .unwrap();
     let rt = current_thread();
@@ -437,21 +444,12 @@ fn pooled_stacks_run_out_with_a_clear_error_and_come_back() {
 #[test]
 fn an_async_call_inside_a_sync_call_of_the_same_store_is_refused() {
     let engine = Engine::default();
-    let module = Module::new(
-        &engine,
-        r#"(module
-            (import "host" "reenter" (func $reenter (result i32)))
-            (func (export "outer") (result i32) (call $reenter))
-            (func (export "inner") (result i32) (i32.const 5)))"#,
-    )
-    .unwrap();
+    let module = reentering_module(&engine);
     let mut linker = Linker::<()>::new(&engine);
     linker
         .func_wrap("host", "reenter", |mut caller: Caller<'_, ()>| {
-            let inner = caller.get_export("inner").unwrap().into_func().unwrap();
-            let inner = inner.typed::<(), i32>(&caller)?;
-            let rt = current_thread();
-            rt.block_on(inner.call_async(&mut caller, ()))
+            let inner = inner(&mut caller);
+            current_thread().block_on(inner.call_async(&mut caller, ()))
         })
         .unwrap();
     let mut store = Store::new(&engine, ());
@@ -468,11 +466,7 @@ fn an_async_call_inside_a_sync_call_of_the_same_store_is_refused() {
     let mut linker = Linker::<()>::new(&engine);
     linker
         .func_wrap_async("host", "reenter", |mut caller: Caller<'_, ()>, (): ()| {
-            Box::new(async move {
-                let inner = caller.get_export("inner").unwrap().into_func().unwrap();
-                let inner = inner.typed::<(), i32>(&caller)?;
-                inner.call(&mut caller, ())
-            })
+            Box::new(async move { inner(&mut caller).call(&mut caller, ()) })
         })
         .unwrap();
     let mut store = Store::new(&engine, ());

@@ -172,39 +172,7 @@ impl WasiCtx {
                 deadline.map(|d| d.saturating_duration_since(Instant::now()))
             };
             if !os.is_empty() {
-                let mut fds: Vec<PollFd<'_>> = os
-                    .iter()
-                    .map(|(_, fd, ty)| {
-                        let f = if *ty == EVENT_FD_READ {
-                            PollFlags::IN
-                        } else {
-                            PollFlags::OUT
-                        };
-                        PollFd::new(fd, f)
-                    })
-                    .collect();
-                let ts = timeout.map(|t| rustix::time::Timespec {
-                    tv_sec: t.as_secs() as i64,
-                    tv_nsec: i64::from(t.subsec_nanos()),
-                });
-                match rustix::event::poll(&mut fds, ts.as_ref()) {
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(std::io::Error::from(e).into()),
-                }
-                for ((i, _, ty), pfd) in os.iter().zip(&fds) {
-                    let r = pfd.revents();
-                    if r.is_empty() {
-                        continue;
-                    }
-                    if let Sub::Fd { userdata, .. } = parsed[*i] {
-                        let hangup = if r.contains(PollFlags::HUP) {
-                            EVENT_HANGUP
-                        } else {
-                            0
-                        };
-                        out.push(Event::ready(userdata, *ty, 0, hangup));
-                    }
-                }
+                poll_os(&parsed, &os, timeout, &mut out)?;
             } else if let Some(t) = timeout {
                 std::thread::sleep(t);
             } else if out.is_empty() {
@@ -212,13 +180,7 @@ impl WasiCtx {
                 return Err(Errno::Inval);
             }
             let now = Instant::now();
-            for s in &parsed {
-                if let Sub::Clock { userdata, deadline } = s
-                    && *deadline <= now
-                {
-                    out.push(Event::ready(*userdata, EVENT_CLOCK, 0, 0));
-                }
-            }
+            clocks_due(&parsed, now, &mut out);
             if !out.is_empty() || !wait {
                 break;
             }
@@ -250,48 +212,16 @@ impl WasiCtx {
         deadline: Option<Instant>,
         out: &mut Vec<Event>,
     ) -> WasiResult<Option<PollWait>> {
-        let flags = |ty: u8| {
-            if ty == EVENT_FD_READ {
-                PollFlags::IN
-            } else {
-                PollFlags::OUT
-            }
-        };
         if !os.is_empty() {
-            let mut fds: Vec<PollFd<'_>> = os
-                .iter()
-                .map(|(_, fd, ty)| PollFd::new(fd, flags(*ty)))
-                .collect();
-            match rustix::event::poll(&mut fds, Some(&rustix::time::Timespec::default())) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(std::io::Error::from(e).into()),
-            }
-            for ((i, _, ty), pfd) in os.iter().zip(&fds) {
-                let r = pfd.revents();
-                if let (false, Sub::Fd { userdata, .. }) = (r.is_empty(), &parsed[*i]) {
-                    let hangup = if r.contains(PollFlags::HUP) {
-                        EVENT_HANGUP
-                    } else {
-                        0
-                    };
-                    out.push(Event::ready(*userdata, *ty, 0, hangup));
-                }
-            }
+            poll_os(parsed, os, Some(Duration::ZERO), out)?;
         }
-        let now = Instant::now();
-        for s in parsed {
-            if let Sub::Clock { userdata, deadline } = s
-                && *deadline <= now
-            {
-                out.push(Event::ready(*userdata, EVENT_CLOCK, 0, 0));
-            }
-        }
+        clocks_due(parsed, Instant::now(), out);
         if !out.is_empty() {
             return Ok(None);
         }
         let fds = os
             .iter()
-            .map(|(_, fd, ty)| Ok((fd.try_clone_to_owned()?, flags(*ty))))
+            .map(|(_, fd, ty)| Ok((fd.try_clone_to_owned()?, poll_flags(*ty))))
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Some(PollWait { deadline, fds }))
     }
@@ -369,6 +299,61 @@ impl Event {
             flags: 0,
         }
     }
+}
+
+/// Adds an event for each clock subscription due at `now`.
+fn clocks_due(parsed: &[Sub], now: Instant, out: &mut Vec<Event>) {
+    for s in parsed {
+        if let Sub::Clock { userdata, deadline } = s
+            && *deadline <= now
+        {
+            out.push(Event::ready(*userdata, EVENT_CLOCK, 0, 0));
+        }
+    }
+}
+
+/// What `poll` waits for on a descriptor subscribed with event type `ty`.
+fn poll_flags(ty: u8) -> PollFlags {
+    if ty == EVENT_FD_READ {
+        PollFlags::IN
+    } else {
+        PollFlags::OUT
+    }
+}
+
+/// Asks the OS about the descriptors `os` (subscriptions of `parsed`),
+/// waiting at most `timeout` (forever if `None`), and adds an event for
+/// each that is ready.
+fn poll_os(
+    parsed: &[Sub],
+    os: &[(usize, BorrowedFd<'_>, u8)],
+    timeout: Option<Duration>,
+    out: &mut Vec<Event>,
+) -> WasiResult<()> {
+    let mut fds: Vec<PollFd<'_>> = os
+        .iter()
+        .map(|(_, fd, ty)| PollFd::new(fd, poll_flags(*ty)))
+        .collect();
+    let ts = timeout.map(|t| rustix::time::Timespec {
+        tv_sec: t.as_secs() as i64,
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    match rustix::event::poll(&mut fds, ts.as_ref()) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(std::io::Error::from(e).into()),
+    }
+    for ((i, _, ty), pfd) in os.iter().zip(&fds) {
+        let r = pfd.revents();
+        if let (false, Sub::Fd { userdata, .. }) = (r.is_empty(), &parsed[*i]) {
+            let hangup = if r.contains(PollFlags::HUP) {
+                EVENT_HANGUP
+            } else {
+                0
+            };
+            out.push(Event::ready(*userdata, *ty, 0, hangup));
+        }
+    }
+    Ok(())
 }
 
 /// The host's stdin handle, kept for the life of the process so that its

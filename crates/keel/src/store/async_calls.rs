@@ -199,8 +199,18 @@ impl Func {
 
 impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
     /// Calls the function on a fiber, as [`TypedFunc::call`] does on the
-    /// caller's stack: async host functions it reaches may wait, and epoch
-    /// deadlines may yield.
+    /// caller's stack: async host functions it reaches
+    /// ([`Linker::func_wrap_async`]) may wait, and epoch deadlines may
+    /// yield ([`Store::epoch_deadline_async_yield_and_update`]); the
+    /// future is pending meanwhile. Traps, stack exhaustion and host
+    /// errors are the same errors as those of [`TypedFunc::call`].
+    ///
+    /// Dropping the future before it completes cancels the call: the
+    /// guest's frames are unwound as a trap would unwind them, its fiber
+    /// stack is freed (or kept for the store's next async call), and the
+    /// store stays usable, with the state the guest had reached. Fails at
+    /// once if another async call of the store is in progress, or if wasm
+    /// of the store is running in a synchronous call below this one.
     pub async fn call_async(
         &self,
         mut store: impl AsContextMut<Data: Send>,

@@ -10,7 +10,10 @@
 //! no-op waker until ready; nothing here ever waits), so that the figures
 //! are the engines' own costs and not an executor's.
 
-use crate::instantiate::{CALLS_WAT, keel_engine, per_iteration, seconds_per, wasmtime_engine};
+use crate::instantiate::{
+    CALLS_WAT, keel_engine, keel_wasi_ctx, per_iteration, seconds_per, wasmtime_engine,
+    wasmtime_wasi_ctx,
+};
 use crate::{measure, report_secs};
 use std::future::Future;
 use std::pin::pin;
@@ -125,19 +128,12 @@ pub fn bench_instantiate_async_wasi(name: &str, wasm: &[u8], zeroing: bool) -> a
         21,
         200,
         || {
-            let ctx = keel_wasi::WasiCtx::builder()
-                .args(&["prog"])
-                .build()
-                .unwrap();
-            let mut store = keel::Store::new(&ke, ctx);
+            let mut store = keel::Store::new(&ke, keel_wasi_ctx());
             let instance = block_on(kpre.instantiate_async(&mut store));
             std::hint::black_box(instance.expect("keel instantiates"));
         },
         || {
-            let ctx = wasmtime_wasi::WasiCtxBuilder::new()
-                .args(&["prog"])
-                .build_p1();
-            let mut store = wasmtime::Store::new(&we, ctx);
+            let mut store = wasmtime::Store::new(&we, wasmtime_wasi_ctx());
             let instance = block_on(wpre.instantiate_async(&mut store));
             std::hint::black_box(instance.expect("wasmtime instantiates"));
         },

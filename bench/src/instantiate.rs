@@ -183,24 +183,32 @@ pub fn bench_instantiate_wasi(name: &str, wasm: &[u8], filter: &str) -> anyhow::
             21,
             200,
             || {
-                let ctx = keel_wasi::WasiCtx::builder()
-                    .args(&["prog"])
-                    .build()
-                    .unwrap();
-                let mut store = keel::Store::new(&ke, ctx);
+                let mut store = keel::Store::new(&ke, keel_wasi_ctx());
                 std::hint::black_box(kpre.instantiate(&mut store).expect("keel instantiates"));
             },
             || {
-                let ctx = wasmtime_wasi::WasiCtxBuilder::new()
-                    .args(&["prog"])
-                    .build_p1();
-                let mut store = wasmtime::Store::new(&we, ctx);
+                let mut store = wasmtime::Store::new(&we, wasmtime_wasi_ctx());
                 std::hint::black_box(wpre.instantiate(&mut store).expect("wasmtime instantiates"));
             },
         );
         report_secs(&figure, kt, wt, "us");
     }
     Ok(())
+}
+
+/// The WASI context each instantiation of a WASI program gets.
+pub(crate) fn keel_wasi_ctx() -> keel_wasi::WasiCtx {
+    keel_wasi::WasiCtx::builder()
+        .args(&["prog"])
+        .build()
+        .expect("a valid context")
+}
+
+/// Wasmtime's, with the same contents.
+pub(crate) fn wasmtime_wasi_ctx() -> wasmtime_wasi::p1::WasiP1Ctx {
+    wasmtime_wasi::WasiCtxBuilder::new()
+        .args(&["prog"])
+        .build_p1()
 }
 
 pub(crate) const CALLS_WAT: &str = r#"(module

@@ -22,7 +22,8 @@ pub struct LimitOptions {
     /// Wasmtime's limit options: `fuel=N`, `timeout=DURATION`,
     /// `max-memory-size=BYTES`, `max-table-elements=N`, `max-instances=N`,
     /// `max-wasm-stack=BYTES`, `trap-on-grow-failure[=y|n]`; and the wasm
-    /// proposal `wide-arithmetic[=y|n]` (off by default, as in Wasmtime).
+    /// proposals `wide-arithmetic[=y|n]` (off by default, as in Wasmtime)
+    /// and `relaxed-simd[=y|n]` (on by default).
     #[arg(short = 'W', value_name = "KEY[=VAL]")]
     wasm_options: Vec<String>,
     /// Fuel the guest may spend (about one unit per instruction).
@@ -53,8 +54,18 @@ pub struct Limits {
     max_instances: Option<usize>,
     max_wasm_stack: Option<usize>,
     trap_on_grow_failure: bool,
-    wide_arithmetic: Option<bool>,
+    /// Wasm proposals switched on or off, by their index in [`PROPOSALS`].
+    proposals: Vec<(usize, bool)>,
 }
+
+/// How a proposal is switched on or off.
+type ProposalSwitch = fn(&mut Config, bool) -> &mut Config;
+
+/// The wasm proposals `-W` switches, by Wasmtime's names.
+const PROPOSALS: &[(&str, ProposalSwitch)] = &[
+    ("wide-arithmetic", Config::wasm_wide_arithmetic),
+    ("relaxed-simd", Config::wasm_relaxed_simd),
+];
 
 impl LimitOptions {
     /// Parses the flags into limits.
@@ -82,12 +93,14 @@ impl LimitOptions {
                     )
                 }
                 "trap-on-grow-failure" => limits.trap_on_grow_failure = yes_or_no(value, &flag)?,
-                "wide-arithmetic" => limits.wide_arithmetic = Some(yes_or_no(value, &flag)?),
-                other => bail!(
-                    "unknown option `-W {other}`: keel knows fuel, timeout, max-memory-size, \
-                     max-table-elements, max-instances, max-wasm-stack, trap-on-grow-failure, \
-                     wide-arithmetic"
-                ),
+                other => match PROPOSALS.iter().position(|(name, _)| *name == other) {
+                    Some(i) => limits.proposals.push((i, yes_or_no(value, &flag)?)),
+                    None => bail!(
+                        "unknown option `-W {other}`: keel knows fuel, timeout, max-memory-size, \
+                         max-table-elements, max-instances, max-wasm-stack, trap-on-grow-failure, \
+                         wide-arithmetic, relaxed-simd"
+                    ),
+                },
             }
         }
         if let Some(v) = &self.fuel {
@@ -181,8 +194,8 @@ impl Limits {
     /// Turns on what the engine must compile in for these limits, and the
     /// wasm proposals asked for.
     pub fn configure(&self, config: &mut Config) {
-        if let Some(on) = self.wide_arithmetic {
-            config.wasm_wide_arithmetic(on);
+        for &(i, on) in &self.proposals {
+            (PROPOSALS[i].1)(config, on);
         }
         if self.fuel.is_some() {
             config.consume_fuel(true);

@@ -119,6 +119,43 @@ fn wide_arithmetic_is_a_switch() {
     assert!(stderr(&out).contains("wide arithmetic"), "{}", stderr(&out));
 }
 
+/// Relaxed SIMD is on by default, as in Wasmtime, and
+/// `-W relaxed-simd=n` turns it off; its results are the deterministic
+/// ones (here a fused multiply-add: one rounding).
+#[test]
+fn relaxed_simd_is_on_unless_switched_off() {
+    let dir = temp_dir("relaxed");
+    let file = write(
+        &dir,
+        "relaxed.wat",
+        br#"(module (func (export "f") (param f64 f64 f64) (result f64)
+              (f64x2.extract_lane 0
+                (f64x2.relaxed_madd (f64x2.splat (local.get 0)) (f64x2.splat (local.get 1))
+                                    (f64x2.splat (local.get 2))))))"#,
+    );
+    // (1 + 2^-52)(1 - 2^-53) - 1 = 2^-53 - 2^-105, which a separate
+    // multiply and add round to 0.
+    let args = [
+        "run",
+        "--invoke",
+        "f",
+        &file,
+        "1.0000000000000002",
+        "0.9999999999999999",
+        "-1",
+    ];
+    let out = keel(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let fused = 2f64.powi(-53) - 2f64.powi(-105);
+    assert_eq!(printed.trim().parse::<f64>().ok(), Some(fused), "{printed}");
+    let mut off = vec!["run", "-W", "relaxed-simd=n"];
+    off.extend_from_slice(&args[1..]);
+    let out = keel(&off);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("relaxed SIMD"), "{}", stderr(&out));
+}
+
 #[test]
 fn bad_input_gives_one_line_and_nonzero_exit() {
     let dir = temp_dir("bad");

@@ -42,7 +42,11 @@ fn translate(wat_path: &Path) -> String {
     settings.tunables.fuel_in_register = flags.contains("fuel-register");
     let compiler = Compiler::new(settings).expect("a compiler for the host");
     let bytes = wat::parse_str(&text).expect("the .wat parses");
-    let features = WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST | WasmFeatures::MULTI_MEMORY;
+    // Keel's default features.
+    let features = WasmFeatures::WASM2
+        | WasmFeatures::EXTENDED_CONST
+        | WasmFeatures::MULTI_MEMORY
+        | WasmFeatures::RELAXED_SIMD;
     let translation = ModuleParser::new(features)
         .parse(&bytes)
         .expect("the module is valid");

@@ -20,6 +20,7 @@ pub fn keel_features() -> WasmFeatures {
     WasmFeatures::WASM2
         | WasmFeatures::EXTENDED_CONST
         | WasmFeatures::MULTI_MEMORY
+        | WasmFeatures::RELAXED_SIMD
         | WasmFeatures::WIDE_ARITHMETIC
 }
 
@@ -41,6 +42,7 @@ const MAX_MEMORY_BYTES: u64 = 4 * 65536;
 /// (swarm testing: each input also picks which features and sizes it
 /// stresses, which finds more than always enabling everything).
 pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_smith::Config> {
+    let simd = u.ratio(3, 4)?;
     let mut c = wasm_smith::Config {
         // What Keel supports.
         bulk_memory_enabled: true,
@@ -48,12 +50,14 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
         multi_value_enabled: u.ratio(7, 8)?,
         saturating_float_to_int_enabled: true,
         sign_extension_ops_enabled: true,
-        simd_enabled: u.ratio(3, 4)?,
+        simd_enabled: simd,
+        // Keel's relaxed SIMD is deterministic, with the results wasmi's
+        // has too (fused multiply-add, signed wrapping dot products).
+        relaxed_simd_enabled: simd,
         extended_const_enabled: true,
         max_memories: u.int_in_range(1..=3)?,
         wide_arithmetic_enabled: true,
         // What it does not.
-        relaxed_simd_enabled: false,
         threads_enabled: false,
         shared_everything_threads_enabled: false,
         memory64_enabled: false,

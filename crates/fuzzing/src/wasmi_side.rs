@@ -53,7 +53,7 @@ fn config() -> Config {
         .wasm_sign_extension(true)
         .wasm_saturating_float_to_int(true)
         .wasm_simd(features.simd())
-        .wasm_relaxed_simd(false)
+        .wasm_relaxed_simd(features.relaxed_simd())
         .wasm_multi_memory(features.multi_memory())
         .wasm_extended_const(features.extended_const())
         .wasm_tail_call(false)

@@ -61,8 +61,8 @@ macro_rules! feature_setters {
 }
 
 impl Config {
-    /// The default configuration: WebAssembly 2.0 plus multiple memories and
-    /// extended constant expressions, optimizing for speed,
+    /// The default configuration: WebAssembly 2.0 plus multiple memories,
+    /// extended constant expressions and relaxed SIMD, optimizing for speed,
     /// 512 KiB of wasm stack, 4 GiB of reserved address space per memory
     /// with a 32 MiB guard, instances allocated on demand, memories
     /// initialized from copy-on-write images where possible.
@@ -70,7 +70,8 @@ impl Config {
         Config {
             features: WasmFeatures::WASM2
                 | WasmFeatures::EXTENDED_CONST
-                | WasmFeatures::MULTI_MEMORY,
+                | WasmFeatures::MULTI_MEMORY
+                | WasmFeatures::RELAXED_SIMD,
             compiler: CompilerSettings::default(),
             max_wasm_stack: 512 * 1024,
             allocation_strategy: crate::InstanceAllocationStrategy::OnDemand,
@@ -120,6 +121,24 @@ impl Config {
         /// multiplication (`i64.add128`, `i64.mul_wide_s`, ...). Off by
         /// default, as in Wasmtime.
         wasm_wide_arithmetic => WIDE_ARITHMETIC;
+        /// Relaxed SIMD (`f32x4.relaxed_madd`, `i8x16.relaxed_swizzle`,
+        /// ...). On by default, as in Wasmtime. Keel always gives the
+        /// results of the specification's deterministic profile, the same
+        /// on every host (see [`Config::relaxed_simd_deterministic`]).
+        wasm_relaxed_simd => RELAXED_SIMD;
+    }
+
+    /// Accepted for source compatibility with Wasmtime 48: Keel's relaxed
+    /// SIMD is always deterministic, whatever this says. Each relaxed
+    /// operator gives the result of the specification's deterministic
+    /// profile (the non-relaxed operator it relaxes; a fused multiply-add;
+    /// a signed dot product that wraps), on every host: the results of
+    /// Wasmtime with `relaxed_simd_deterministic(true)`. Wasmtime's default
+    /// (`false`) instead picks the machine's fastest instruction, whose
+    /// results for some inputs differ between x86-64 and AArch64.
+    pub fn relaxed_simd_deterministic(&mut self, enable: bool) -> &mut Self {
+        let _ = enable;
+        self
     }
 
     /// The compiler's optimization level.

@@ -16,6 +16,7 @@
 
 mod lanes;
 mod memory;
+mod relaxed;
 
 use super::FuncTranslator;
 use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value, types};
@@ -23,7 +24,7 @@ use wasmparser::Operator;
 
 /// Translates a SIMD operator; `false` if `op` is not one.
 pub(super) fn translate(t: &mut FuncTranslator<'_, '_>, op: &Operator<'_>) -> bool {
-    memory::translate(t, op) || lanes::translate(t, op)
+    memory::translate(t, op) || lanes::translate(t, op) || relaxed::translate(t, op)
 }
 
 /// Flags for a bitcast between vector types: lanes are numbered

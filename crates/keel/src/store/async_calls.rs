@@ -152,15 +152,31 @@ async fn on_fiber<T: Send + 'static, R: Send>(
             fiber,
             store_context: store.opaque.store_context_ptr(),
         });
-        let r = body(store);
-        store.opaque.async_cx = None;
-        r
+        // Cleared however the body ends: a host function's panic resumes
+        // in the body (once its wasm frames are gone) and unwinds out of
+        // the fiber into the caller of `poll`.
+        let _clear = ClearAsyncCx(store_addr);
+        body(store)
     });
     let mut call = FiberCall { fiber: Some(fiber) };
     let r = (&mut call).await;
     // The fiber has finished: keep its stack for the next call.
     store.opaque.spare_fiber_stack = call.fiber.take().and_then(Fiber::into_stack);
     Ok(r)
+}
+
+/// Clears the store's fiber context when the body of its async call ends.
+struct ClearAsyncCx(usize);
+
+impl Drop for ClearAsyncCx {
+    fn drop(&mut self) {
+        // SAFETY: the store address of `on_fiber`, used only by the fiber,
+        // on which this runs as the body ends; the store's data is never
+        // touched here, only its opaque part, whose type does not depend
+        // on the store's `T` (the `repr(C)` first field).
+        let opaque = unsafe { &mut *(self.0 as *mut crate::store::StoreOpaque) };
+        opaque.async_cx = None;
+    }
 }
 
 /// The future of an async call: polls its fiber.

@@ -478,3 +478,39 @@ fn an_async_call_inside_a_sync_call_of_the_same_store_is_refused() {
     });
     assert_eq!(five.unwrap(), 5);
 }
+
+#[test]
+fn a_panic_in_an_async_host_function_reaches_the_caller_and_the_store_goes_on() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, GUEST).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .func_wrap_async("host", "wait", |_: Caller<'_, ()>, (x,): (i32,)| {
+            Box::new(async move {
+                tokio::task::yield_now().await;
+                if x == 13 {
+                    panic!("the host function panicked on purpose");
+                }
+                x
+            })
+        })
+        .unwrap();
+    linker.func_wrap("host", "fail", || {}).unwrap();
+    let rt = current_thread();
+    let mut store = Store::new(&engine, ());
+    let instance = rt
+        .block_on(linker.instantiate_async(&mut store, &module))
+        .unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(run.call_async(&mut store, 13))
+    }));
+    let payload = caught.expect_err("the panic reaches the caller");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the host function panicked on purpose")
+    );
+    assert_eq!(rt.block_on(run.call_async(&mut store, 2)).unwrap(), 3);
+}

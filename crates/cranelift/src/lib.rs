@@ -196,6 +196,7 @@ impl Compiler {
             ),
             ("epoch_by_signal".into(), t.epoch_by_signal.to_string()),
             ("fuel_in_register".into(), t.fuel_in_register.to_string()),
+            ("fuel_yields".into(), t.fuel_yields.to_string()),
         ];
         for v in self.isa.flags().iter().chain(self.isa.isa_flags()) {
             entries.push((format!("cranelift.{}", v.name), v.value_string()));

@@ -40,6 +40,7 @@ fn translate(wat_path: &Path) -> String {
     settings.tunables.epoch_interruption = flags.contains("epoch");
     settings.tunables.epoch_by_signal = flags.contains("epoch-signal");
     settings.tunables.fuel_in_register = flags.contains("fuel-register");
+    settings.tunables.fuel_yields = flags.contains("fuel-yields");
     let compiler = Compiler::new(settings).expect("a compiler for the host");
     let bytes = wat::parse_str(&text).expect("the .wat parses");
     // Keel's default features.

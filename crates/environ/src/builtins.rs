@@ -55,6 +55,16 @@ macro_rules! foreach_builtin_function {
             /// the store). Called through the slow-path trampoline, so the
             /// answer is also left in `VMStoreContext::slow_path_status`.
             new_epoch(vmctx: vmctx) -> i32;
+            /// Called (with `Tunables::fuel_yields`) when a charge exceeds
+            /// the fuel left: the count before the charge is in the store's
+            /// `fuel_consumed`, the charge in `slow_path_status`. Answers 1
+            /// when the store refilled the count (from its reserve,
+            /// perhaps after yielding) and took the charge, leaving the new
+            /// count in `fuel_consumed`; 0 to trap with `OutOfFuel`; 2 to
+            /// trap with `HostError` (the call was cancelled while it
+            /// yielded). Called through the slow-path trampoline, so the
+            /// answer is also left in `slow_path_status`.
+            out_of_fuel(vmctx: vmctx) -> i32;
         }
     };
 }

@@ -30,6 +30,13 @@ pub struct Tunables {
     /// host and wasm, slow paths and the trap handler move it to and from
     /// the store's `fuel_consumed`.
     pub fuel_in_register: bool,
+    /// Whether, with fuel on, a charge that exceeds the fuel left calls the
+    /// runtime (the `out_of_fuel` builtin, through the slow-path
+    /// trampoline), which may refill the count from the store's reserve,
+    /// yield to an async executor, and resume the charge, rather than trap
+    /// at once. Each charge then tests the carry with a branch instead of
+    /// a trapping jump: compiled in only for engines with async support.
+    pub fuel_yields: bool,
 }
 
 impl Default for Tunables {
@@ -41,6 +48,7 @@ impl Default for Tunables {
             epoch_interruption: false,
             epoch_by_signal: false,
             fuel_in_register: false,
+            fuel_yields: false,
         }
     }
 }

@@ -38,6 +38,10 @@ pub struct Config {
     /// Whether a lazily compiled module's other functions compile on a
     /// thread in the background.
     pub(crate) lazy_compilation_in_background: bool,
+    /// Whether fuel checks are compiled so that a store can refill and
+    /// yield when the fuel it gave wasm runs out
+    /// ([`Config::async_support`]).
+    pub(crate) async_support: bool,
     /// Usable bytes of each fiber stack an async call runs on.
     pub(crate) async_stack_size: usize,
     /// Whether a pooled fiber stack is zeroed before reuse.
@@ -81,6 +85,7 @@ impl Config {
             artifact_key: None,
             lazy_compilation: false,
             lazy_compilation_in_background: true,
+            async_support: false,
             async_stack_size: 2 << 20,
             async_stack_zeroing: false,
         }
@@ -214,14 +219,23 @@ impl Config {
         self
     }
 
-    /// Accepted for source compatibility with Wasmtime 48, where it no
-    /// longer has any effect: every store can make async calls
+    /// Every store can make async calls
     /// ([`TypedFunc::call_async`](crate::TypedFunc::call_async) and the
     /// other `_async` methods), which run wasm on a fiber stack of
-    /// [`Config::async_stack_size`] bytes, and synchronous calls keep
-    /// running on the caller's stack whatever this says.
+    /// [`Config::async_stack_size`] bytes, whatever this says (as in
+    /// Wasmtime 48, where this switch is deprecated); synchronous calls
+    /// keep running on the caller's stack.
+    ///
+    /// What it changes is fuel (off by default): with
+    /// [`Config::consume_fuel`] too, running out of the fuel a store gave
+    /// wasm calls the runtime instead of trapping at once, so that
+    /// [`Store::fuel_async_yield_interval`](crate::Store::fuel_async_yield_interval)
+    /// can hand out fuel a slice at a time and yield between slices. Each
+    /// fuel charge then tests its carry with a branch (two instructions
+    /// more than the trapping jump of an engine without it).
     pub fn async_support(&mut self, enable: bool) -> &mut Self {
-        let _ = enable;
+        self.async_support = enable;
+        self.choose_epoch_check();
         self
     }
 
@@ -349,6 +363,7 @@ impl Config {
             && crate::vm::epoch_by_signal_supported();
         t.fuel_in_register =
             self.fuel_register_allowed && t.consume_fuel && crate::vm::fuel_in_register_supported();
+        t.fuel_yields = self.async_support && t.consume_fuel;
     }
 
     /// Bytes of address space reserved for each linear memory. At 4 GiB or

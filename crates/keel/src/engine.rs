@@ -81,7 +81,7 @@ impl Engine {
             }
         };
         let t = config.tunables();
-        let slow_path_call = if t.epoch_interruption {
+        let slow_path_call = if t.epoch_interruption || (t.consume_fuel && t.fuel_yields) {
             let code = compiler.compile_slow_path_trampoline()?;
             Some(load_trampoline(&code).context("cannot map trampoline")?)
         } else {

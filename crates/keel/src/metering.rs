@@ -119,6 +119,31 @@ pub(crate) fn new_epoch<T: 'static>(store: &mut StoreInner<T>) -> Resume {
     }
 }
 
+/// The `out_of_fuel` builtin's decision: a charge of `cost` exceeded the
+/// fuel given to wasm (the count before it is in the store context). Gives
+/// wasm the next interval's worth from the reserve (or as much as the charge
+/// needs, if more), yielding first when the call is async, and takes the
+/// charge; traps when the reserve cannot cover it.
+pub(crate) fn out_of_fuel<T: 'static>(store: &mut StoreInner<T>, cost: u64) -> Resume {
+    let left = fuel_left(store.opaque.vm_store_context.fuel_consumed);
+    let reserve = store.opaque.fuel_reserve;
+    let needed = cost.saturating_sub(left);
+    if needed > reserve {
+        return Resume::Trap;
+    }
+    if let Some(cx) = store.opaque.async_cx
+        && let Err(cancelled) = cx.yield_now()
+    {
+        store.opaque.pending_error = Some(cancelled.into());
+        return Resume::Fail;
+    }
+    let interval = store.opaque.fuel_yield_interval.unwrap_or(reserve);
+    let moved = interval.max(needed).min(reserve);
+    store.opaque.fuel_reserve = reserve - moved;
+    store.opaque.vm_store_context.fuel_consumed = fuel_counter(left + moved - cost);
+    Resume::Continue
+}
+
 /// The store's fuel counter when no fuel is left. The counter is minus one
 /// minus the fuel left, so that generated code's add of a cost carries
 /// (as an unsigned add) exactly when the cost exceeds what is left; the
@@ -152,13 +177,37 @@ impl<T: 'static> StoreInner<T> {
 
     pub(crate) fn get_fuel(&self) -> crate::Result<u64> {
         self.check_fuel_on()?;
-        Ok(fuel_left(self.opaque.vm_store_context.fuel_consumed))
+        let given = fuel_left(self.opaque.vm_store_context.fuel_consumed);
+        Ok(given.saturating_add(self.opaque.fuel_reserve))
     }
 
+    /// Sets the fuel left: with a yield interval, wasm is given one
+    /// interval's worth and the rest waits in the reserve.
     pub(crate) fn set_fuel(&mut self, fuel: u64) -> crate::Result<()> {
         self.check_fuel_on()?;
-        self.opaque.vm_store_context.fuel_consumed = fuel_counter(fuel);
+        let given = match self.opaque.fuel_yield_interval {
+            Some(interval) => fuel.min(interval),
+            None => fuel,
+        };
+        self.opaque.fuel_reserve = fuel - given;
+        self.opaque.vm_store_context.fuel_consumed = fuel_counter(given);
         Ok(())
+    }
+
+    pub(crate) fn fuel_async_yield_interval(&mut self, interval: Option<u64>) -> crate::Result<()> {
+        self.check_fuel_on()?;
+        if interval.is_some() && !self.opaque.engine().config().tunables().fuel_yields {
+            bail!(
+                "yielding on fuel needs fuel checks that can resume: \
+                 enable `Config::async_support` with `Config::consume_fuel`"
+            );
+        }
+        if interval == Some(0) {
+            bail!("the fuel yield interval must not be zero");
+        }
+        let fuel = self.get_fuel()?;
+        self.opaque.fuel_yield_interval = interval;
+        self.set_fuel(fuel)
     }
 
     pub(crate) fn set_epoch_deadline(&mut self, ticks_beyond_current: u64) {
@@ -185,6 +234,20 @@ macro_rules! metering_methods {
             pub fn set_fuel(&mut self, fuel: u64) -> crate::Result<()> {
                 let $s = self;
                 $inner.set_fuel(fuel)
+            }
+
+            /// Gives wasm fuel `interval` units at a time (the rest waits in
+            /// the store) and, in async calls, yields to the executor each
+            /// time a slice is spent, so that a guest that computes for long
+            /// lets other tasks run. `None` (the default) gives wasm all
+            /// the fuel at once. Needs fuel and
+            /// [`Config::async_support`](crate::Config::async_support),
+            /// whose fuel checks can resume. [`get_fuel`](Self::get_fuel)
+            /// counts both parts. In a synchronous call, a spent slice is
+            /// refilled without yielding.
+            pub fn fuel_async_yield_interval(&mut self, interval: Option<u64>) -> crate::Result<()> {
+                let $s = self;
+                $inner.fuel_async_yield_interval(interval)
             }
 
             /// Sets the epoch deadline `ticks_beyond_current` ticks of

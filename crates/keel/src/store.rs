@@ -86,6 +86,10 @@ pub struct StoreOpaque {
     pub(crate) async_cx: Option<async_calls::AsyncCx>,
     /// The stack of the last async call, kept for the next one.
     pub(crate) spare_fiber_stack: Option<crate::vm::fiber::FiberStack>,
+    /// Fuel not yet given to wasm (`Store::fuel_async_yield_interval`).
+    pub(crate) fuel_reserve: u64,
+    /// How much fuel wasm is given at a time, if not all of it.
+    pub(crate) fuel_yield_interval: Option<u64>,
     /// Memories and tables the store's instances define, for the limiter.
     defined_memories: usize,
     defined_tables: usize,
@@ -555,6 +559,10 @@ impl<T: 'static> StoreHooks for StoreInner<T> {
     fn new_epoch(&mut self) -> Resume {
         crate::metering::new_epoch(self)
     }
+
+    fn out_of_fuel(&mut self, cost: u64) -> Resume {
+        crate::metering::out_of_fuel(self, cost)
+    }
 }
 
 impl<T: 'static> StoreInner<T> {
@@ -649,6 +657,8 @@ impl<T: 'static> Store<T> {
                 pending_error: None,
                 async_cx: None,
                 spare_fiber_stack: None,
+                fuel_reserve: 0,
+                fuel_yield_interval: None,
                 defined_memories: 0,
                 defined_tables: 0,
             },

@@ -32,7 +32,9 @@ fn expected_failures() -> HashSet<String> {
 /// The configuration a script runs with; `pooling/` scripts run again with
 /// the pooling allocator, whose slots must behave exactly like fresh
 /// allocations; `metered/` scripts run again with fuel and epoch checks
-/// compiled in, which must not change what any instruction does, and
+/// compiled in, which must not change what any instruction does (nor must
+/// `fuel-yields/`'s fuel checks that can resume, `Config::async_support`),
+/// and
 /// `epoch-signal/` with epochs alone, which (where supported) are checked by
 /// signal and by the interrupt page's checks around calls out of wasm;
 /// `artifacts/` scripts load every module from a precompiled artifact;
@@ -48,6 +50,9 @@ fn config(name: &str) -> keel::Config {
     }
     if name.starts_with("metered/") {
         config.consume_fuel(true).epoch_interruption(true);
+    }
+    if name.starts_with("fuel-yields/") {
+        config.consume_fuel(true).async_support(true);
     }
     if name.starts_with("epoch-signal/") {
         config.epoch_interruption(true);
@@ -109,6 +114,7 @@ fn main() {
     }
     add("pooling/", spec(SpecVersion::V2).collect());
     add("metered/", spec(SpecVersion::V2).collect());
+    add("fuel-yields/", spec(SpecVersion::V2).collect());
     add("epoch-signal/", spec(SpecVersion::V2).collect());
     add("artifacts/", spec(SpecVersion::V2).collect());
     add("lazy/", spec(SpecVersion::V2).collect());

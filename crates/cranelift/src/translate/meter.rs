@@ -408,10 +408,7 @@ impl FuncTranslator<'_, '_> {
                         self.b.ins().imul_imm_u(n, per_unit)
                     };
                     let fuel = self.b.use_var(var);
-                    let fuel =
-                        self.b
-                            .ins()
-                            .uadd_overflow_trap(fuel, n, trap_code(TrapKind::OutOfFuel));
+                    let fuel = self.fuel_add(n, fuel);
                     self.fuel_define(fuel);
                 }
             }
@@ -459,16 +456,78 @@ impl FuncTranslator<'_, '_> {
         if pending != 0 {
             let fuel = self.b.use_var(var);
             let cost = self.b.ins().iconst(types::I64, pending);
-            let fuel = self
-                .b
-                .ins()
-                .uadd_overflow_trap(cost, fuel, trap_code(TrapKind::OutOfFuel));
+            let fuel = self.fuel_add(cost, fuel);
             if sync {
                 self.fuel_define(fuel);
             } else {
                 self.b.def_var(var, fuel);
             }
         }
+    }
+
+    /// The count after charging `cost` to `fuel`. A charge that carries
+    /// (exceeds the fuel left) traps with `OutOfFuel`; with
+    /// `Tunables::fuel_yields` it calls `out_of_fuel` instead, in a cold
+    /// block, which refills the count from the store's reserve (perhaps
+    /// yielding first) and takes the charge, or traps. The hot path is the
+    /// same add; the test of its carry is a branch rather than a trapping
+    /// jump.
+    fn fuel_add(&mut self, cost: Value, fuel: Value) -> Value {
+        let Some(ctx) = self
+            .meter
+            .store_context
+            .filter(|_| self.env.tunables.fuel_yields)
+        else {
+            // A constant goes first, so that the add takes it as an
+            // immediate rather than folding a load of the count into itself.
+            let (a, b) = if const_operand(self, cost).is_some() {
+                (cost, fuel)
+            } else {
+                (fuel, cost)
+            };
+            return self
+                .b
+                .ins()
+                .uadd_overflow_trap(a, b, trap_code(TrapKind::OutOfFuel));
+        };
+        let (sum, carry) = self.b.ins().uadd_overflow(cost, fuel);
+        let cold = self.b.create_block();
+        let cont = self.b.create_block();
+        let charged = self.b.append_block_param(cont, types::I64);
+        self.b.ins().brif(carry, cold, &[], cont, &[sum.into()]);
+        self.b.set_cold_block(cold);
+        self.b.seal_block(cold);
+        self.b.switch_to_block(cold);
+        // The store gets the count before the charge, and the charge.
+        let flags = self.env.store_context_flags();
+        self.b
+            .ins()
+            .store(flags, fuel, ctx, vm_store_context::FUEL_CONSUMED as i32);
+        if self.env.tunables.fuel_in_register {
+            self.b.ins().set_pinned_reg(fuel);
+        }
+        self.b
+            .ins()
+            .store(flags, cost, ctx, vm_store_context::SLOW_PATH_STATUS as i32);
+        let answer = self.call_slow_path(BuiltinFunctionIndex::out_of_fuel);
+        let host_error = self.b.ins().icmp_imm_s(IntCC::Equal, answer, 2);
+        self.b
+            .ins()
+            .trapnz(host_error, trap_code(TrapKind::HostError));
+        self.b.ins().trapz(answer, trap_code(TrapKind::OutOfFuel));
+        let refilled = self.b.ins().load(
+            types::I64,
+            flags,
+            ctx,
+            vm_store_context::FUEL_CONSUMED as i32,
+        );
+        if self.env.tunables.fuel_in_register {
+            self.b.ins().set_pinned_reg(refilled);
+        }
+        self.b.ins().jump(cont, &[refilled.into()]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
+        charged
     }
 
     /// Gives the fuel variable a new count. With fuel in a register the

@@ -20,6 +20,10 @@ pub trait StoreHooks {
     fn table_growing(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> Grow;
     /// The store's interrupt word was set: what wasm does next.
     fn new_epoch(&mut self) -> Resume;
+    /// A charge of `cost` exceeded the fuel left (the count before it is in
+    /// the store context): `Continue` once the store has refilled the
+    /// count and taken the charge, `Trap` when it has no fuel to give.
+    fn out_of_fuel(&mut self, cost: u64) -> Resume;
 }
 
 /// A resource limiter's answer to a growth request.
@@ -313,6 +317,19 @@ unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) -> u32 {
 unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u32 {
     // SAFETY: see `hooks`.
     let answer = unsafe { hooks(vmctx) }.new_epoch() as u32;
+    // SAFETY: as above; the hooks' borrow of the store has ended.
+    unsafe { leave_slow_path_status(vmctx, answer) }
+}
+
+/// # Safety
+/// Called only by generated code with its own live context, which left the
+/// charge in `slow_path_status`.
+unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
+    // SAFETY: generated code passes its own context, whose header's store
+    // context is live.
+    let cost = unsafe { (*(*vmctx.cast::<VMContextHeader>()).store_context).slow_path_status };
+    // SAFETY: see `hooks`.
+    let answer = unsafe { hooks(vmctx) }.out_of_fuel(cost) as u32;
     // SAFETY: as above; the hooks' borrow of the store has ended.
     unsafe { leave_slow_path_status(vmctx, answer) }
 }

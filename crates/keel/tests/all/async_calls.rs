@@ -522,3 +522,104 @@ fn a_panic_in_an_async_host_function_reaches_the_caller_and_the_store_goes_on() 
     );
     assert_eq!(rt.block_on(run.call_async(&mut store, 2)).unwrap(), 3);
 }
+
+/// Counts to its argument: 7 units of fuel per iteration.
+const COUNTER: &str = r#"(module
+    (func (export "count") (param $n i32) (result i32) (local $i i32)
+      (loop
+        (br_if 0 (i32.lt_u
+          (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+          (local.get $n))))
+      (local.get $i))
+    (func (export "spin") (loop (br 0))))"#;
+
+fn fuel_engine(async_support: bool) -> Engine {
+    let mut config = Config::new();
+    config.consume_fuel(true).async_support(async_support);
+    Engine::new(&config).unwrap()
+}
+
+#[test]
+fn fuel_yields_let_a_spinning_guest_share_its_thread() {
+    let engine = fuel_engine(true);
+    let module = Module::new(&engine, COUNTER).unwrap();
+    let rt = current_thread();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(200_000_000).unwrap();
+    store.fuel_async_yield_interval(Some(100_000)).unwrap();
+    assert_eq!(store.get_fuel().unwrap(), 200_000_000);
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let spin = instance
+        .get_typed_func::<(), ()>(&mut store, "spin")
+        .unwrap();
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let e = rt.block_on(async {
+        let counter = ticks.clone();
+        let other = tokio::spawn(async move {
+            loop {
+                tokio::task::yield_now().await;
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let e = spin.call_async(&mut store, ()).await.unwrap_err();
+        other.abort();
+        e
+    });
+    assert_eq!(e.downcast_ref::<Trap>(), Some(&Trap::OutOfFuel));
+    assert_eq!(store.get_fuel().unwrap(), 0);
+    // One yield per slice spent: about 2,000 of them, each letting the
+    // other task run once.
+    let ticks = ticks.load(Ordering::SeqCst);
+    assert!(
+        (1_000..=4_000).contains(&ticks),
+        "{ticks} turns of the other task"
+    );
+}
+
+#[test]
+fn fuel_given_in_slices_is_spent_exactly_as_at_once() {
+    let spent = |engine: &Engine, interval: Option<u64>, asynchronous: bool| {
+        let module = Module::new(engine, COUNTER).unwrap();
+        let mut store = Store::new(engine, ());
+        store.set_fuel(1_000_000).unwrap();
+        store.fuel_async_yield_interval(interval).unwrap();
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let count = instance
+            .get_typed_func::<i32, i32>(&mut store, "count")
+            .unwrap();
+        let n = if asynchronous {
+            current_thread().block_on(count.call_async(&mut store, 100_000))
+        } else {
+            count.call(&mut store, 100_000)
+        };
+        assert_eq!(n.unwrap(), 100_000);
+        1_000_000 - store.get_fuel().unwrap()
+    };
+    let plain = spent(&fuel_engine(false), None, false);
+    let engine = fuel_engine(true);
+    assert_eq!(spent(&engine, None, false), plain);
+    // Slices smaller than one charge, and larger.
+    for interval in [3, 1_000, 999_999] {
+        assert_eq!(
+            spent(&engine, Some(interval), true),
+            plain,
+            "interval {interval}"
+        );
+        assert_eq!(
+            spent(&engine, Some(interval), false),
+            plain,
+            "interval {interval}, sync"
+        );
+    }
+}
+
+#[test]
+fn a_fuel_yield_interval_needs_async_support() {
+    let engine = fuel_engine(false);
+    let mut store = Store::new(&engine, ());
+    let e = store.fuel_async_yield_interval(Some(1_000)).unwrap_err();
+    assert!(format!("{e:#}").contains("async_support"), "{e:#}");
+    assert!(store.fuel_async_yield_interval(None).is_ok());
+    let mut store = Store::new(&fuel_engine(true), ());
+    assert!(store.fuel_async_yield_interval(Some(0)).is_err());
+}

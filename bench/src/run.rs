@@ -7,8 +7,10 @@
 //! the interrupt word checked at loop headers and function entries
 //! (`run-epoch-word/`, `overhead-epoch-word/`; Wasmtime as in `run-epoch/`).
 //! Likewise its fuel: in a register, its default where supported
-//! (`run-fuel/`), and in the store between calls (`run-fuel-store/`,
-//! `overhead-fuel-store/`; Wasmtime as in `run-fuel/`).
+//! (`run-fuel/`), in the store between calls (`run-fuel-store/`,
+//! `overhead-fuel-store/`), and with checks that can resume, as
+//! `Config::async_support` compiles them for fuel yields
+//! (`run-fuel-async/`, `overhead-fuel-async/`); Wasmtime as in `run-fuel/`.
 //!
 //! All the configurations a kernel needs are measured in one loop, a call
 //! of each in turn, so that the machine's drift hits every one alike and an
@@ -31,13 +33,17 @@ pub enum Metering {
     EpochWord,
     /// As `Fuel`, with Keel's `Config::fuel_in_register(false)`.
     FuelStore,
+    /// As `Fuel`, with Keel's `Config::async_support(true)` (fuel checks
+    /// that can resume).
+    FuelAsync,
 }
 
 impl Metering {
-    pub const ALL: [Metering; 5] = [
+    pub const ALL: [Metering; 6] = [
         Metering::Off,
         Metering::Fuel,
         Metering::FuelStore,
+        Metering::FuelAsync,
         Metering::Epoch,
         Metering::EpochWord,
     ];
@@ -48,6 +54,7 @@ impl Metering {
             Metering::Off => format!("run/{kernel}"),
             Metering::Fuel => format!("run-fuel/{kernel}"),
             Metering::FuelStore => format!("run-fuel-store/{kernel}"),
+            Metering::FuelAsync => format!("run-fuel-async/{kernel}"),
             Metering::Epoch => format!("run-epoch/{kernel}"),
             Metering::EpochWord => format!("run-epoch-word/{kernel}"),
         }
@@ -59,6 +66,7 @@ impl Metering {
             Metering::Off => None,
             Metering::Fuel => Some(format!("overhead-fuel/{kernel}")),
             Metering::FuelStore => Some(format!("overhead-fuel-store/{kernel}")),
+            Metering::FuelAsync => Some(format!("overhead-fuel-async/{kernel}")),
             Metering::Epoch => Some(format!("overhead-epoch/{kernel}")),
             Metering::EpochWord => Some(format!("overhead-epoch-word/{kernel}")),
         }
@@ -71,9 +79,10 @@ impl Metering {
         let mut wasmtime = wasmtime::Config::new();
         match self {
             Metering::Off => {}
-            Metering::Fuel | Metering::FuelStore => {
+            Metering::Fuel | Metering::FuelStore | Metering::FuelAsync => {
                 keel.consume_fuel(true)
-                    .fuel_in_register(self == Metering::Fuel);
+                    .fuel_in_register(self != Metering::FuelStore)
+                    .async_support(self == Metering::FuelAsync);
                 wasmtime.consume_fuel(true);
             }
             Metering::Epoch | Metering::EpochWord => {
@@ -127,7 +136,7 @@ fn instantiate(
     let mut ws = wasmtime::Store::new(&e.wasmtime, ());
     match metering {
         Metering::Off => {}
-        Metering::Fuel | Metering::FuelStore => {
+        Metering::Fuel | Metering::FuelStore | Metering::FuelAsync => {
             ks.set_fuel(FUEL)?;
             ws.set_fuel(FUEL)?;
         }

@@ -490,11 +490,20 @@ impl FuncTranslator<'_, '_> {
                 .ins()
                 .uadd_overflow_trap(a, b, trap_code(TrapKind::OutOfFuel));
         };
-        let (sum, carry) = self.b.ins().uadd_overflow(cost, fuel);
+        // The count is negative while fuel is left (minus one minus what
+        // is left) and a charge is below 2^63 (a block's cost, or a bulk
+        // length times a small cost), so the add carries exactly when the
+        // sum is not negative: a `test` and a branch on the sign, which the
+        // CPU fuses, rather than a carry flag moved into a register.
+        let sum = self.b.ins().iadd(cost, fuel);
+        let overspent = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, sum, 0);
         let cold = self.b.create_block();
         let cont = self.b.create_block();
         let charged = self.b.append_block_param(cont, types::I64);
-        self.b.ins().brif(carry, cold, &[], cont, &[sum.into()]);
+        self.b.ins().brif(overspent, cold, &[], cont, &[sum.into()]);
         self.b.set_cold_block(cold);
         self.b.seal_block(cold);
         self.b.switch_to_block(cold);

@@ -192,5 +192,60 @@ async fn run_async() -> wasmtime::Result<Vec<String>> {
 
     stop.store(true, Ordering::Relaxed);
     ticker.join().ok();
+    fuel_yields(&mut out).await?;
     Ok(out)
+}
+
+const COUNTER: &str = r#"
+(module
+  (func (export "count") (param $n i32) (result i32) (local $i i32)
+    (loop
+      (br_if 0 (i32.lt_u
+        (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+        (local.get $n))))
+    (local.get $i))
+  (func (export "spin") (loop (br 0))))
+"#;
+
+/// Fuel handed out a slice at a time, with a yield after each.
+async fn fuel_yields(out: &mut Vec<String>) -> wasmtime::Result<()> {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    // A no-op in Wasmtime 48, where every store can yield on fuel; Keel
+    // compiles fuel checks that can resume only with it.
+    #[allow(deprecated)]
+    config.async_support(true);
+    let engine = Engine::new(&config)?;
+    let module = Module::new(&engine, COUNTER)?;
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(10_000_000)?;
+    store.fuel_async_yield_interval(Some(10_000))?;
+    out.push(format!("fuel with an interval: {}", store.get_fuel()?));
+    let instance = wasmtime::Instance::new_async(&mut store, &module, &[]).await?;
+    let count = instance.get_typed_func::<i32, i32>(&mut store, "count")?;
+    let n = count.call_async(&mut store, 100_000).await?;
+    out.push(format!(
+        "count({n}) spent {} fuel in slices",
+        10_000_000 - store.get_fuel()?
+    ));
+    let turns = Arc::new(AtomicU64::new(0));
+    let other = {
+        let turns = turns.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::task::yield_now().await;
+                turns.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let spin = instance.get_typed_func::<(), ()>(&mut store, "spin")?;
+    let err = spin.call_async(&mut store, ()).await.unwrap_err();
+    other.abort();
+    out.push(format!("spin: trap {:?}", err.downcast_ref::<Trap>()));
+    out.push(format!(
+        "another task ran while it spun on fuel: {}",
+        turns.load(Ordering::Relaxed) > 0
+    ));
+    out.push(format!("fuel after: {}", store.get_fuel()?));
+    Ok(())
 }

@@ -116,7 +116,8 @@ impl Case {
         if !affordable(&plan) {
             return Ok(None);
         }
-        let keel = KeelSide::new(&keel_engine(self.variant), self.bounds);
+        let keel = KeelSide::new(&keel_engine(self.variant), self.bounds)
+            .asynchronous(self.variant.asynchronous);
         let Some(mut pair) = Pair::compile(
             self.wasm.clone(),
             info,

@@ -169,6 +169,9 @@ pub struct KeelVariant {
     /// (`Config::lazy_compilation`, without the background thread, so that
     /// what compiles when depends on the input alone).
     pub lazy: bool,
+    /// Instantiation and calls through the `_async` methods, on a fiber
+    /// stack (driven by polling: nothing in a fuzz run waits).
+    pub asynchronous: bool,
 }
 
 impl KeelVariant {
@@ -181,12 +184,19 @@ impl KeelVariant {
         fuel_in_store: false,
         epochs: false,
         lazy: false,
+        asynchronous: false,
     };
 
     /// A variant chosen by the input, mostly the default.
     pub fn arbitrary(u: &mut Unstructured<'_>) -> Result<KeelVariant> {
+        // Async calls go by another bit of the length left, for the same
+        // reason as lazy compilation below, in every variant.
+        let asynchronous = (u.len() / 2) % 2 == 1;
         if u.ratio(3, 4)? {
-            return Ok(KeelVariant::DEFAULT);
+            return Ok(KeelVariant {
+                asynchronous,
+                ..KeelVariant::DEFAULT
+            });
         }
         // Lazy compilation goes by the parity of what input is left rather
         // than a byte of its own, so that saved inputs keep their meaning.
@@ -195,6 +205,7 @@ impl KeelVariant {
             opt_level: u.int_in_range(0..=2)?,
             nan_canonicalization: u.arbitrary()?,
             lazy,
+            asynchronous,
             ..KeelVariant::DEFAULT
         })
     }

@@ -52,6 +52,20 @@ pub(crate) struct KeelSide {
     host: Vec<Option<Extern>>,
     /// The `keel::Trap` that ended the last instantiation or call, if any.
     last_trap: Option<Trap>,
+    /// Whether instantiation and calls go through the `_async` methods.
+    asynchronous: bool,
+}
+
+/// Drives an async call to its end by polling: nothing in a fuzz run
+/// waits (its host functions are synchronous, nothing yields).
+fn poll_to_end<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
 }
 
 impl KeelSide {
@@ -76,7 +90,14 @@ impl KeelSide {
             instance: None,
             host: Vec::new(),
             last_trap: None,
+            asynchronous: false,
         }
+    }
+
+    /// Instantiates and calls through the `_async` methods from now on.
+    pub(crate) fn asynchronous(mut self, on: bool) -> KeelSide {
+        self.asynchronous = on;
+        self
     }
 
     /// The store, for the metered variant to read the fuel.
@@ -354,14 +375,22 @@ impl Side for KeelSide {
                         .map_err(|e| Failure::Rejected(format!("{e:#}")))?;
                 }
             }
-            linker.instantiate(&mut self.store, &module)
+            if self.asynchronous {
+                poll_to_end(linker.instantiate_async(&mut self.store, &module))
+            } else {
+                linker.instantiate(&mut self.store, &module)
+            }
         } else {
             let externs: Vec<Extern> = self.host[..plan.positional_len()]
                 .iter()
                 .flatten()
                 .cloned()
                 .collect();
-            Instance::new(&mut self.store, &module, &externs)
+            if self.asynchronous {
+                poll_to_end(Instance::new_async(&mut self.store, &module, &externs))
+            } else {
+                Instance::new(&mut self.store, &module, &externs)
+            }
         };
         let instance = result.map_err(|e| self.classify(&e))?;
         self.instance = Some(instance);
@@ -381,8 +410,12 @@ impl Side for KeelSide {
             .collect::<Result<Vec<_>, _>>()
             .map_err(Failure::Rejected)?;
         let mut results = vec![Val::I32(0); n_results];
-        f.call(&mut self.store, &args, &mut results)
-            .map_err(|e| self.classify(&e))?;
+        let called = if self.asynchronous {
+            poll_to_end(f.call_async(&mut self.store, &args, &mut results))
+        } else {
+            f.call(&mut self.store, &args, &mut results)
+        };
+        called.map_err(|e| self.classify(&e))?;
         Ok(results.iter().map(|v| from_val(&self.store, v)).collect())
     }
 

@@ -72,9 +72,13 @@ impl FiberStack {
         Ok(mapping)
     }
 
-    /// A stack of the pool, made by [`FiberStack::mapping`], that goes back
-    /// to `home` when dropped.
-    pub fn pooled(mapping: Mmap, home: Arc<InstancePool>) -> FiberStack {
+    /// A stack of the pool that goes back to `home` when dropped.
+    ///
+    /// # Safety
+    ///
+    /// `mapping` must be one [`FiberStack::mapping`] made (a guard page
+    /// below accessible pages), which nothing else uses.
+    pub unsafe fn pooled(mapping: Mmap, home: Arc<InstancePool>) -> FiberStack {
         FiberStack {
             mapping: ManuallyDrop::new(mapping),
             home: Some(home),
@@ -101,7 +105,9 @@ impl Drop for FiberStack {
         // SAFETY: `mapping` is never used again: this is the drop.
         let mapping = unsafe { ManuallyDrop::take(&mut self.mapping) };
         match self.home.take() {
-            Some(pool) => pool.return_stack(mapping),
+            // SAFETY: a stack with a home came from that pool (`pooled`'s
+            // contract), and a stack being dropped has no fiber on it.
+            Some(pool) => unsafe { pool.return_stack(mapping) },
             None => drop(mapping),
         }
     }
@@ -123,7 +129,7 @@ unsafe impl Stack for FiberStack {
 
 /// What a suspended fiber is told when it is resumed.
 #[derive(Copy, Clone, Debug)]
-pub enum Resumption {
+enum Resumption {
     /// Carry on; this is the context of the `poll` that resumed it (for a
     /// future the fiber polls to register its waker). Valid until the
     /// fiber next suspends.
@@ -225,7 +231,7 @@ impl FiberContext {
 }
 
 /// Where a fiber stands after a resume.
-pub enum FiberState<R> {
+enum FiberState<R> {
     /// It suspended and waits to be resumed.
     Suspended,
     /// Its body returned this.
@@ -287,8 +293,9 @@ impl<'a, R> Fiber<'a, R> {
     }
 
     /// Runs the fiber until it suspends or its body returns. A panic of the
-    /// body continues in the caller.
-    pub fn resume(&mut self, how: Resumption) -> FiberState<R> {
+    /// body continues in the caller. Private: a `Poll` must carry a context
+    /// that lives until the fiber suspends, which only `poll` guarantees.
+    fn resume(&mut self, how: Resumption) -> FiberState<R> {
         let Some(coroutine) = self.coroutine.as_mut().filter(|c| !c.done()) else {
             // Resuming a finished fiber is a bug in Keel's async layer.
             panic!("resumed a fiber that has finished");
@@ -457,10 +464,9 @@ mod tests {
             std::hint::black_box(&marker) as *const u8 as usize
         });
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        let cx = (&mut cx as *mut Context<'_>).cast::<Context<'static>>();
-        match fiber.resume(Resumption::Poll(cx)) {
-            FiberState::Done(sp) => assert!(low < sp && sp < top, "{low:x} < {sp:x} < {top:x}"),
-            FiberState::Suspended => panic!("the body does not suspend"),
+        match Pin::new(&mut fiber).poll(&mut cx) {
+            Poll::Ready(sp) => assert!(low < sp && sp < top, "{low:x} < {sp:x} < {top:x}"),
+            Poll::Pending => panic!("the body does not suspend"),
         }
         assert!(fiber.done());
         assert!(fiber.into_stack().is_some());

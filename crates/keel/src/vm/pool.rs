@@ -312,7 +312,9 @@ impl InstancePool {
             total: self.limits.total_stacks,
             setting: "total_stacks",
         })?;
-        Ok(FiberStack::pooled(mapping, self.clone()))
+        // SAFETY: the pool's stack mappings are all made by
+        // `FiberStack::mapping` (in `new`) and handed to one stack at a time.
+        Ok(unsafe { FiberStack::pooled(mapping, self.clone()) })
     }
 
     /// Takes back a stack's mapping (see [`FiberStack::mapping`]). With
@@ -320,7 +322,12 @@ impl InstancePool {
     /// next fiber finds zeros (a stack whose reset fails is dropped);
     /// without, the next fiber finds what the last one left, which neither
     /// wasm nor safe host code can read (see `Config::async_stack_zeroing`).
-    pub(super) fn return_stack(&self, mut mapping: Mmap) {
+    ///
+    /// # Safety
+    ///
+    /// `mapping` must be a stack mapping this pool handed out (see
+    /// [`InstancePool::take_stack`]) that nothing runs on any more.
+    pub(super) unsafe fn return_stack(&self, mut mapping: Mmap) {
         let guard = super::mmap::page_size();
         if !self.limits.zero_stacks || mapping.discard(guard, mapping.len() - guard).is_ok() {
             lock(&self.stacks).push(mapping);

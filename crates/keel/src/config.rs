@@ -231,8 +231,10 @@ impl Config {
     /// wasm calls the runtime instead of trapping at once, so that
     /// [`Store::fuel_async_yield_interval`](crate::Store::fuel_async_yield_interval)
     /// can hand out fuel a slice at a time and yield between slices. Each
-    /// fuel charge then tests its carry with a branch (two instructions
-    /// more than the trapping jump of an engine without it).
+    /// fuel charge then tests the sign of the new count and branches,
+    /// where an engine without it jumps to a trap on the add's carry:
+    /// branchy code runs up to 15% slower with fuel (`run-fuel-async/` in
+    /// BENCHMARKS.md), loops no slower.
     pub fn async_support(&mut self, enable: bool) -> &mut Self {
         self.async_support = enable;
         self.choose_epoch_check();

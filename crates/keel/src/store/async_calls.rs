@@ -65,6 +65,7 @@ use crate::vm::fiber::{Cancelled, Fiber, FiberContext};
 use crate::vm::vmcontext::VMStoreContext;
 use crate::{Extern, Instance, InstancePre, Linker, Module, Store, Val};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -145,7 +146,7 @@ async fn on_fiber<T: Send + 'static, R: Send>(
     // future holds the `&mut` (dropping the future finishes the fiber
     // first), and nothing else touches it meanwhile.
     let store_addr = store as *mut StoreInner<T> as usize;
-    let fiber = Fiber::new(stack, move |fiber: FiberContext| {
+    let mut fiber = Fiber::new(stack, move |fiber: FiberContext| {
         // SAFETY: see `store_addr`: only the fiber uses the store now.
         let store = unsafe { &mut *(store_addr as *mut StoreInner<T>) };
         store.opaque.async_cx = Some(AsyncCx {
@@ -155,43 +156,24 @@ async fn on_fiber<T: Send + 'static, R: Send>(
         // Cleared however the body ends: a host function's panic resumes
         // in the body (once its wasm frames are gone) and unwinds out of
         // the fiber into the caller of `poll`.
-        let _clear = ClearAsyncCx(store_addr);
+        let _clear = ClearAsyncCx::<T>(store_addr, PhantomData);
         body(store)
     });
-    let mut call = FiberCall { fiber: Some(fiber) };
-    let r = (&mut call).await;
+    let r = (&mut fiber).await;
     // The fiber has finished: keep its stack for the next call.
-    store.opaque.spare_fiber_stack = call.fiber.take().and_then(Fiber::into_stack);
+    store.opaque.spare_fiber_stack = fiber.into_stack();
     Ok(r)
 }
 
 /// Clears the store's fiber context when the body of its async call ends.
-struct ClearAsyncCx(usize);
+struct ClearAsyncCx<T: 'static>(usize, PhantomData<fn() -> T>);
 
-impl Drop for ClearAsyncCx {
+impl<T: 'static> Drop for ClearAsyncCx<T> {
     fn drop(&mut self) {
         // SAFETY: the store address of `on_fiber`, used only by the fiber,
-        // on which this runs as the body ends; the store's data is never
-        // touched here, only its opaque part, whose type does not depend
-        // on the store's `T` (the `repr(C)` first field).
-        let opaque = unsafe { &mut *(self.0 as *mut crate::store::StoreOpaque) };
-        opaque.async_cx = None;
-    }
-}
-
-/// The future of an async call: polls its fiber.
-struct FiberCall<'a, R> {
-    fiber: Option<Fiber<'a, R>>,
-}
-
-impl<R> Future for FiberCall<'_, R> {
-    type Output = R;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
-        match self.fiber.as_mut() {
-            Some(fiber) => Pin::new(fiber).poll(cx),
-            None => panic!("an async call's future polled after it completed"),
-        }
+        // on which this runs as the body ends.
+        let store = unsafe { &mut *(self.0 as *mut StoreInner<T>) };
+        store.opaque.async_cx = None;
     }
 }
 

@@ -217,7 +217,7 @@ impl Compiler {
                     .ok_or_else(|| codegen_error(format!("unknown trap code {}", t.code)))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let address_map = buffer
+        let mut address_map: Vec<AddressMapEntry> = buffer
             .get_srclocs_sorted()
             .iter()
             .filter(|s| !s.loc.is_default())
@@ -226,6 +226,11 @@ impl Compiler {
                 wasm_offset: s.loc.bits(),
             })
             .collect();
+        // A lookup takes the last entry at or before an offset, so an entry
+        // that repeats the one before it adds nothing: most wasm
+        // instructions lower to several machine instructions, each with its
+        // own range. Without the repeats the map is a quarter the size.
+        address_map.dedup_by_key(|e| e.wasm_offset);
         Ok(CompiledFunction {
             code: buffer.data().to_vec(),
             alignment: buffer.alignment,

@@ -37,7 +37,7 @@ const MAGIC: &[u8; 8] = b"\0keelaot";
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// Bumped whenever the layout above or the encoding of the code tables
 /// changes.
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 /// The text's alignment in the file: the largest page size Keel runs on,
 /// so that the text can be mapped from the file directly.
 pub(crate) const TEXT_ALIGN: usize = 64 << 10;
@@ -126,8 +126,9 @@ pub(crate) fn is_artifact(bytes: &[u8]) -> bool {
     bytes.starts_with(MAGIC)
 }
 
-/// The settings an artifact must match to load into `engine`.
-fn fingerprint(engine: &Engine) -> Vec<(String, String)> {
+/// The settings an artifact must match to load into `engine` (cached as
+/// [`Engine::artifact_fingerprint`]).
+pub(crate) fn fingerprint(engine: &Engine) -> Vec<(String, String)> {
     let mut entries = engine.compiler().fingerprint();
     entries.push((
         "wasm_features".into(),
@@ -141,7 +142,7 @@ pub(crate) fn compatibility(engine: &Engine) -> (u32, &'static str, Vec<(String,
     (
         FORMAT_VERSION,
         env!("CARGO_PKG_VERSION"),
-        fingerprint(engine),
+        engine.artifact_fingerprint().to_vec(),
     )
 }
 
@@ -160,9 +161,9 @@ pub(crate) fn encode(
     out.extend_from_slice(MAGIC);
     out.extend(FORMAT_VERSION.to_le_bytes());
     put_str(&mut out, env!("CARGO_PKG_VERSION"));
-    let entries = fingerprint(engine);
+    let entries = engine.artifact_fingerprint();
     out.extend((entries.len() as u32).to_le_bytes());
-    for (name, value) in &entries {
+    for (name, value) in entries {
         put_str(&mut out, name);
         put_str(&mut out, value);
     }
@@ -466,9 +467,9 @@ pub(crate) fn read_unverified<'a>(
     let count = r.u32()?;
     let mut entries = Vec::new();
     for _ in 0..count {
-        entries.push((r.str()?.to_string(), r.str()?.to_string()));
+        entries.push((r.str()?, r.str()?));
     }
-    check_fingerprint(&entries, &fingerprint(engine))?;
+    check_fingerprint(&entries, engine.artifact_fingerprint())?;
     let [wasm_len, tables_len, text_offset, text_len] =
         [r.u64()?, r.u64()?, r.u64()?, r.u64()?].map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let wasm = r.take(wasm_len)?;
@@ -499,27 +500,27 @@ pub(crate) fn read_unverified<'a>(
 
 /// The first setting on which an artifact's list and the engine's differ.
 fn check_fingerprint(
-    artifact: &[(String, String)],
+    artifact: &[(&str, &str)],
     engine: &[(String, String)],
 ) -> Result<(), ArtifactError> {
     let absent = || "<absent>".to_string();
-    let find = |list: &[(String, String)], name: &str| {
-        list.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
-    };
     for (name, value) in engine {
-        let theirs = find(artifact, name);
-        if theirs.as_ref() != Some(value) {
+        let theirs = artifact.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        if theirs != Some(value.as_str()) {
             return Err(ArtifactError::Fingerprint {
                 setting: name.clone(),
-                artifact: theirs.unwrap_or_else(absent),
+                artifact: theirs.map_or_else(absent, str::to_string),
                 engine: value.clone(),
             });
         }
     }
-    if let Some((name, value)) = artifact.iter().find(|(n, _)| find(engine, n).is_none()) {
+    if let Some((name, value)) = artifact
+        .iter()
+        .find(|(n, _)| !engine.iter().any(|(e, _)| e == n))
+    {
         return Err(ArtifactError::Fingerprint {
-            setting: name.clone(),
-            artifact: value.clone(),
+            setting: name.to_string(),
+            artifact: value.to_string(),
             engine: absent(),
         });
     }
@@ -629,6 +630,10 @@ mod tests {
         assert_eq!(artifact_wasm(&broken), broken);
     }
 
+    fn borrowed(l: &[(String, String)]) -> Vec<(&str, &str)> {
+        l.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+    }
+
     #[test]
     fn the_first_differing_setting_is_named() {
         let list = |v: &str| {
@@ -637,9 +642,9 @@ mod tests {
                 ("b".to_string(), v.to_string()),
             ]
         };
-        assert_eq!(check_fingerprint(&list("2"), &list("2")), Ok(()));
+        assert_eq!(check_fingerprint(&borrowed(&list("2")), &list("2")), Ok(()));
         assert_eq!(
-            check_fingerprint(&list("2"), &list("3")),
+            check_fingerprint(&borrowed(&list("2")), &list("3")),
             Err(ArtifactError::Fingerprint {
                 setting: "b".into(),
                 artifact: "2".into(),
@@ -649,7 +654,7 @@ mod tests {
         let mut longer = list("2");
         longer.push(("c".into(), "x".into()));
         assert!(matches!(
-            check_fingerprint(&longer, &list("2")),
+            check_fingerprint(&borrowed(&longer), &list("2")),
             Err(ArtifactError::Fingerprint { setting, .. }) if setting == "c"
         ));
     }

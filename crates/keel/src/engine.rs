@@ -32,6 +32,9 @@ struct EngineInner {
     slow_path_call: Option<Mmap>,
     /// The pooling allocator's slots, with that strategy.
     pool: Option<Arc<InstancePool>>,
+    /// The settings an artifact must match, computed on first use (every
+    /// artifact written or loaded compares them).
+    artifact_fingerprint: std::sync::OnceLock<Vec<(String, String)>>,
 }
 
 /// Compiles and owns what is shared by every store: the compiler, interned
@@ -96,6 +99,7 @@ impl Engine {
                 epochs: EpochRegistry::new(config.tunables().epoch_by_signal),
                 slow_path_call,
                 pool,
+                artifact_fingerprint: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -196,6 +200,14 @@ impl Engine {
 
     pub(crate) fn compiler(&self) -> &Compiler {
         &self.inner.compiler
+    }
+
+    /// The settings an artifact must match to load into this engine (see
+    /// `artifact.rs`).
+    pub(crate) fn artifact_fingerprint(&self) -> &[(String, String)] {
+        self.inner
+            .artifact_fingerprint
+            .get_or_init(|| crate::artifact::fingerprint(self))
     }
 
     /// The engine-wide id of a signature.

@@ -229,7 +229,9 @@ impl Compiler {
         // A lookup takes the last entry at or before an offset, so an entry
         // that repeats the one before it adds nothing: most wasm
         // instructions lower to several machine instructions, each with its
-        // own range. Without the repeats the map is a quarter the size.
+        // own range. (Few entries repeat once empty ranges are gone: on
+        // SQLite this drops about 5% of them; the packing in `CodeTables` is what
+        // shrinks the map.)
         address_map.dedup_by_key(|e| e.wasm_offset);
         Ok(CompiledFunction {
             code: buffer.data().to_vec(),

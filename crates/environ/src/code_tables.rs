@@ -134,7 +134,9 @@ fn encode_blocks<T: Copy>(
     (index, blocks)
 }
 
-/// A cursor over a block's bytes; every read is checked.
+/// A cursor over a block's bytes; every read is checked. Not wasmparser's
+/// `BinaryReader`: its errors allocate, and lookups run in the trap
+/// handler, where nothing may.
 struct BlockReader<'a>(&'a [u8]);
 
 impl BlockReader<'_> {

@@ -5,6 +5,7 @@ use crate::vm::code_memory::load_trampoline;
 use crate::vm::epoch::EpochRegistry;
 use crate::vm::mmap::Mmap;
 use crate::vm::pool::InstancePool;
+use crate::vm::spare_memories::SpareMemories;
 use anyhow::Context as _;
 use keel_cranelift::Compiler;
 use keel_environ::{SharedTypeIndex, WasmFuncType};
@@ -32,6 +33,8 @@ struct EngineInner {
     slow_path_call: Option<Mmap>,
     /// The pooling allocator's slots, with that strategy.
     pool: Option<Arc<InstancePool>>,
+    /// Released reservations of memories allocated on demand.
+    spare_memories: Arc<SpareMemories>,
     /// The settings an artifact must match, computed on first use (every
     /// artifact written or loaded compares them).
     artifact_fingerprint: std::sync::OnceLock<Vec<(String, String)>>,
@@ -99,6 +102,7 @@ impl Engine {
                 epochs: EpochRegistry::new(config.tunables().epoch_by_signal),
                 slow_path_call,
                 pool,
+                spare_memories: Arc::default(),
                 artifact_fingerprint: std::sync::OnceLock::new(),
             }),
         })
@@ -184,6 +188,7 @@ impl Engine {
     pub(crate) fn allocation(&self) -> crate::vm::Allocation<'_> {
         crate::vm::Allocation {
             pool: self.inner.pool.as_ref(),
+            spare_memories: &self.inner.spare_memories,
             memory_init_cow: self.inner.config.memory_init_cow,
         }
     }

@@ -108,7 +108,8 @@ impl Memory {
         inner.check_counts(0, 1, 0)?;
         let store = &mut inner.opaque;
         let tunables = store.engine().config().tunables().clone();
-        let memory = LinearMemory::new(&ty.to_wasm(), &tunables, None)?;
+        let spares = store.engine().allocation().spare_memories;
+        let memory = LinearMemory::new(&ty.to_wasm(), &tunables, None, spares)?;
         Ok(store.add_memory(memory))
     }
 

@@ -12,6 +12,7 @@ use super::memory::{LinearMemory, MemoryError};
 use super::memory_image::MemoryImage;
 use super::mmap::Mmap;
 use super::pool::{InstancePool, PoolError};
+use super::spare_memories::SpareMemories;
 use super::table::{LazyInit, Table, TableImage};
 use super::val_raw::ValRaw;
 use super::vmcontext::*;
@@ -147,6 +148,8 @@ impl LoadedModule {
 pub struct Allocation<'a> {
     /// The pool to take slots from; on demand when `None`.
     pub pool: Option<&'a Arc<InstancePool>>,
+    /// Where on-demand memories take and return their reservations.
+    pub spare_memories: &'a Arc<SpareMemories>,
     /// Whether memories start from copy-on-write images where possible.
     pub memory_init_cow: bool,
 }
@@ -406,7 +409,7 @@ impl Instance {
             let image = images.get(i).and_then(Option::as_ref);
             let tunables = &instance.module.tunables;
             let mut memory = match allocation.pool {
-                None => LinearMemory::new(ty, tunables, image)?,
+                None => LinearMemory::new(ty, tunables, image, allocation.spare_memories)?,
                 Some(pool) => LinearMemory::new_pooled(ty, tunables, image, pool)?,
             };
             let r = VMMemoryRef {

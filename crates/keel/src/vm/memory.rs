@@ -6,14 +6,17 @@
 //!   |                        |<-- grows into this by mprotect ----->|guard|
 //! ```
 //!
-//! A memory reserves its whole reachable range when it is created and never
-//! moves, so generated code may treat `base` as constant. Growing makes more
+//! A memory reserves its whole reachable range when it is created (or takes
+//! a released reservation, reset: a pool slot or one of the engine's spares,
+//! [`super::spare_memories`]) and never moves, so generated code may treat
+//! `base` as constant. Growing makes more
 //! pages accessible; an access past `current_length` faults and the signal
 //! handler reports it as out of bounds.
 
 use super::memory_image::MemoryImage;
 use super::mmap::{Mmap, page_size};
 use super::pool::{InstancePool, MemorySlot, PoolError};
+use super::spare_memories::SpareMemories;
 use super::vmcontext::VMMemoryDefinition;
 use keel_environ::{Memory, Tunables, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
 use std::sync::Arc;
@@ -47,16 +50,12 @@ impl From<std::io::Error> for MemoryError {
     }
 }
 
-/// Where a memory's pages come from.
-enum Backing {
-    /// A reservation of its own, unmapped on drop.
-    OnDemand(Mmap),
-    /// A slot of the pooling allocator, reset and returned on drop. Always
-    /// `Some` until then.
-    Pooled {
-        slot: Option<MemorySlot>,
-        pool: Arc<InstancePool>,
-    },
+/// Where a memory's reservation goes back to when it is dropped.
+enum SlotHome {
+    /// The engine's spare reservations (on-demand allocation).
+    Spares(Arc<SpareMemories>),
+    /// The pooling allocator.
+    Pool(Arc<InstancePool>),
 }
 
 /// A linear memory. Its definition comes first, so a pointer to the
@@ -65,7 +64,10 @@ enum Backing {
 #[repr(C)]
 pub struct LinearMemory {
     definition: VMMemoryDefinition,
-    backing: Backing,
+    /// The reservation; always `Some` until dropped.
+    slot: Option<MemorySlot>,
+    /// Where `slot` goes back to, reset.
+    home: SlotHome,
     /// Largest size in bytes this memory may reach.
     maximum_bytes: usize,
     /// Declared maximum in pages, if any.
@@ -79,7 +81,7 @@ pub struct LinearMemory {
     guest_never_ran: bool,
 }
 
-// SAFETY: the definition's pointer points into `mmap`, which this value
+// SAFETY: the definition's pointer points into `slot`, which this value
 // owns; nothing else holds on to it across threads without the store.
 unsafe impl Send for LinearMemory {}
 // SAFETY: shared references only read the definition, and write nothing
@@ -88,31 +90,27 @@ unsafe impl Sync for LinearMemory {}
 
 impl LinearMemory {
     /// Creates a memory of type `ty`, zeroed, laid out as `tunables` says,
-    /// with `image` (if any) mapped copy-on-write over its start.
+    /// with `image` (if any) mapped copy-on-write over its start, in one of
+    /// `spares` or a fresh reservation.
     pub fn new(
         ty: &Memory,
         tunables: &Tunables,
         image: Option<&Arc<MemoryImage>>,
+        spares: &Arc<SpareMemories>,
     ) -> Result<Box<LinearMemory>, MemoryError> {
         let (initial, maximum_bytes) = sizes(ty, tunables, usize::MAX)?;
         let reservation = usize::try_from(tunables.memory_reservation).unwrap_or(usize::MAX);
         let guard = usize::try_from(tunables.memory_guard_size).unwrap_or(0);
-        let mut mmap = Mmap::reserve(reservation.saturating_add(guard))?;
-        mmap.make_accessible(0, initial)?;
-        if let Some(image) = image {
-            mmap.map_file_private(image.start(), image.byte_len(), image.fd(), 0)?;
-        }
-        Ok(Box::new(LinearMemory {
-            definition: VMMemoryDefinition {
-                base: mmap.as_ptr(),
-                current_length: initial,
-            },
-            backing: Backing::OnDemand(mmap),
+        let mut slot = spares.take(reservation.saturating_add(guard))?;
+        // On failure the slot, in an unknown state, is unmapped.
+        prepare_slot(&mut slot, image, initial)?;
+        Ok(Self::in_slot(
+            slot,
+            SlotHome::Spares(spares.clone()),
+            initial,
             maximum_bytes,
-            declared_maximum: ty.maximum,
-            host_written: AtomicBool::new(false),
-            guest_never_ran: false,
-        }))
+            ty,
+        ))
     }
 
     /// Creates a memory of type `ty` in a slot of `pool`, reading as zeros
@@ -129,27 +127,39 @@ impl LinearMemory {
             pool.scrap_memory_slot(slot);
             return Err(e.into());
         }
-        Ok(Box::new(LinearMemory {
+        Ok(Self::in_slot(
+            slot,
+            SlotHome::Pool(pool.clone()),
+            initial,
+            maximum_bytes,
+            ty,
+        ))
+    }
+
+    /// A memory in `slot`, prepared with `initial` bytes accessible.
+    fn in_slot(
+        slot: MemorySlot,
+        home: SlotHome,
+        initial: usize,
+        maximum_bytes: usize,
+        ty: &Memory,
+    ) -> Box<LinearMemory> {
+        Box::new(LinearMemory {
             definition: VMMemoryDefinition {
                 base: slot.mmap.as_ptr(),
                 current_length: initial,
             },
-            backing: Backing::Pooled {
-                slot: Some(slot),
-                pool: pool.clone(),
-            },
+            slot: Some(slot),
+            home,
             maximum_bytes,
             declared_maximum: ty.maximum,
             host_written: AtomicBool::new(false),
             guest_never_ran: false,
-        }))
+        })
     }
 
     fn mmap_mut(&mut self) -> Option<&mut Mmap> {
-        match &mut self.backing {
-            Backing::OnDemand(m) => Some(m),
-            Backing::Pooled { slot, .. } => slot.as_mut().map(|s| &mut s.mmap),
-        }
+        self.slot.as_mut().map(|s| &mut s.mmap)
     }
 
     /// The definition generated code reads.
@@ -242,10 +252,11 @@ impl Drop for LinearMemory {
     fn drop(&mut self) {
         let used = self.byte_size();
         let untouched = self.guest_never_ran && !*self.host_written.get_mut();
-        if let Backing::Pooled { slot, pool } = &mut self.backing
-            && let Some(slot) = slot.take()
-        {
-            pool.return_memory_slot(slot, used, untouched);
+        if let Some(slot) = self.slot.take() {
+            match &self.home {
+                SlotHome::Spares(spares) => spares.give_back(slot, used, untouched),
+                SlotHome::Pool(pool) => pool.return_memory_slot(slot, used, untouched),
+            }
         }
     }
 }
@@ -273,9 +284,9 @@ fn sizes(
     ))
 }
 
-/// Makes a pooled slot hold exactly `image` and `initial` accessible
-/// bytes. The slot was reset when released (see [`super::pool`]), so only
-/// the image and the accessible length may need changing.
+/// Makes a slot hold exactly `image` and `initial` accessible bytes. The
+/// slot is fresh or was reset when released ([`MemorySlot::reset`]), so
+/// only the image and the accessible length may need changing.
 fn prepare_slot(
     slot: &mut MemorySlot,
     image: Option<&Arc<MemoryImage>>,

@@ -11,7 +11,8 @@
 //! - [`mmap`]: anonymous mappings.
 //! - [`memory`], [`table`]: linear memories and tables;
 //!   [`memory_image`]: copy-on-write initial contents of memories.
-//! - [`pool`]: the pooling allocator's slots.
+//! - [`pool`]: the pooling allocator's slots; [`spare_memories`]: released
+//!   reservations of on-demand memories, kept for the next one.
 //! - [`vmcontext`]: the structs generated code shares with the runtime.
 //! - [`instance`]: an instance's context and initialization.
 //! - [`code_memory`], [`code_registry`]: loaded code and its lookup tables;
@@ -34,6 +35,7 @@ pub mod memory;
 pub mod memory_image;
 pub mod mmap;
 pub mod pool;
+pub mod spare_memories;
 pub mod sys;
 pub mod table;
 pub mod traphandlers;

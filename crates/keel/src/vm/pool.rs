@@ -130,6 +130,24 @@ pub struct MemorySlot {
     pub accessible: usize,
 }
 
+impl MemorySlot {
+    /// Resets the slot after a tenant whose first `used` bytes were
+    /// accessible, so that they read as zeros and the image again;
+    /// `untouched` says nothing wrote them since the slot was taken, so
+    /// they still do. Returns `false` if the slot cannot be reset and must
+    /// not be reused.
+    pub fn reset(&mut self, used: usize, untouched: bool) -> bool {
+        if untouched || self.mmap.discard(0, used).is_ok() {
+            self.accessible = used;
+            return true;
+        }
+        // Should `madvise` ever fail, start the slot over, or drop it.
+        self.image = None;
+        self.accessible = 0;
+        self.mmap.reset_to_reserved(0, self.mmap.len()).is_ok()
+    }
+}
+
 /// Every slot of every kind, free ones on LIFO lists.
 pub struct InstancePool {
     limits: PoolLimits,
@@ -292,17 +310,9 @@ impl InstancePool {
     /// access), so they still read as zeros and the image: no reset.
     pub fn return_memory_slot(&self, mut slot: MemorySlot, used: usize, untouched: bool) {
         debug_assert_eq!(slot.mmap.len(), self.memory_slot_size);
-        if untouched || slot.mmap.discard(0, used).is_ok() {
-            slot.accessible = used;
-        } else {
-            // Should `madvise` ever fail, start the slot over, or drop it.
-            slot.image = None;
-            slot.accessible = 0;
-            if slot.mmap.reset_to_reserved(0, slot.mmap.len()).is_err() {
-                return;
-            }
+        if slot.reset(used, untouched) {
+            lock(&self.memories).push(slot);
         }
-        lock(&self.memories).push(slot);
     }
 
     /// Takes a fiber stack, which goes back to the pool when dropped.

@@ -18,6 +18,13 @@ fn one_slot_engine() -> Engine {
     Engine::new(&config).unwrap()
 }
 
+/// Engines whose next instance reuses the previous one's memory: a
+/// one-slot pool, and on-demand allocation, which keeps released memory
+/// reservations for the next memory (`vm/spare_memories.rs`).
+fn reusing_engines() -> [Engine; 2] {
+    [one_slot_engine(), Engine::default()]
+}
+
 /// A tenant that, when asked, writes a secret everywhere it can: its data
 /// page, the rest of its memory, memory it grows, a global, table slots
 /// and table growth.
@@ -84,23 +91,24 @@ fn assert_initial_state(engine: &Engine, module: &Module) {
 
 #[test]
 fn a_reused_slot_shows_only_the_modules_initial_state() {
-    let engine = one_slot_engine();
-    let module = Module::new(&engine, TENANT).unwrap();
-    for round in 0..3 {
+    for engine in reusing_engines() {
+        let module = Module::new(&engine, TENANT).unwrap();
+        for round in 0..3 {
+            assert_initial_state(&engine, &module);
+            let mut store = Store::new(&engine, ());
+            let instance = Linker::new(&engine)
+                .instantiate(&mut store, &module)
+                .unwrap();
+            let write = instance
+                .get_typed_func::<(), ()>(&mut store, "write_secret")
+                .unwrap();
+            write.call(&mut store, ()).unwrap();
+            let mem = instance.get_memory(&mut store, "mem").unwrap();
+            assert_eq!(mem.size(&store), 4, "round {round}: the tenant grew");
+            // Dropping the store returns the slots.
+        }
         assert_initial_state(&engine, &module);
-        let mut store = Store::new(&engine, ());
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &module)
-            .unwrap();
-        let write = instance
-            .get_typed_func::<(), ()>(&mut store, "write_secret")
-            .unwrap();
-        write.call(&mut store, ()).unwrap();
-        let mem = instance.get_memory(&mut store, "mem").unwrap();
-        assert_eq!(mem.size(&store), 4, "round {round}: the tenant grew");
-        // Dropping the store returns the slots.
     }
-    assert_initial_state(&engine, &module);
 }
 
 /// A slot goes back to the pool without a reset only if no guest code of
@@ -146,28 +154,29 @@ fn a_slot_the_host_wrote_is_reset_though_no_guest_code_ran() {
             assert!(t.get(&mut *store, 0).unwrap().as_func().unwrap().is_some());
         }),
     ];
-    let engine = one_slot_engine();
-    let tenant = Module::new(&engine, TENANT).unwrap();
-    let other = Module::new(
-        &engine,
-        r#"(module (memory (export "mem") 1) (table (export "t") 8 funcref))"#,
-    )
-    .unwrap();
-    let tenant_writes = |write: HostWrite| {
-        let mut store = Store::new(&engine, ());
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &tenant)
-            .unwrap();
-        write(&mut store, &instance);
-    };
-    for (what, write) in writes {
-        // The next instance of the same module sees its initial state.
-        tenant_writes(write);
-        assert_initial_state(&engine, &tenant);
-        // And one of another module sees nothing of it (a table element
-        // left behind would read as a function here).
-        tenant_writes(write);
-        assert_blank(&engine, &other, what);
+    for engine in reusing_engines() {
+        let tenant = Module::new(&engine, TENANT).unwrap();
+        let other = Module::new(
+            &engine,
+            r#"(module (memory (export "mem") 1) (table (export "t") 8 funcref))"#,
+        )
+        .unwrap();
+        let tenant_writes = |write: HostWrite| {
+            let mut store = Store::new(&engine, ());
+            let instance = Linker::new(&engine)
+                .instantiate(&mut store, &tenant)
+                .unwrap();
+            write(&mut store, &instance);
+        };
+        for (what, write) in writes {
+            // The next instance of the same module sees its initial state.
+            tenant_writes(write);
+            assert_initial_state(&engine, &tenant);
+            // And one of another module sees nothing of it (a table element
+            // left behind would read as a function here).
+            tenant_writes(write);
+            assert_blank(&engine, &other, what);
+        }
     }
 }
 
@@ -189,68 +198,70 @@ fn assert_blank(engine: &Engine, module: &Module, what: &str) {
 /// as having run: the slot is reset.
 #[test]
 fn a_slot_written_by_a_start_function_is_reset() {
-    let engine = one_slot_engine();
-    let start_function = |end: &str| {
-        let wat = format!(
-            r#"(module (memory 1) (table 4 funcref) (func $f) (elem declare func $f)
-                 (func $s (i32.store (i32.const 8) (i32.const 42))
-                          (table.set (i32.const 2) (ref.func $f))
-                          {end})
-                 (start $s))"#
-        );
-        Module::new(&engine, &wat).unwrap()
-    };
-    let other = Module::new(
-        &engine,
-        r#"(module (memory (export "mem") 1) (table (export "t") 4 funcref))"#,
-    )
-    .unwrap();
-    for (end, traps) in [("", false), ("unreachable", true)] {
-        let mut store = Store::new(&engine, ());
-        let result = Linker::new(&engine).instantiate(&mut store, &start_function(end));
-        assert_eq!(result.is_err(), traps);
-        drop(store);
-        assert_blank(&engine, &other, &format!("traps: {traps}"));
+    for engine in reusing_engines() {
+        let start_function = |end: &str| {
+            let wat = format!(
+                r#"(module (memory 1) (table 4 funcref) (func $f) (elem declare func $f)
+                     (func $s (i32.store (i32.const 8) (i32.const 42))
+                              (table.set (i32.const 2) (ref.func $f))
+                              {end})
+                     (start $s))"#
+            );
+            Module::new(&engine, &wat).unwrap()
+        };
+        let other = Module::new(
+            &engine,
+            r#"(module (memory (export "mem") 1) (table (export "t") 4 funcref))"#,
+        )
+        .unwrap();
+        for (end, traps) in [("", false), ("unreachable", true)] {
+            let mut store = Store::new(&engine, ());
+            let result = Linker::new(&engine).instantiate(&mut store, &start_function(end));
+            assert_eq!(result.is_err(), traps);
+            drop(store);
+            assert_blank(&engine, &other, &format!("traps: {traps}"));
+        }
     }
 }
 
 #[test]
 fn a_slot_reused_by_another_module_shows_none_of_the_first() {
-    let engine = one_slot_engine();
-    let tenant = Module::new(&engine, TENANT).unwrap();
-    let other = Module::new(
-        &engine,
-        r#"(module (memory (export "mem") 1) (table (export "t") 8 funcref)
-                   (global (export "g") (mut i64) (i64.const 0)))"#,
-    )
-    .unwrap();
-    {
-        let mut store = Store::new(&engine, ());
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &tenant)
-            .unwrap();
-        let write = instance
-            .get_typed_func::<(), ()>(&mut store, "write_secret")
-            .unwrap();
-        write.call(&mut store, ()).unwrap();
-    }
-    {
-        let mut store = Store::new(&engine, ());
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &other)
-            .unwrap();
-        let mem = instance.get_memory(&mut store, "mem").unwrap();
-        assert_eq!(mem.size(&store), 1);
-        assert!(mem.data(&store).iter().all(|b| *b == 0), "no data leaks");
-        let t = instance.get_table(&mut store, "t").unwrap();
-        for i in 0..8 {
-            assert_eq!(t.get(&mut store, i).unwrap().as_func(), Some(None));
+    for engine in reusing_engines() {
+        let tenant = Module::new(&engine, TENANT).unwrap();
+        let other = Module::new(
+            &engine,
+            r#"(module (memory (export "mem") 1) (table (export "t") 8 funcref)
+                       (global (export "g") (mut i64) (i64.const 0)))"#,
+        )
+        .unwrap();
+        {
+            let mut store = Store::new(&engine, ());
+            let instance = Linker::new(&engine)
+                .instantiate(&mut store, &tenant)
+                .unwrap();
+            let write = instance
+                .get_typed_func::<(), ()>(&mut store, "write_secret")
+                .unwrap();
+            write.call(&mut store, ()).unwrap();
         }
-        let g = instance.get_global(&mut store, "g").unwrap();
-        assert_eq!(g.get(&mut store).i64(), Some(0));
+        {
+            let mut store = Store::new(&engine, ());
+            let instance = Linker::new(&engine)
+                .instantiate(&mut store, &other)
+                .unwrap();
+            let mem = instance.get_memory(&mut store, "mem").unwrap();
+            assert_eq!(mem.size(&store), 1);
+            assert!(mem.data(&store).iter().all(|b| *b == 0), "no data leaks");
+            let t = instance.get_table(&mut store, "t").unwrap();
+            for i in 0..8 {
+                assert_eq!(t.get(&mut store, i).unwrap().as_func(), Some(None));
+            }
+            let g = instance.get_global(&mut store, "g").unwrap();
+            assert_eq!(g.get(&mut store).i64(), Some(0));
+        }
+        // And back: the tenant's image is mapped again.
+        assert_initial_state(&engine, &tenant);
     }
-    // And back: the tenant's image is mapped again.
-    assert_initial_state(&engine, &tenant);
 }
 
 #[test]
@@ -537,5 +548,60 @@ fn funcrefs_written_on_demand_never_show_a_previous_instance() {
                 "{err:?}"
             );
         }
+    }
+}
+
+/// Without a pool, a released memory reservation is reset and kept, and
+/// the next memory takes it rather than mapping one: the tests above that
+/// run on `reusing_engines` then check what it shows. A host-created
+/// memory may take it too.
+#[test]
+fn on_demand_memories_reuse_released_reservations() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, TENANT).unwrap();
+    let base_after_write = || {
+        let mut store = Store::new(&engine, ());
+        let instance = Linker::new(&engine)
+            .instantiate(&mut store, &module)
+            .unwrap();
+        let write = instance
+            .get_typed_func::<(), ()>(&mut store, "write_secret")
+            .unwrap();
+        write.call(&mut store, ()).unwrap();
+        let mem = instance.get_memory(&mut store, "mem").unwrap();
+        mem.data_ptr(&store) as usize
+    };
+    let first = base_after_write();
+    assert_eq!(base_after_write(), first, "the reservation is reused");
+    let mut store = Store::new(&engine, ());
+    let ty = keel::MemoryType::new(1, None);
+    let mem = keel::Memory::new(&mut store, ty).unwrap();
+    assert_eq!(mem.data_ptr(&store) as usize, first);
+    assert_eq!(mem.size(&store), 1);
+    assert!(mem.data(&store).iter().all(|b| *b == 0), "no data leaks");
+    drop(store);
+    // What the last tenant grew into is inaccessible again to guest code,
+    // which has no bounds checks but the reservation's protection.
+    let loader = Module::new(
+        &engine,
+        r#"(module (memory (export "mem") 1)
+             (func (export "load") (param i32) (result i64) (i64.load (local.get 0))))"#,
+    )
+    .unwrap();
+    for round in 0..2 {
+        let mut store = Store::new(&engine, ());
+        let instance = Linker::new(&engine)
+            .instantiate(&mut store, &loader)
+            .unwrap();
+        let load = instance
+            .get_typed_func::<i32, i64>(&mut store, "load")
+            .unwrap();
+        let err = load.call(&mut store, 200000).unwrap_err();
+        let trap = err.downcast_ref::<keel::Trap>().unwrap();
+        assert_eq!(*trap, keel::Trap::MemoryOutOfBounds, "round {round}");
+        let mem = instance.get_memory(&mut store, "mem").unwrap();
+        assert_eq!(mem.data_ptr(&store) as usize, first);
+        mem.grow(&mut store, 3).unwrap();
+        assert_eq!(load.call(&mut store, 200000).unwrap(), 0);
     }
 }

@@ -12,7 +12,8 @@ pub enum InstanceAllocationStrategy {
     /// linear memory's reservation: the engine keeps up to 16 released
     /// ones, reset to zeros, for its next memories, because mapping and
     /// unmapping 4 GiB costs more than the rest of an instantiation. They
-    /// cost address space, not memory, and go when the engine does.
+    /// cost address space (and keep the data image of the last module each
+    /// served), and go when the engine does.
     #[default]
     OnDemand,
     /// Slots are reserved once, when the engine is created, and reused:

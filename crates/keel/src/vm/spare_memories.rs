@@ -11,11 +11,13 @@
 //! takes one before it reserves anew: a host that instantiates per
 //! request maps nothing after the first request.
 //!
-//! The cost is address space, not memory: a spare holds no pages (its
+//! The cost is mostly address space: a spare holds no private pages (its
 //! accessible bytes were given back with `MADV_DONTNEED`), only its
 //! reservation, the page tables its last tenant touched, and the
-//! copy-on-write image of its last module (which the next instance of that
-//! module then finds in place).
+//! copy-on-write image of its last module, which the next instance of that
+//! module finds in place. That image's pages are memory: a spare keeps
+//! the image of a module already dropped until another memory takes the
+//! spare, as a pool slot does.
 
 use super::mmap::Mmap;
 use super::pool::MemorySlot;

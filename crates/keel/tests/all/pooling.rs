@@ -89,21 +89,26 @@ fn assert_initial_state(engine: &Engine, module: &Module) {
     assert!(mem.read(&store, 200000, &mut [0u8; 8]).is_err());
 }
 
+/// Instantiates `TENANT` and has it write its secret everywhere; returns
+/// its store (dropping it releases the slots) and its memory.
+fn tenant_wrote_secret(engine: &Engine, module: &Module) -> (Store<()>, keel::Memory) {
+    let mut store = Store::new(engine, ());
+    let instance = Linker::new(engine).instantiate(&mut store, module).unwrap();
+    let write = instance
+        .get_typed_func::<(), ()>(&mut store, "write_secret")
+        .unwrap();
+    write.call(&mut store, ()).unwrap();
+    let mem = instance.get_memory(&mut store, "mem").unwrap();
+    (store, mem)
+}
+
 #[test]
 fn a_reused_slot_shows_only_the_modules_initial_state() {
     for engine in reusing_engines() {
         let module = Module::new(&engine, TENANT).unwrap();
         for round in 0..3 {
             assert_initial_state(&engine, &module);
-            let mut store = Store::new(&engine, ());
-            let instance = Linker::new(&engine)
-                .instantiate(&mut store, &module)
-                .unwrap();
-            let write = instance
-                .get_typed_func::<(), ()>(&mut store, "write_secret")
-                .unwrap();
-            write.call(&mut store, ()).unwrap();
-            let mem = instance.get_memory(&mut store, "mem").unwrap();
+            let (store, mem) = tenant_wrote_secret(&engine, &module);
             assert_eq!(mem.size(&store), 4, "round {round}: the tenant grew");
             // Dropping the store returns the slots.
         }
@@ -234,16 +239,7 @@ fn a_slot_reused_by_another_module_shows_none_of_the_first() {
                        (global (export "g") (mut i64) (i64.const 0)))"#,
         )
         .unwrap();
-        {
-            let mut store = Store::new(&engine, ());
-            let instance = Linker::new(&engine)
-                .instantiate(&mut store, &tenant)
-                .unwrap();
-            let write = instance
-                .get_typed_func::<(), ()>(&mut store, "write_secret")
-                .unwrap();
-            write.call(&mut store, ()).unwrap();
-        }
+        drop(tenant_wrote_secret(&engine, &tenant));
         {
             let mut store = Store::new(&engine, ());
             let instance = Linker::new(&engine)
@@ -560,15 +556,7 @@ fn on_demand_memories_reuse_released_reservations() {
     let engine = Engine::default();
     let module = Module::new(&engine, TENANT).unwrap();
     let base_after_write = || {
-        let mut store = Store::new(&engine, ());
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &module)
-            .unwrap();
-        let write = instance
-            .get_typed_func::<(), ()>(&mut store, "write_secret")
-            .unwrap();
-        write.call(&mut store, ()).unwrap();
-        let mem = instance.get_memory(&mut store, "mem").unwrap();
+        let (store, mem) = tenant_wrote_secret(&engine, &module);
         mem.data_ptr(&store) as usize
     };
     let first = base_after_write();

@@ -74,19 +74,19 @@ impl Engine {
         );
         let compiler =
             Compiler::new(config.compiler.clone()).context("cannot create the compiler")?;
+        // Every memory's reservation: what generated code may address.
+        let t = config.tunables();
+        let memory_slot = t.memory_reservation.saturating_add(t.memory_guard_size);
+        let memory_slot = usize::try_from(memory_slot).unwrap_or(usize::MAX);
         let pool = match &config.allocation_strategy {
             crate::InstanceAllocationStrategy::OnDemand => None,
             crate::InstanceAllocationStrategy::Pooling(p) => {
-                let t = config.tunables();
-                let slot = t.memory_reservation.saturating_add(t.memory_guard_size);
-                let slot = usize::try_from(slot).unwrap_or(usize::MAX);
                 let mut limits = p.limits.clone();
                 limits.stack_size = config.async_stack_size;
                 limits.zero_stacks = config.async_stack_zeroing;
-                Some(Arc::new(InstancePool::new(limits, slot)?))
+                Some(Arc::new(InstancePool::new(limits, memory_slot)?))
             }
         };
-        let t = config.tunables();
         let slow_path_call = if t.epoch_interruption || (t.consume_fuel && t.fuel_yields) {
             let code = compiler.compile_slow_path_trampoline()?;
             Some(load_trampoline(&code).context("cannot map trampoline")?)
@@ -102,7 +102,7 @@ impl Engine {
                 epochs: EpochRegistry::new(config.tunables().epoch_by_signal),
                 slow_path_call,
                 pool,
-                spare_memories: Arc::default(),
+                spare_memories: Arc::new(SpareMemories::new(memory_slot)),
                 artifact_fingerprint: std::sync::OnceLock::new(),
             }),
         })

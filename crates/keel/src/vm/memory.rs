@@ -99,9 +99,7 @@ impl LinearMemory {
         spares: &Arc<SpareMemories>,
     ) -> Result<Box<LinearMemory>, MemoryError> {
         let (initial, maximum_bytes) = sizes(ty, tunables, usize::MAX)?;
-        let reservation = usize::try_from(tunables.memory_reservation).unwrap_or(usize::MAX);
-        let guard = usize::try_from(tunables.memory_guard_size).unwrap_or(0);
-        let mut slot = spares.take(reservation.saturating_add(guard))?;
+        let mut slot = spares.take()?;
         // On failure the slot, in an unknown state, is unmapped.
         prepare_slot(&mut slot, image, initial)?;
         Ok(Self::in_slot(

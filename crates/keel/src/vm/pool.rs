@@ -131,6 +131,15 @@ pub struct MemorySlot {
 }
 
 impl MemorySlot {
+    /// A fresh reservation of `len` bytes with nothing accessible.
+    pub fn reserve(len: usize) -> std::io::Result<MemorySlot> {
+        Ok(MemorySlot {
+            mmap: Mmap::reserve(len)?,
+            image: None,
+            accessible: 0,
+        })
+    }
+
     /// Resets the slot after a tenant whose first `used` bytes were
     /// accessible, so that they read as zeros and the image again;
     /// `untouched` says nothing wrote them since the slot was taken, so
@@ -158,7 +167,7 @@ pub struct InstancePool {
     stacks: Mutex<Vec<Mmap>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a list half-updated
     // (push and pop are atomic with respect to panics), so poison is moot.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -171,13 +180,7 @@ impl InstancePool {
     /// address space, not memory: pages are only backed once touched.
     pub fn new(limits: PoolLimits, memory_slot_size: usize) -> Result<InstancePool, PoolError> {
         let memories = (0..limits.total_memories)
-            .map(|_| {
-                Ok(MemorySlot {
-                    mmap: Mmap::reserve(memory_slot_size)?,
-                    image: None,
-                    accessible: 0,
-                })
-            })
+            .map(|_| MemorySlot::reserve(memory_slot_size))
             .collect::<std::io::Result<Vec<_>>>()?;
         let table_bytes = limits
             .table_elements

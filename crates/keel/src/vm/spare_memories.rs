@@ -19,38 +19,34 @@
 //! the image of a module already dropped until another memory takes the
 //! spare, as a pool slot does.
 
-use super::mmap::Mmap;
-use super::pool::MemorySlot;
-use std::sync::{Mutex, MutexGuard};
+use super::pool::{MemorySlot, lock};
+use std::sync::Mutex;
 
 /// How many released reservations an engine keeps.
 pub const SPARE_MEMORIES: usize = 16;
 
 /// An engine's released memory reservations, the last released first.
-#[derive(Default)]
 pub struct SpareMemories {
+    /// Bytes of every reservation: the engine's memory reservation and
+    /// guard.
+    slot_size: usize,
     slots: Mutex<Vec<MemorySlot>>,
 }
 
 impl SpareMemories {
-    fn lock(&self) -> MutexGuard<'_, Vec<MemorySlot>> {
-        // Push and pop cannot leave the list half-updated: poison is moot.
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    /// No spares yet; reservations of `slot_size` bytes.
+    pub fn new(slot_size: usize) -> SpareMemories {
+        SpareMemories {
+            slot_size,
+            slots: Mutex::new(Vec::new()),
+        }
     }
 
-    /// A reservation of `len` bytes: a spare if one of that size is kept
-    /// (as its last reset left it), else a fresh one with nothing
-    /// accessible.
-    pub fn take(&self, len: usize) -> std::io::Result<MemorySlot> {
-        let spare = self.lock().pop();
-        match spare {
-            Some(slot) if slot.mmap.len() == len => Ok(slot),
-            _ => Ok(MemorySlot {
-                mmap: Mmap::reserve(len)?,
-                image: None,
-                accessible: 0,
-            }),
-        }
+    /// A reservation: a spare if one is kept (as its last reset left it),
+    /// else a fresh one with nothing accessible.
+    pub fn take(&self) -> std::io::Result<MemorySlot> {
+        let spare = lock(&self.slots).pop();
+        spare.map_or_else(|| MemorySlot::reserve(self.slot_size), Ok)
     }
 
     /// Takes back a reservation whose first `used` bytes were accessible
@@ -58,10 +54,11 @@ impl SpareMemories {
     /// and kept if there is room; otherwise, or if the reset fails, it is
     /// unmapped.
     pub fn give_back(&self, mut slot: MemorySlot, used: usize, untouched: bool) {
-        if self.lock().len() >= SPARE_MEMORIES || !slot.reset(used, untouched) {
+        debug_assert_eq!(slot.mmap.len(), self.slot_size);
+        if lock(&self.slots).len() >= SPARE_MEMORIES || !slot.reset(used, untouched) {
             return;
         }
-        let mut slots = self.lock();
+        let mut slots = lock(&self.slots);
         if slots.len() < SPARE_MEMORIES {
             slots.push(slot);
         }
@@ -76,41 +73,41 @@ mod tests {
 
     #[test]
     fn keeps_at_most_its_capacity_and_reuses_the_last_released() {
-        let spares = SpareMemories::default();
+        let spares = SpareMemories::new(LEN);
         let slots: Vec<_> = (0..SPARE_MEMORIES + 4)
-            .map(|_| spares.take(LEN).unwrap())
+            .map(|_| spares.take().unwrap())
             .collect();
         let last = slots.last().unwrap().mmap.as_ptr();
         for slot in slots {
             spares.give_back(slot, 0, true);
         }
-        assert_eq!(spares.lock().len(), SPARE_MEMORIES);
+        assert_eq!(lock(&spares.slots).len(), SPARE_MEMORIES);
         // The list is full when the last ones come back: they are unmapped,
         // and the last one kept is handed out first.
-        assert_ne!(spares.take(LEN).unwrap().mmap.as_ptr(), last);
-        let kept = spares.lock().last().unwrap().mmap.as_ptr();
-        assert_eq!(spares.take(LEN).unwrap().mmap.as_ptr(), kept);
+        assert_ne!(spares.take().unwrap().mmap.as_ptr(), last);
+        let kept = lock(&spares.slots).last().unwrap().mmap.as_ptr();
+        assert_eq!(spares.take().unwrap().mmap.as_ptr(), kept);
     }
 
     #[test]
-    fn a_spare_of_another_size_is_not_handed_out() {
-        let spares = SpareMemories::default();
-        spares.give_back(spares.take(LEN).unwrap(), 0, true);
-        let other = spares.take(2 * LEN).unwrap();
-        assert_eq!(other.mmap.len(), 2 * LEN);
-        assert_eq!(spares.lock().len(), 0, "the mismatched spare is unmapped");
+    fn fresh_and_kept_reservations_have_the_engines_size() {
+        let spares = SpareMemories::new(LEN);
+        let fresh = spares.take().unwrap();
+        assert_eq!(fresh.mmap.len(), LEN);
+        spares.give_back(fresh, 0, true);
+        assert_eq!(spares.take().unwrap().mmap.len(), LEN);
     }
 
     #[test]
     fn a_written_spare_reads_as_zeros_again() {
-        let spares = SpareMemories::default();
-        let mut slot = spares.take(LEN).unwrap();
+        let spares = SpareMemories::new(LEN);
+        let mut slot = spares.take().unwrap();
         slot.mmap.make_accessible(0, 8192).unwrap();
         // SAFETY: the first 8 KiB were just made accessible, and nothing
         // else refers to this reservation.
         unsafe { std::ptr::write_bytes(slot.mmap.as_ptr(), 0x5e, 8192) };
         spares.give_back(slot, 8192, false);
-        let slot = spares.take(LEN).unwrap();
+        let slot = spares.take().unwrap();
         assert_eq!(slot.accessible, 8192);
         // SAFETY: as above; the reset kept the 8 KiB accessible.
         let bytes = unsafe { std::slice::from_raw_parts(slot.mmap.as_ptr(), 8192) };

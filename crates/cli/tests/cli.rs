@@ -119,6 +119,33 @@ fn wide_arithmetic_is_a_switch() {
     assert!(stderr(&out).contains("wide arithmetic"), "{}", stderr(&out));
 }
 
+/// `-W memory64` turns 64-bit memories on, as in Wasmtime: an `i64`
+/// address past 2^32 is out of bounds, not wrapped.
+#[test]
+fn memory64_is_a_switch() {
+    let dir = temp_dir("memory64");
+    let file = write(
+        &dir,
+        "memory64.wat",
+        br#"(module (memory i64 1) (data (i64.const 8) "\2a")
+              (func (export "f") (param i64) (result i32) (i32.load8_u (local.get 0))))"#,
+    );
+    let args = |w: &'static str, at: &'static str| vec!["run", "-W", w, "--invoke", "f", &file, at];
+    let out = keel(&args("memory64", "8"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
+    let out = keel(&args("memory64=y", "4294967304"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("out of bounds memory access"),
+        "{}",
+        stderr(&out)
+    );
+    let out = keel(&args("memory64=n", "8"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("memory64"), "{}", stderr(&out));
+}
+
 /// Relaxed SIMD is on by default, as in Wasmtime, and
 /// `-W relaxed-simd=n` turns it off; its results are the deterministic
 /// ones (here a fused multiply-add: one rounding).

@@ -10,7 +10,8 @@
 //! A `.wat` file may start with `;;! fuel`, `;;! epoch` or both (on one
 //! line) to translate with fuel or epoch checks on; `;;! epoch-signal`
 //! checks epochs as where signals interrupt loops, `;;! fuel-register`
-//! keeps fuel in the pinned register.
+//! keeps fuel in the pinned register, `;;! memory64` enables 64-bit
+//! memories and tables.
 
 use keel_cranelift::{Compiler, CompilerSettings};
 use keel_environ::ModuleParser;
@@ -43,11 +44,12 @@ fn translate(wat_path: &Path) -> String {
     settings.tunables.fuel_yields = flags.contains("fuel-yields");
     let compiler = Compiler::new(settings).expect("a compiler for the host");
     let bytes = wat::parse_str(&text).expect("the .wat parses");
-    // Keel's default features.
-    let features = WasmFeatures::WASM2
+    // Keel's default features, and those the first line asks for.
+    let mut features = WasmFeatures::WASM2
         | WasmFeatures::EXTENDED_CONST
         | WasmFeatures::MULTI_MEMORY
         | WasmFeatures::RELAXED_SIMD;
+    features.set(WasmFeatures::MEMORY64, flags.contains("memory64"));
     let translation = ModuleParser::new(features)
         .parse(&bytes)
         .expect("the module is valid");

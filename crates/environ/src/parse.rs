@@ -357,9 +357,6 @@ fn mark_escaping(m: &mut Module, f: FuncIndex) {
 }
 
 fn convert_table(ty: &wasmparser::TableType, offset: u64) -> ModuleResult<Table> {
-    if ty.table64 {
-        return Err(ModuleError::unsupported("64-bit tables (memory64)", offset));
-    }
     if ty.shared {
         return Err(ModuleError::unsupported("shared tables", offset));
     }
@@ -367,16 +364,11 @@ fn convert_table(ty: &wasmparser::TableType, offset: u64) -> ModuleResult<Table>
         ty: convert_ref_type(ty.element_type, offset)?,
         minimum: ty.initial,
         maximum: ty.maximum,
+        table64: ty.table64,
     })
 }
 
 fn convert_memory(ty: &wasmparser::MemoryType, offset: u64) -> ModuleResult<Memory> {
-    if ty.memory64 {
-        return Err(ModuleError::unsupported(
-            "64-bit memories (memory64)",
-            offset,
-        ));
-    }
     if ty.shared {
         return Err(ModuleError::unsupported(
             "shared memories (threads)",
@@ -389,7 +381,7 @@ fn convert_memory(ty: &wasmparser::MemoryType, offset: u64) -> ModuleResult<Memo
     Ok(Memory {
         minimum: ty.initial,
         maximum: ty.maximum,
-        memory64: false,
+        memory64: ty.memory64,
         shared: false,
     })
 }

@@ -136,6 +136,9 @@ pub struct Table {
     pub minimum: u64,
     /// Largest number of elements, if bounded.
     pub maximum: Option<u64>,
+    /// Whether indices are 64-bit (memory64 proposal): indices, sizes and
+    /// `table.grow`'s operand and result are `i64`.
+    pub table64: bool,
 }
 
 /// A linear memory's type.
@@ -145,10 +148,23 @@ pub struct Memory {
     pub minimum: u64,
     /// Largest size in pages, if bounded.
     pub maximum: Option<u64>,
-    /// Whether addresses are 64-bit (memory64 proposal).
+    /// Whether addresses are 64-bit (memory64 proposal): indices, sizes and
+    /// `memory.grow`'s operand and result are `i64`.
     pub memory64: bool,
     /// Whether the memory is shared between threads.
     pub shared: bool,
+}
+
+impl Memory {
+    /// The most pages a memory of this index type can have: 4 GiB worth
+    /// for a 32-bit memory, the whole 64-bit index space for a 64-bit one.
+    pub fn index_max_pages(&self) -> u64 {
+        if self.memory64 {
+            crate::WASM64_MAX_PAGES
+        } else {
+            crate::WASM32_MAX_PAGES
+        }
+    }
 }
 
 /// A global's type.

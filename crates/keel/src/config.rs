@@ -126,6 +126,14 @@ impl Config {
         /// multiplication (`i64.add128`, `i64.mul_wide_s`, ...). Off by
         /// default, as in Wasmtime.
         wasm_wide_arithmetic => WIDE_ARITHMETIC;
+        /// 64-bit memories: `i64` addresses, sizes and `memory.grow`
+        /// operands. Off by default, as in Wasmtime. Every access to a
+        /// 64-bit memory is bounds-checked in code (guard pages cannot
+        /// cover a 64-bit index), with one comparison when the static
+        /// offset fits the guard. Such a memory never moves, so it grows at
+        /// most to [`Config::memory_reservation`] (4 GiB by default; raise
+        /// it for larger memories). 64-bit tables are not supported yet.
+        wasm_memory64 => MEMORY64;
         /// Relaxed SIMD (`f32x4.relaxed_madd`, `i8x16.relaxed_swizzle`,
         /// ...). On by default, as in Wasmtime. Keel always gives the
         /// results of the specification's deterministic profile, the same

@@ -97,8 +97,7 @@ impl Memory {
         let inner = &mut *store.as_context_mut().0;
         // The store's limits apply to the host's memories as to a module's.
         let wasm = ty.to_wasm();
-        let page = keel_environ::WASM_PAGE_SIZE;
-        let bytes = |pages: u64| usize::try_from(pages.saturating_mul(page)).unwrap_or(usize::MAX);
+        let bytes = keel_environ::wasm_pages_to_bytes;
         if !inner.limit_memory(0, bytes(wasm.minimum), wasm.maximum.map(bytes))? {
             anyhow::bail!(
                 "memory minimum size of {} pages exceeds the store's limit",
@@ -124,7 +123,12 @@ impl Memory {
     /// Its type (with the current size as minimum).
     pub fn ty(&self, store: impl AsContext) -> MemoryType {
         let m = self.vm(&store.as_context().0.opaque);
-        MemoryType::new(m.pages() as u32, m.declared_maximum().map(|p| p as u32))
+        MemoryType::from_wasm(keel_environ::Memory {
+            minimum: m.pages(),
+            maximum: m.declared_maximum(),
+            memory64: m.is_64(),
+            shared: false,
+        })
     }
 
     /// Its contents.
@@ -215,9 +219,7 @@ impl Memory {
         let Some(desired) = desired else {
             bail!("failed to grow memory by `{delta}` pages");
         };
-        let maximum = mem
-            .declared_maximum()
-            .map(|p| (p * WASM_PAGE_SIZE) as usize);
+        let maximum = mem.declared_maximum_bytes();
         ensure!(
             delta == 0 || inner.limit_memory(current, desired, maximum)?,
             "failed to grow memory by `{delta}` pages: limited by the store"
@@ -254,11 +256,12 @@ impl Table {
     /// Its type (with the current size as minimum).
     pub fn ty(&self, store: impl AsContext) -> TableType {
         let t = self.vm(&store.as_context().0.opaque);
-        TableType::new(
-            crate::RefType::from_wasm(t.ty()),
-            t.size() as u32,
-            t.maximum().map(|m| m as u32),
-        )
+        TableType::from_wasm(keel_environ::Table {
+            ty: t.ty(),
+            minimum: t.size(),
+            maximum: t.maximum(),
+            table64: t.is_64(),
+        })
     }
 
     /// Number of elements.

@@ -8,7 +8,7 @@ use crate::vm::vmcontext::{VMFunctionImport, VMGlobalDefinition};
 use crate::vm::{Imports, Instance as VmInstance, LinearMemory, Table as VmTable};
 use crate::{Extern, Func, Global, GlobalType, Memory, Module, Table, TypedFunc};
 use anyhow::{Context as _, bail};
-use keel_environ::{EntityIndex, WASM_PAGE_SIZE};
+use keel_environ::EntityIndex;
 use std::ptr::NonNull;
 
 /// An instance of a module in a store.
@@ -106,6 +106,7 @@ impl Instance {
                     let ptr = opaque.tables[opaque.check(table.0)];
                     let actual = opaque.table(table.0);
                     if actual.ty() != expected.ty
+                        || actual.is_64() != expected.table64
                         || !limits_match(
                             actual.size(),
                             actual.maximum(),
@@ -114,10 +115,12 @@ impl Instance {
                         )
                     {
                         return Err(incompatible(format!(
-                            "expected table {} {:?}..{:?}, found {} {}..{:?}",
+                            "expected table {} {} {:?}..{:?}, found {} {} {}..{:?}",
+                            index_type(expected.table64),
                             expected.ty,
                             expected.minimum,
                             expected.maximum,
+                            index_type(actual.is_64()),
                             actual.ty(),
                             actual.size(),
                             actual.maximum()
@@ -129,16 +132,20 @@ impl Instance {
                     let expected = env.memories[m];
                     let ptr = opaque.memories[opaque.check(memory.0)];
                     let actual = opaque.memory(memory.0);
-                    if !limits_match(
-                        actual.pages(),
-                        actual.declared_maximum(),
-                        expected.minimum,
-                        expected.maximum,
-                    ) {
-                        return Err(incompatible(format!(
-                            "expected memory of {}..{:?} pages, found {}..{:?}",
+                    if actual.is_64() != expected.memory64
+                        || !limits_match(
+                            actual.pages(),
+                            actual.declared_maximum(),
                             expected.minimum,
                             expected.maximum,
+                        )
+                    {
+                        return Err(incompatible(format!(
+                            "expected {} memory of {}..{:?} pages, found {} memory of {}..{:?}",
+                            index_type(expected.memory64),
+                            expected.minimum,
+                            expected.maximum,
+                            index_type(actual.is_64()),
                             actual.pages(),
                             actual.declared_maximum()
                         )));
@@ -204,8 +211,8 @@ impl Instance {
             }
         }
         for (_, mem) in env.memories.iter().skip(env.num_imported_memories) {
-            let desired = (mem.minimum * WASM_PAGE_SIZE) as usize;
-            let maximum = mem.maximum.map(|m| (m * WASM_PAGE_SIZE) as usize);
+            let desired = keel_environ::wasm_pages_to_bytes(mem.minimum);
+            let maximum = mem.maximum.map(keel_environ::wasm_pages_to_bytes);
             if !store.limit_memory(0, desired, maximum)? {
                 bail!(
                     "memory minimum size of {} pages exceeds the store's limit",
@@ -389,6 +396,11 @@ pub(crate) fn entity_kind(e: EntityIndex) -> &'static str {
         EntityIndex::Memory(_) => "memory",
         EntityIndex::Global(_) => "global",
     }
+}
+
+/// How an import mismatch names an index type.
+fn index_type(is_64: bool) -> &'static str {
+    if is_64 { "i64" } else { "i32" }
 }
 
 fn extern_kind(e: &Extern) -> &'static str {

@@ -358,16 +358,8 @@ impl StoreOpaque {
         let init = self.table_element(init, ty)?;
         // SAFETY: `table_element` checked `init` (null, a funcref of this
         // store, or an externref its set now holds).
-        let table = unsafe {
-            Table::new(
-                ty.element().to_wasm(),
-                ty.minimum(),
-                ty.maximum(),
-                init,
-                None,
-            )
-        }
-        .ok_or_else(|| anyhow::anyhow!("table of {} elements is too large", ty.minimum()))?;
+        let table = unsafe { Table::new(&ty.to_wasm(), init, None) }
+            .ok_or_else(|| anyhow::anyhow!("table of {} elements is too large", ty.minimum()))?;
         Ok(self.add_table(table))
     }
 

@@ -241,16 +241,33 @@ pub struct TableType {
     element: RefType,
     minimum: u64,
     maximum: Option<u64>,
+    table64: bool,
 }
 
 impl TableType {
-    /// A table type.
+    /// A table type with 32-bit indices.
     pub fn new(element: RefType, minimum: u32, maximum: Option<u32>) -> TableType {
         TableType {
             element,
             minimum: u64::from(minimum),
             maximum: maximum.map(u64::from),
+            table64: false,
         }
+    }
+    /// A table type with 64-bit indices (memory64). A module can import
+    /// such a table only with
+    /// [`Config::wasm_memory64`](crate::Config::wasm_memory64) on.
+    pub fn new64(element: RefType, minimum: u64, maximum: Option<u64>) -> TableType {
+        TableType {
+            element,
+            minimum,
+            maximum,
+            table64: true,
+        }
+    }
+    /// Whether its indices are 64-bit.
+    pub fn is_64(&self) -> bool {
+        self.table64
     }
     /// Element type.
     pub fn element(&self) -> &RefType {
@@ -269,6 +286,15 @@ impl TableType {
             element: RefType::from_wasm(t.ty),
             minimum: t.minimum,
             maximum: t.maximum,
+            table64: t.table64,
+        }
+    }
+    pub(crate) fn to_wasm(self) -> keel_environ::Table {
+        keel_environ::Table {
+            ty: self.element.to_wasm(),
+            minimum: self.minimum,
+            maximum: self.maximum,
+            table64: self.table64,
         }
     }
 }
@@ -278,6 +304,7 @@ impl TableType {
 pub struct MemoryType {
     minimum: u64,
     maximum: Option<u64>,
+    memory64: bool,
 }
 
 impl MemoryType {
@@ -286,6 +313,17 @@ impl MemoryType {
         MemoryType {
             minimum: u64::from(minimum),
             maximum: maximum.map(u64::from),
+            memory64: false,
+        }
+    }
+    /// A 64-bit memory type (memory64: `i64` addresses), sizes in 64 KiB
+    /// pages. A module can import such a memory only with
+    /// [`Config::wasm_memory64`](crate::Config::wasm_memory64) on.
+    pub fn new64(minimum: u64, maximum: Option<u64>) -> MemoryType {
+        MemoryType {
+            minimum,
+            maximum,
+            memory64: true,
         }
     }
     /// Initial size in pages.
@@ -296,21 +334,22 @@ impl MemoryType {
     pub fn maximum(&self) -> Option<u64> {
         self.maximum
     }
-    /// Whether it is a 64-bit memory (never, in Keel today).
+    /// Whether it is a 64-bit memory.
     pub fn is_64(&self) -> bool {
-        false
+        self.memory64
     }
     pub(crate) fn from_wasm(m: keel_environ::Memory) -> MemoryType {
         MemoryType {
             minimum: m.minimum,
             maximum: m.maximum,
+            memory64: m.memory64,
         }
     }
     pub(crate) fn to_wasm(self) -> keel_environ::Memory {
         keel_environ::Memory {
             minimum: self.minimum,
             maximum: self.maximum,
-            memory64: false,
+            memory64: self.memory64,
             shared: false,
         }
     }

@@ -189,20 +189,76 @@ impl<'a> FuncEnvironment<'a> {
         offset: u64,
         size: u8,
     ) -> (Value, i32) {
+        if self.module.memories[mem].memory64 {
+            return self.heap_address64(b, mem, index, offset, size);
+        }
         let base = self.memory_base(b, mem);
         let index = b.ins().uextend(types::I64, index);
         if self.tunables.access_needs_no_check(offset, u64::from(size)) {
-            let addr = b.ins().iadd(base, index);
-            if let Ok(offset) = i32::try_from(offset) {
-                return (addr, offset);
-            }
-            let addr = b.ins().iadd_imm_s(addr, offset as i64);
-            return (addr, 0);
+            return unchecked_address(b, base, index, offset);
         }
         // index < 2^32 and offset < 2^32, so none of these sums overflow.
         let end = b.ins().iadd_imm_s(index, (offset + u64::from(size)) as i64);
         let length = self.memory_length(b, mem);
         let oob = b.ins().icmp(IntCC::UnsignedGreaterThan, end, length);
+        let addr = b.ins().iadd(base, index);
+        let addr = b.ins().iadd_imm_s(addr, offset as i64);
+        let null = b.ins().iconst(self.pointer_type, 0);
+        let addr = b.ins().select_spectre_guard(oob, null, addr);
+        (addr, 0)
+    }
+
+    /// [`Self::heap_address`] for a 64-bit memory, which guard pages cannot
+    /// cover: an index below 2^32 (the zero extension of an `i32`) whose
+    /// access ends within the guard needs no check, as in a 32-bit memory,
+    /// and neither does a constant index whose access ends within the
+    /// minimum size (a memory never shrinks). Otherwise, when the access
+    /// ends within the guard, comparing the index with the length is
+    /// enough: from the length to the end of the guard nothing is
+    /// accessible, so an access that starts at or below the length either
+    /// fits or faults. Only a larger static offset needs the full sum,
+    /// which traps if it overflows.
+    fn heap_address64(
+        &self,
+        b: &mut FunctionBuilder<'_>,
+        mem: MemoryIndex,
+        index: Value,
+        offset: u64,
+        size: u8,
+    ) -> (Value, i32) {
+        let base = self.memory_base(b, mem);
+        let access_end = offset.checked_add(u64::from(size));
+        let minimum_bytes = self.module.memories[mem]
+            .minimum
+            .saturating_mul(keel_environ::WASM_PAGE_SIZE);
+        let constant_in_bounds = constant(b, index)
+            .zip(access_end)
+            .and_then(|(index, end)| index.checked_add(end))
+            .is_some_and(|end| end <= minimum_bytes);
+        let below_4gib = is_zero_extended_i32(b, index)
+            && self.tunables.access_needs_no_check(offset, u64::from(size));
+        if constant_in_bounds || below_4gib {
+            return unchecked_address(b, base, index, offset);
+        }
+        let length = self.memory_length(b, mem);
+        let oob_code = trap_code(TrapKind::MemoryOutOfBounds);
+        let oob = match access_end {
+            Some(end) if end <= self.tunables.memory_guard_size => {
+                b.ins().icmp(IntCC::UnsignedGreaterThan, index, length)
+            }
+            Some(end) => {
+                let end = b.ins().iconst(types::I64, end as i64);
+                let end = b.ins().uadd_overflow_trap(index, end, oob_code);
+                b.ins().icmp(IntCC::UnsignedGreaterThan, end, length)
+            }
+            None => {
+                let offset = b.ins().iconst(types::I64, offset as i64);
+                let start = b.ins().uadd_overflow_trap(index, offset, oob_code);
+                let size = b.ins().iconst(types::I64, i64::from(size));
+                let end = b.ins().uadd_overflow_trap(start, size, oob_code);
+                b.ins().icmp(IntCC::UnsignedGreaterThan, end, length)
+            }
+        };
         let addr = b.ins().iadd(base, index);
         let addr = b.ins().iadd_imm_s(addr, offset as i64);
         let null = b.ins().iconst(self.pointer_type, 0);
@@ -276,7 +332,7 @@ impl<'a> FuncEnvironment<'a> {
             def,
             offset_i32(vm_table_definition::CURRENT_ELEMENTS),
         );
-        let index = b.ins().uextend(types::I64, index);
+        let index = widen_to_i64(b, index);
         let oob = b
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, index, length);
@@ -322,7 +378,7 @@ impl<'a> FuncEnvironment<'a> {
         b.seal_block(lazy);
         b.switch_to_block(lazy);
         let table_arg = b.ins().iconst(types::I32, i64::from(table.as_u32()));
-        let index_arg = b.ins().uextend(types::I64, index);
+        let index_arg = widen_to_i64(b, index);
         let initialized = self.call_builtin(
             b,
             BuiltinFunctionIndex::table_lazy_func_ref,
@@ -547,6 +603,69 @@ impl<'a> FuncEnvironment<'a> {
 /// Context offsets are bounded by `VMOffsets::new` to fit in `u32`; the
 /// ones used as immediates are small in practice, and a module whose context
 /// exceeds 2 GiB has already been refused by the entity limits.
+/// `base + index + offset` with no bounds check, the offset folded into
+/// the access when it fits.
+fn unchecked_address(
+    b: &mut FunctionBuilder<'_>,
+    base: Value,
+    index: Value,
+    offset: u64,
+) -> (Value, i32) {
+    let addr = b.ins().iadd(base, index);
+    if let Ok(offset) = i32::try_from(offset) {
+        return (addr, offset);
+    }
+    let addr = b.ins().iadd_imm_s(addr, offset as i64);
+    (addr, 0)
+}
+
+/// `v` zero-extended to 64 bits if it is an `i32` (an index or length of a
+/// 32-bit memory or table), as is if it is already an `i64` (a 64-bit
+/// one's).
+pub(super) fn widen_to_i64(b: &mut FunctionBuilder<'_>, v: Value) -> Value {
+    if b.func.dfg.value_type(v) == types::I64 {
+        v
+    } else {
+        b.ins().uextend(types::I64, v)
+    }
+}
+
+/// `v`, an `i64` size or old size, as the index type of a memory or table:
+/// as is if `is_64`, else reduced to an `i32`.
+pub(super) fn narrow_to_index_type(b: &mut FunctionBuilder<'_>, v: Value, is_64: bool) -> Value {
+    if is_64 {
+        v
+    } else {
+        b.ins().ireduce(types::I32, v)
+    }
+}
+
+/// The value of `v` if an `iconst` defines it.
+fn constant(b: &FunctionBuilder<'_>, v: Value) -> Option<u64> {
+    let inst = b.func.dfg.value_def(v).inst()?;
+    match b.func.dfg.insts[inst] {
+        ir::InstructionData::UnaryImm {
+            opcode: ir::Opcode::Iconst,
+            imm,
+        } => Some(imm.bits() as u64),
+        _ => None,
+    }
+}
+
+/// Whether `v` is the zero extension of a 32-bit value (so below 2^32).
+fn is_zero_extended_i32(b: &FunctionBuilder<'_>, v: Value) -> bool {
+    let Some(inst) = b.func.dfg.value_def(v).inst() else {
+        return false;
+    };
+    match b.func.dfg.insts[inst] {
+        ir::InstructionData::Unary {
+            opcode: ir::Opcode::Uextend,
+            arg,
+        } => b.func.dfg.value_type(arg).bits() <= 32,
+        _ => false,
+    }
+}
+
 pub(crate) fn offset_i32(offset: u32) -> i32 {
     i32::try_from(offset).expect("context offsets fit in i32")
 }

@@ -115,23 +115,38 @@ fn store(t: &mut FuncTranslator<'_, '_>, memarg: &MemArg, bits: u8) {
     };
 }
 
+/// `memory.size`: pages as the memory's index type.
 fn memory_size(t: &mut FuncTranslator<'_, '_>, mem: u32) {
-    let length = t.env.memory_length(&mut t.b, MemoryIndex::from_u32(mem));
+    let mem = MemoryIndex::from_u32(mem);
+    let length = t.env.memory_length(&mut t.b, mem);
     let pages = t.b.ins().ushr_imm_u(length, 16);
-    let pages = t.b.ins().ireduce(types::I32, pages);
+    let pages = narrow_to_index(t, mem, pages);
     t.state.push1(pages);
 }
 
+/// `memory.grow`: the delta and the old size (or -1) as the memory's index
+/// type.
 fn memory_grow(t: &mut FuncTranslator<'_, '_>, mem: u32) {
     let delta = t.state.pop1();
-    let delta = t.b.ins().uextend(types::I64, delta);
+    let delta = widen(t, delta);
+    let index = MemoryIndex::from_u32(mem);
     let mem = t.b.ins().iconst(types::I32, i64::from(mem));
     let old = t
         .env
         .call_builtin(&mut t.b, BuiltinFunctionIndex::memory_grow, &[mem, delta]);
     t.env.trap_if_limiter_failed(&mut t.b, old);
-    let old = t.b.ins().ireduce(types::I32, old);
+    let old = narrow_to_index(t, index, old);
     t.state.push1(old);
+}
+
+/// `v`, an `i64`, as memory `mem`'s index type.
+fn narrow_to_index(t: &mut FuncTranslator<'_, '_>, mem: MemoryIndex, v: Value) -> Value {
+    let is_64 = t.env.module.memories[mem].memory64;
+    super::env::narrow_to_index_type(&mut t.b, v, is_64)
+}
+
+fn widen(t: &mut FuncTranslator<'_, '_>, v: Value) -> Value {
+    super::env::widen_to_i64(&mut t.b, v)
 }
 
 /// The bulk operations call builtins: they run at `memmove`/`memset`
@@ -141,7 +156,7 @@ fn bulk(t: &mut FuncTranslator<'_, '_>, builtin: BuiltinFunctionIndex, args: &[B
     for a in args {
         values.push(match *a {
             BulkArg::Index(i) => t.b.ins().iconst(types::I32, i64::from(i)),
-            BulkArg::Wide(v) => t.b.ins().uextend(types::I64, v),
+            BulkArg::Wide(v) => widen(t, v),
             BulkArg::Narrow(v) => v,
         });
     }
@@ -156,7 +171,7 @@ fn bulk(t: &mut FuncTranslator<'_, '_>, builtin: BuiltinFunctionIndex, args: &[B
 enum BulkArg {
     /// A static index (memory, segment).
     Index(u32),
-    /// A 32-bit operand widened to 64 bits.
+    /// An address or length, widened to 64 bits if it is an `i32`.
     Wide(Value),
     /// An operand passed as is.
     Narrow(Value),

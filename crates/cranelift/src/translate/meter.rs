@@ -386,22 +386,35 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Charges a bulk operation `per_unit` fuel per byte or element of
-    /// `units` (an `i32` operand) and checks the fuel before the operation
-    /// runs, so that a guest cannot buy gigabytes of work with its last
-    /// unit. A large or unknown length also gets an epoch check, so that a
-    /// guest past its deadline starts no more bulk work. (`memory.grow`
-    /// costs nothing per page but is checked the same way, as in Wasmtime.)
+    /// `units` (an `i32` operand, or an `i64` one of a 64-bit memory or
+    /// table) and checks the fuel before the operation runs, so that a
+    /// guest cannot buy gigabytes of work with its last unit. A large or
+    /// unknown length also gets an epoch check, so that a guest past its
+    /// deadline starts no more bulk work. (`memory.grow` costs nothing per
+    /// page but is checked the same way, as in Wasmtime.)
+    ///
+    /// A 64-bit length is charged at most [`Self::bulk_units_cap`]: no
+    /// operation that does its work is longer, and a longer one traps out
+    /// of bounds, as it would without metering, rather than out of fuel;
+    /// the cap also keeps every charge below 2^63, which the fuel check
+    /// relies on.
     pub(super) fn meter_bulk(&mut self, units: Value, per_unit: i64) {
         if !self.meter.is_on() {
             return;
         }
-        let constant = const_operand(self, units);
+        let cap = self.bulk_units_cap();
+        let constant = const_operand(self, units).map(|n| n.min(cap) as i64);
         if let Some(var) = self.meter.fuel.filter(|_| per_unit > 0) {
             match constant {
                 Some(n) => self.meter.pending += n * per_unit,
                 None => {
                     self.fuel_flush();
-                    let n = self.b.ins().uextend(types::I64, units);
+                    let n = if self.b.func.dfg.value_type(units) == types::I64 {
+                        let cap = self.b.ins().iconst(types::I64, cap as i64);
+                        self.b.ins().umin(units, cap)
+                    } else {
+                        self.b.ins().uextend(types::I64, units)
+                    };
                     let n = if per_unit == 1 {
                         n
                     } else {
@@ -418,6 +431,15 @@ impl FuncTranslator<'_, '_> {
         }
         self.fuel_flush();
         self.epoch_check();
+    }
+
+    /// The longest a bulk operation that does its work can be, in bytes or
+    /// elements: a memory never grows past its reservation, a table never
+    /// past a few million elements; at least 2^32, the most a 32-bit
+    /// operand can say, and at most 2^48, which no host's address space
+    /// reaches.
+    fn bulk_units_cap(&self) -> u64 {
+        self.env.tunables.memory_reservation.clamp(1 << 32, 1 << 48)
     }
 
     /// The fuel a bulk operation costs per byte or element of its length
@@ -716,14 +738,18 @@ impl FuncTranslator<'_, '_> {
     }
 }
 
-/// The value of `v` if it is an `iconst` (a constant length operand).
-fn const_operand(t: &FuncTranslator<'_, '_>, v: Value) -> Option<i64> {
+/// The value of `v`, unsigned, if it is an `iconst` (a constant length
+/// operand, or a constant charge).
+fn const_operand(t: &FuncTranslator<'_, '_>, v: Value) -> Option<u64> {
     let inst = t.b.func.dfg.value_def(v).inst()?;
     match t.b.func.dfg.insts[inst] {
         cranelift_codegen::ir::InstructionData::UnaryImm {
             opcode: cranelift_codegen::ir::Opcode::Iconst,
             imm,
-        } => Some(i64::from(imm) & 0xffff_ffff),
+        } => {
+            let bits = t.b.func.dfg.value_type(v).bits();
+            Some((imm.bits() as u64) & (u64::MAX >> (64 - bits)))
+        }
         _ => None,
     }
 }

@@ -52,7 +52,13 @@ fn i32_const(t: &mut FuncTranslator<'_, '_>, v: u32) -> Value {
 }
 
 fn widen(t: &mut FuncTranslator<'_, '_>, v: Value) -> Value {
-    t.b.ins().uextend(types::I64, v)
+    super::env::widen_to_i64(&mut t.b, v)
+}
+
+/// `v`, an `i64`, as table `table`'s index type.
+fn narrow_to_index(t: &mut FuncTranslator<'_, '_>, table: TableIndex, v: Value) -> Value {
+    let is_64 = t.env.module.tables[table].table64;
+    super::env::narrow_to_index_type(&mut t.b, v, is_64)
 }
 
 /// Traps with `kind` unless a builtin reported success.
@@ -75,20 +81,22 @@ fn table_set(t: &mut FuncTranslator<'_, '_>, table: u32) {
 }
 
 fn table_size(t: &mut FuncTranslator<'_, '_>, table: u32) {
-    let len = t.env.table_size(&mut t.b, TableIndex::from_u32(table));
-    let v = t.b.ins().ireduce(types::I32, len);
+    let table = TableIndex::from_u32(table);
+    let len = t.env.table_size(&mut t.b, table);
+    let v = narrow_to_index(t, table, len);
     t.state.push1(v);
 }
 
 fn table_grow(t: &mut FuncTranslator<'_, '_>, table: u32) {
     let (init, delta) = t.state.pop2();
+    let index = TableIndex::from_u32(table);
     let table = i32_const(t, table);
     let delta = widen(t, delta);
     let old = t
         .env
         .call_builtin(&mut t.b, B::table_grow, &[table, delta, init]);
     t.env.trap_if_limiter_failed(&mut t.b, old);
-    let v = t.b.ins().ireduce(types::I32, old);
+    let v = narrow_to_index(t, index, old);
     t.state.push1(v);
 }
 

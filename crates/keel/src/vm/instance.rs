@@ -446,12 +446,10 @@ impl Instance {
                 // SAFETY: `init` is null or the value of the module's
                 // constant expression, a funcref of this instance or an
                 // import's (validated to be of the table's type).
-                None => unsafe { Table::new(ty.ty, ty.minimum, ty.maximum, init, lazy) }
+                None => unsafe { Table::new(&ty, init, lazy) }
                     .ok_or(InstantiationError::TableTooLarge(ty.minimum))?,
                 // SAFETY: as above.
-                Some(pool) => unsafe {
-                    Table::new_pooled(ty.ty, ty.minimum, ty.maximum, init, lazy, pool)?
-                },
+                Some(pool) => unsafe { Table::new_pooled(&ty, init, lazy, pool)? },
             };
             let def_ptr = table.definition();
             let def = instance.tables.push(table);
@@ -620,10 +618,15 @@ impl Instance {
         pop(&mut stack)
     }
 
-    /// The value of an offset expression (an `i32` here: 64-bit memories
-    /// and tables are refused at parse time).
-    fn eval_offset(&self, expr: &ConstExpr) -> u64 {
-        u64::from(self.eval_const_expr(expr).get_i32() as u32)
+    /// The value of an offset expression: an `i64` for a segment of a
+    /// 64-bit memory or table, else an `i32`.
+    fn eval_offset(&self, expr: &ConstExpr, is_64: bool) -> u64 {
+        let value = self.eval_const_expr(expr);
+        if is_64 {
+            value.get_i64() as u64
+        } else {
+            u64::from(value.get_i32() as u32)
+        }
     }
 
     /// Says that no guest code of the owning store ever ran, so that its
@@ -650,7 +653,7 @@ impl Instance {
             let ElemMode::Active { table, offset } = &env.elems[index].mode else {
                 continue;
             };
-            let dst = self.eval_offset(offset);
+            let dst = self.eval_offset(offset, env.tables[*table].table64);
             let len = env.elems[index].items.len() as u64;
             self.copy_elem(*table, index, dst, 0, len, len)?;
         }
@@ -658,7 +661,7 @@ impl Instance {
             let DataMode::Active { memory, offset } = &env.datas[index].mode else {
                 continue;
             };
-            let dst = self.eval_offset(offset);
+            let dst = self.eval_offset(offset, env.memories[*memory].memory64);
             let bytes = env.data_bytes(index);
             self.copy_data(*memory, bytes, dst, 0, bytes.len() as u64)?;
         }

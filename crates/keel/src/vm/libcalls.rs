@@ -92,9 +92,7 @@ unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, memory: u32, delta: u64)
     let Some(desired) = desired else {
         return u64::MAX;
     };
-    let maximum = mem
-        .declared_maximum()
-        .map(|p| (p * keel_environ::WASM_PAGE_SIZE) as usize);
+    let maximum = mem.declared_maximum_bytes();
     if delta != 0 {
         // SAFETY: see `hooks`.
         let grow = unsafe { hooks(vmctx) }.memory_growing(current, desired, maximum);

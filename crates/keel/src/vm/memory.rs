@@ -18,7 +18,7 @@ use super::mmap::{Mmap, page_size};
 use super::pool::{InstancePool, MemorySlot, PoolError};
 use super::spare_memories::SpareMemories;
 use super::vmcontext::VMMemoryDefinition;
-use keel_environ::{Memory, Tunables, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
+use keel_environ::{Memory, Tunables, WASM_PAGE_SIZE};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
@@ -72,6 +72,8 @@ pub struct LinearMemory {
     maximum_bytes: usize,
     /// Declared maximum in pages, if any.
     declared_maximum: Option<u64>,
+    /// Whether its index type is `i64`.
+    memory64: bool,
     /// Whether the host was given a way to write the bytes (a mutable
     /// slice, or the base pointer). Atomic because the pointer is handed
     /// out through a shared reference.
@@ -151,6 +153,7 @@ impl LinearMemory {
             home,
             maximum_bytes,
             declared_maximum: ty.maximum,
+            memory64: ty.memory64,
             host_written: AtomicBool::new(false),
             guest_never_ran: false,
         })
@@ -203,6 +206,17 @@ impl LinearMemory {
     /// Declared maximum in pages.
     pub fn declared_maximum(&self) -> Option<u64> {
         self.declared_maximum
+    }
+
+    /// Declared maximum in bytes (saturating: a 64-bit memory may declare
+    /// 2^48 pages, 2^64 bytes), what a store's limiter is told.
+    pub fn declared_maximum_bytes(&self) -> Option<usize> {
+        self.declared_maximum.map(keel_environ::wasm_pages_to_bytes)
+    }
+
+    /// Whether its index type is `i64`.
+    pub fn is_64(&self) -> bool {
+        self.memory64
     }
 
     /// Largest size in pages this memory can reach here.
@@ -260,22 +274,25 @@ impl Drop for LinearMemory {
 }
 
 /// The initial size and the largest size in bytes of a memory of type
-/// `ty`, or an error if even the initial size is too large.
+/// `ty`, or an error if even the initial size is too large. A memory never
+/// moves, so it grows at most to the reservation, whatever its index type
+/// allows.
 fn sizes(
     ty: &Memory,
     tunables: &Tunables,
     limit_bytes: usize,
 ) -> Result<(usize, usize), MemoryError> {
     let limit_pages = (tunables.memory_reservation / WASM_PAGE_SIZE)
-        .min(WASM32_MAX_PAGES)
+        .min(ty.index_max_pages())
         .min(limit_bytes as u64 / WASM_PAGE_SIZE);
-    let maximum_pages = ty.maximum.unwrap_or(WASM32_MAX_PAGES).min(limit_pages);
+    let maximum_pages = ty.maximum.unwrap_or(u64::MAX).min(limit_pages);
     if ty.minimum > maximum_pages {
         return Err(MemoryError::TooLarge {
             pages: ty.minimum,
             limit: maximum_pages,
         });
     }
+    // Both at most `limit_bytes` and the reservation: no overflow.
     Ok((
         (ty.minimum * WASM_PAGE_SIZE) as usize,
         (maximum_pages * WASM_PAGE_SIZE) as usize,

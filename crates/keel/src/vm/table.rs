@@ -135,6 +135,8 @@ pub struct Table {
     storage: Storage,
     maximum: Option<u64>,
     ty: WasmRefType,
+    /// Whether its index type is `i64`.
+    table64: bool,
     lazy: Option<LazyInit>,
     /// Whether any word was written from Rust (every such write goes
     /// through `words_mut`).
@@ -178,12 +180,11 @@ impl Table {
     /// table, a box the store's externref set holds. Generated code calls
     /// through what a table holds.
     pub unsafe fn new(
-        ty: WasmRefType,
-        minimum: u64,
-        maximum: Option<u64>,
+        table_type: &keel_environ::Table,
         init: *mut u8,
         lazy: Option<LazyInit>,
     ) -> Option<Box<Table>> {
+        let keel_environ::Table { ty, minimum, .. } = *table_type;
         if minimum > MAX_TABLE_ELEMENTS {
             return None;
         }
@@ -195,8 +196,9 @@ impl Table {
                 current_elements: elements.len(),
             },
             storage: Storage::OnDemand(elements),
-            maximum,
+            maximum: table_type.maximum,
             ty,
+            table64: table_type.table64,
             lazy,
             written: false,
             guest_never_ran: false,
@@ -217,13 +219,12 @@ impl Table {
     /// table, a box the store's externref set holds. Generated code calls
     /// through what a table holds.
     pub unsafe fn new_pooled(
-        ty: WasmRefType,
-        minimum: u64,
-        maximum: Option<u64>,
+        table_type: &keel_environ::Table,
         init: *mut u8,
         lazy: Option<LazyInit>,
         pool: &Arc<InstancePool>,
     ) -> Result<Box<Table>, PoolError> {
+        let keel_environ::Table { ty, minimum, .. } = *table_type;
         let capacity = pool.limits().table_elements;
         if minimum > capacity as u64 {
             return Err(PoolError::ModuleTooLarge {
@@ -245,8 +246,9 @@ impl Table {
                 capacity,
                 pool: pool.clone(),
             },
-            maximum,
+            maximum: table_type.maximum,
             ty,
+            table64: table_type.table64,
             lazy,
             written: false,
             guest_never_ran: false,
@@ -279,6 +281,11 @@ impl Table {
     /// Declared maximum.
     pub fn maximum(&self) -> Option<u64> {
         self.maximum
+    }
+
+    /// Whether its index type is `i64`.
+    pub fn is_64(&self) -> bool {
+        self.table64
     }
 
     /// Number of elements.

@@ -15,13 +15,15 @@ use std::sync::Mutex;
 use wasmparser::WasmFeatures;
 
 /// The features the fuzzers' engines enable: those of Keel's default
-/// `Config`, plus wide arithmetic (see [`KeelVariant`]'s configuration).
+/// `Config`, plus wide arithmetic and 64-bit memories and tables (see
+/// [`KeelVariant`]'s configuration).
 pub fn keel_features() -> WasmFeatures {
     WasmFeatures::WASM2
         | WasmFeatures::EXTENDED_CONST
         | WasmFeatures::MULTI_MEMORY
         | WasmFeatures::RELAXED_SIMD
         | WasmFeatures::WIDE_ARITHMETIC
+        | WasmFeatures::MEMORY64
 }
 
 /// What a generated module is for: the two targets stress different parts.
@@ -57,10 +59,10 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
         extended_const_enabled: true,
         max_memories: u.int_in_range(1..=3)?,
         wide_arithmetic_enabled: true,
+        memory64_enabled: u.ratio(1, 3)?,
         // What it does not.
         threads_enabled: false,
         shared_everything_threads_enabled: false,
-        memory64_enabled: false,
         gc_enabled: false,
         custom_descriptors_enabled: false,
         tail_call_enabled: false,
@@ -72,6 +74,7 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
         // Shape.
         allow_floats: u.ratio(9, 10)?,
         max_memory32_bytes: MAX_MEMORY_BYTES,
+        max_memory64_bytes: u128::from(MAX_MEMORY_BYTES),
         max_table_elements: 200,
         max_tables: u.int_in_range(1..=3)?,
         max_types: 20,
@@ -225,6 +228,7 @@ impl KeelVariant {
             .lazy_compilation(self.lazy)
             .lazy_compilation_in_background(false)
             .wasm_wide_arithmetic(true)
+            .wasm_memory64(true)
             // One thread: the fuzzer shares the machine, and a single thread
             // keeps a failing input's behaviour reproducible.
             .parallel_compilation(false);

@@ -159,6 +159,15 @@ impl ModuleInfo {
                         if matches!(ty, EntityType::Func(_)) {
                             func_imports += 1;
                         }
+                        let index64 = match ty {
+                            EntityType::Memory(m) => m.memory64,
+                            EntityType::Table(t) => t.table64,
+                            _ => false,
+                        };
+                        if index64 {
+                            // The host plans provide 32-bit ones only.
+                            return Err("a 64-bit memory or table import".into());
+                        }
                         info.imports.push(Import {
                             module: import.module.to_string(),
                             name: import.name.to_string(),
@@ -249,13 +258,13 @@ fn extern_ty(types: &Types, ty: EntityType) -> Result<ExternTy, String> {
             mutable: g.mutable,
         },
         EntityType::Memory(m) => {
-            if m.memory64 || m.shared || m.page_size_log2.is_some() {
+            if m.shared || m.page_size_log2.is_some() {
                 return Err(format!("unsupported memory type {m:?}"));
             }
             ExternTy::Memory(limits(m.initial, m.maximum)?)
         }
         EntityType::Table(t) => {
-            if t.table64 || t.shared {
+            if t.shared {
                 return Err(format!("unsupported table type {t:?}"));
             }
             ExternTy::Table {

@@ -58,6 +58,7 @@ fn config() -> Config {
         .wasm_extended_const(features.extended_const())
         .wasm_tail_call(false)
         .wasm_wide_arithmetic(features.wide_arithmetic())
+        .wasm_memory64(features.memory64())
         .wasm_custom_page_sizes(false);
     config
 }

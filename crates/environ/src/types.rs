@@ -153,17 +153,43 @@ pub struct Memory {
     pub memory64: bool,
     /// Whether the memory is shared between threads.
     pub shared: bool,
+    /// The base-2 logarithm of its page size: 16 (64 KiB pages) unless the
+    /// custom-page-sizes proposal declared 0 (one-byte pages).
+    pub page_size_log2: u8,
 }
 
 impl Memory {
-    /// The most pages a memory of this index type can have: 4 GiB worth
-    /// for a 32-bit memory, the whole 64-bit index space for a 64-bit one.
+    /// Bytes per page.
+    pub fn page_size(&self) -> u64 {
+        1 << self.page_size_log2
+    }
+
+    /// The most pages a memory of this index and page size can have: 4 GiB
+    /// worth for a 32-bit memory, the whole 64-bit index space for a 64-bit
+    /// one.
     pub fn index_max_pages(&self) -> u64 {
-        if self.memory64 {
-            crate::WASM64_MAX_PAGES
-        } else {
-            crate::WASM32_MAX_PAGES
+        let index_bits = if self.memory64 { 64 } else { 32 };
+        match index_bits - u32::from(self.page_size_log2) {
+            64 => u64::MAX,
+            bits => 1 << bits,
         }
+    }
+
+    /// The byte size of `pages` of its pages, saturating at `usize::MAX`:
+    /// a 64-bit memory may declare 2^64 bytes, which is what a store's
+    /// limiter is then told.
+    pub fn bytes(&self, pages: u64) -> usize {
+        let bytes = pages.saturating_mul(self.page_size());
+        usize::try_from(bytes).unwrap_or(usize::MAX)
+    }
+
+    /// Whether its pages are 64 KiB, a multiple of the host's page: its
+    /// length then always ends on a host page, past which everything to
+    /// the end of the guard is inaccessible, so a fault can be the bounds
+    /// check. With one-byte pages the length can end inside a host page
+    /// whose tail is accessible, and every access is checked in code.
+    pub fn has_wasm_pages(&self) -> bool {
+        self.page_size_log2 == 16
     }
 }
 

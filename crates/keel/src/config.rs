@@ -134,6 +134,11 @@ impl Config {
         /// most to [`Config::memory_reservation`] (4 GiB by default; raise
         /// it for larger memories). 64-bit tables are not supported yet.
         wasm_memory64 => MEMORY64;
+        /// Memories of one-byte pages (custom-page-sizes: `(pagesize 1)`),
+        /// for small memories sized to the byte. Off by default, as in
+        /// Wasmtime. Every access to such a memory is bounds-checked in
+        /// code: its length may end inside a host page.
+        wasm_custom_page_sizes => CUSTOM_PAGE_SIZES;
         /// Relaxed SIMD (`f32x4.relaxed_madd`, `i8x16.relaxed_swizzle`,
         /// ...). On by default, as in Wasmtime. Keel always gives the
         /// results of the specification's deterministic profile, the same

@@ -4,7 +4,6 @@ use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, Store
 use crate::vm::{LinearMemory, Table as VmTable};
 use crate::{ExternType, Func, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
 use anyhow::{bail, ensure};
-use keel_environ::WASM_PAGE_SIZE;
 use thiserror::Error;
 
 /// Something that can be imported or exported.
@@ -97,8 +96,8 @@ impl Memory {
         let inner = &mut *store.as_context_mut().0;
         // The store's limits apply to the host's memories as to a module's.
         let wasm = ty.to_wasm();
-        let bytes = keel_environ::wasm_pages_to_bytes;
-        if !inner.limit_memory(0, bytes(wasm.minimum), wasm.maximum.map(bytes))? {
+        let maximum = wasm.maximum.map(|pages| wasm.bytes(pages));
+        if !inner.limit_memory(0, wasm.bytes(wasm.minimum), maximum)? {
             anyhow::bail!(
                 "memory minimum size of {} pages exceeds the store's limit",
                 wasm.minimum
@@ -123,12 +122,7 @@ impl Memory {
     /// Its type (with the current size as minimum).
     pub fn ty(&self, store: impl AsContext) -> MemoryType {
         let m = self.vm(&store.as_context().0.opaque);
-        MemoryType::from_wasm(keel_environ::Memory {
-            minimum: m.pages(),
-            maximum: m.declared_maximum(),
-            memory64: m.is_64(),
-            shared: false,
-        })
+        MemoryType::from_wasm(m.ty())
     }
 
     /// Its contents.
@@ -212,11 +206,7 @@ impl Memory {
         let inner = &mut *ctx.0;
         let mem = self.vm_mut(&mut inner.opaque);
         let current = mem.byte_size();
-        let desired = delta
-            .checked_mul(WASM_PAGE_SIZE)
-            .and_then(|d| d.checked_add(current as u64))
-            .and_then(|d| usize::try_from(d).ok());
-        let Some(desired) = desired else {
+        let Some(desired) = mem.bytes_after_growth(delta) else {
             bail!("failed to grow memory by `{delta}` pages");
         };
         let maximum = mem.declared_maximum_bytes();

@@ -131,23 +131,29 @@ impl Instance {
                 (EntityIndex::Memory(m), Extern::Memory(memory)) => {
                     let expected = env.memories[m];
                     let ptr = opaque.memories[opaque.check(memory.0)];
-                    let actual = opaque.memory(memory.0);
-                    if actual.is_64() != expected.memory64
+                    let actual = opaque.memory(memory.0).ty();
+                    if actual.memory64 != expected.memory64
+                        || actual.page_size_log2 != expected.page_size_log2
                         || !limits_match(
-                            actual.pages(),
-                            actual.declared_maximum(),
+                            actual.minimum,
+                            actual.maximum,
                             expected.minimum,
                             expected.maximum,
                         )
                     {
+                        let describe = |m: &keel_environ::Memory| {
+                            format!(
+                                "{} memory of {}..{:?} pages of {} bytes",
+                                index_type(m.memory64),
+                                m.minimum,
+                                m.maximum,
+                                m.page_size()
+                            )
+                        };
                         return Err(incompatible(format!(
-                            "expected {} memory of {}..{:?} pages, found {} memory of {}..{:?}",
-                            index_type(expected.memory64),
-                            expected.minimum,
-                            expected.maximum,
-                            index_type(actual.is_64()),
-                            actual.pages(),
-                            actual.declared_maximum()
+                            "expected {}, found {}",
+                            describe(&expected),
+                            describe(&actual)
                         )));
                     }
                     memories.push(ptr.as_ptr());
@@ -211,8 +217,8 @@ impl Instance {
             }
         }
         for (_, mem) in env.memories.iter().skip(env.num_imported_memories) {
-            let desired = keel_environ::wasm_pages_to_bytes(mem.minimum);
-            let maximum = mem.maximum.map(keel_environ::wasm_pages_to_bytes);
+            let desired = mem.bytes(mem.minimum);
+            let maximum = mem.maximum.map(|pages| mem.bytes(pages));
             if !store.limit_memory(0, desired, maximum)? {
                 bail!(
                     "memory minimum size of {} pages exceeds the store's limit",

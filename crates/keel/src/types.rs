@@ -301,57 +301,141 @@ impl TableType {
 
 /// A memory's type.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct MemoryType {
-    minimum: u64,
-    maximum: Option<u64>,
-    memory64: bool,
-}
+pub struct MemoryType(keel_environ::Memory);
 
 impl MemoryType {
     /// A 32-bit memory type, sizes in 64 KiB pages.
     pub fn new(minimum: u32, maximum: Option<u32>) -> MemoryType {
-        MemoryType {
+        MemoryType(keel_environ::Memory {
             minimum: u64::from(minimum),
             maximum: maximum.map(u64::from),
             memory64: false,
-        }
+            shared: false,
+            page_size_log2: 16,
+        })
     }
     /// A 64-bit memory type (memory64: `i64` addresses), sizes in 64 KiB
     /// pages. A module can import such a memory only with
     /// [`Config::wasm_memory64`](crate::Config::wasm_memory64) on.
     pub fn new64(minimum: u64, maximum: Option<u64>) -> MemoryType {
-        MemoryType {
-            minimum,
-            maximum,
+        MemoryType(keel_environ::Memory {
             memory64: true,
-        }
+            ..MemoryType::new(0, None).0
+        })
+        .with_limits(minimum, maximum)
+    }
+    /// A builder for the types `new` and `new64` do not make (custom page
+    /// sizes).
+    pub fn builder() -> MemoryTypeBuilder {
+        MemoryTypeBuilder::default()
+    }
+    fn with_limits(mut self, minimum: u64, maximum: Option<u64>) -> MemoryType {
+        self.0.minimum = minimum;
+        self.0.maximum = maximum;
+        self
     }
     /// Initial size in pages.
     pub fn minimum(&self) -> u64 {
-        self.minimum
+        self.0.minimum
     }
     /// Maximum size in pages.
     pub fn maximum(&self) -> Option<u64> {
-        self.maximum
+        self.0.maximum
     }
     /// Whether it is a 64-bit memory.
     pub fn is_64(&self) -> bool {
-        self.memory64
+        self.0.memory64
+    }
+    /// Whether it is shared between threads (never, in Keel today).
+    pub fn is_shared(&self) -> bool {
+        self.0.shared
+    }
+    /// Bytes per page: 65536, or 1 with the custom-page-sizes proposal.
+    pub fn page_size(&self) -> u64 {
+        self.0.page_size()
+    }
+    /// The base-2 logarithm of [`MemoryType::page_size`].
+    pub fn page_size_log2(&self) -> u8 {
+        self.0.page_size_log2
     }
     pub(crate) fn from_wasm(m: keel_environ::Memory) -> MemoryType {
-        MemoryType {
-            minimum: m.minimum,
-            maximum: m.maximum,
-            memory64: m.memory64,
-        }
+        MemoryType(m)
     }
     pub(crate) fn to_wasm(self) -> keel_environ::Memory {
-        keel_environ::Memory {
-            minimum: self.minimum,
-            maximum: self.maximum,
-            memory64: self.memory64,
-            shared: false,
+        self.0
+    }
+}
+
+/// Builds a [`MemoryType`] field by field, as Wasmtime's does; `build`
+/// checks the combination.
+#[derive(Clone, Debug)]
+pub struct MemoryTypeBuilder(keel_environ::Memory);
+
+impl Default for MemoryTypeBuilder {
+    fn default() -> Self {
+        MemoryTypeBuilder(MemoryType::new(0, None).0)
+    }
+}
+
+impl MemoryTypeBuilder {
+    /// A builder for a 32-bit memory of 0 pages of 64 KiB, unbounded.
+    pub fn new() -> MemoryTypeBuilder {
+        MemoryTypeBuilder::default()
+    }
+    /// Initial size in pages.
+    pub fn min(&mut self, minimum: u64) -> &mut Self {
+        self.0.minimum = minimum;
+        self
+    }
+    /// Maximum size in pages.
+    pub fn max(&mut self, maximum: Option<u64>) -> &mut Self {
+        self.0.maximum = maximum;
+        self
+    }
+    /// Whether addresses are 64-bit.
+    pub fn memory64(&mut self, memory64: bool) -> &mut Self {
+        self.0.memory64 = memory64;
+        self
+    }
+    /// Whether it is shared between threads (refused by `build`: Keel has
+    /// no threads yet).
+    pub fn shared(&mut self, shared: bool) -> &mut Self {
+        self.0.shared = shared;
+        self
+    }
+    /// The base-2 logarithm of the page size: 16 (the default) or 0.
+    pub fn page_size_log2(&mut self, page_size_log2: u8) -> &mut Self {
+        self.0.page_size_log2 = page_size_log2;
+        self
+    }
+    /// The type, or an error naming what is not valid: a page size other
+    /// than 1 or 65536, a shared memory, a minimum above the maximum, or
+    /// a size past what the index type can address.
+    pub fn build(&self) -> crate::Result<MemoryType> {
+        let m = self.0;
+        anyhow::ensure!(
+            matches!(m.page_size_log2, 0 | 16),
+            "page size of 2^{} bytes: only 1 and 65536 are valid",
+            m.page_size_log2
+        );
+        anyhow::ensure!(!m.shared, "shared memories are not supported");
+        let limit = m.index_max_pages();
+        for pages in std::iter::once(m.minimum).chain(m.maximum) {
+            anyhow::ensure!(
+                pages <= limit,
+                "{pages} pages of {} bytes exceed what a {}-bit memory can address",
+                m.page_size(),
+                if m.memory64 { 64 } else { 32 }
+            );
         }
+        if let Some(maximum) = m.maximum {
+            anyhow::ensure!(
+                m.minimum <= maximum,
+                "minimum of {} pages above the maximum of {maximum}",
+                m.minimum
+            );
+        }
+        Ok(MemoryType(m))
     }
 }
 

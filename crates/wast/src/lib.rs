@@ -31,8 +31,8 @@ use wast::{QuoteWat, QuoteWatTest, Wast, WastArg, WastDirective, WastExecute, Wa
 /// with the features of the specification version or proposal they were
 /// written for: a WebAssembly 1.0 or 2.0 script expects a second memory to
 /// be rejected, the multi-memory proposal's scripts expect it to work.
-/// Proposals that are off by default (wide arithmetic, 64-bit memories) are
-/// on for their own scripts. Everything else uses Keel's defaults.
+/// Proposals that are off by default (wide arithmetic, 64-bit memories,
+/// custom page sizes) are on for their own scripts. Everything else uses Keel's defaults.
 pub fn config_for_script(path: &str) -> Config {
     let mut config = Config::new();
     let multi_memory_script = path.contains("multi-memory") || path.contains("memory-multi");
@@ -44,6 +44,13 @@ pub fn config_for_script(path: &str) -> Config {
     }
     if path.contains("memory64") {
         config.wasm_memory64(true);
+    }
+    if path.contains("custom-page-sizes") {
+        // Its scripts use 64-bit memories and several memories too.
+        config
+            .wasm_custom_page_sizes(true)
+            .wasm_memory64(true)
+            .wasm_multi_memory(true);
     }
     config
 }

@@ -174,8 +174,9 @@ impl<'a> FuncEnvironment<'a> {
     /// offset` in memory `mem`. Returns the address and a static offset
     /// to fold into the load or store.
     ///
-    /// When the reservation and guard cover every possible address, no
-    /// check is emitted: an out-of-bounds access faults on the guard and the
+    /// When the memory has 64 KiB pages (so its length ends on a host page;
+    /// see `Memory::has_wasm_pages`) and the reservation and guard cover
+    /// every possible address, no check is emitted: an out-of-bounds access faults on the guard and the
     /// signal handler turns it into a trap. Otherwise the address is
     /// compared with the current length, and an out-of-bounds one is
     /// replaced by null (with a conditional move, so that a mispredicted
@@ -189,12 +190,13 @@ impl<'a> FuncEnvironment<'a> {
         offset: u64,
         size: u8,
     ) -> (Value, i32) {
-        if self.module.memories[mem].memory64 {
+        let ty = self.module.memories[mem];
+        if ty.memory64 {
             return self.heap_address64(b, mem, index, offset, size);
         }
         let base = self.memory_base(b, mem);
         let index = b.ins().uextend(types::I64, index);
-        if self.tunables.access_needs_no_check(offset, u64::from(size)) {
+        if ty.has_wasm_pages() && self.tunables.access_needs_no_check(offset, u64::from(size)) {
             return unchecked_address(b, base, index, offset);
         }
         // index < 2^32 and offset < 2^32, so none of these sums overflow.
@@ -212,8 +214,9 @@ impl<'a> FuncEnvironment<'a> {
     /// ends within the guard, comparing the index with the length is
     /// enough: from the length to the end of the guard nothing is
     /// accessible, so an access that starts at or below the length either
-    /// fits or faults. Only a larger static offset needs the full sum,
-    /// which traps if it overflows.
+    /// fits or faults. Only a larger static offset, or a memory of one-byte
+    /// pages (whose length may end inside an accessible host page), needs
+    /// the full sum, which traps if it overflows.
     fn heap_address64(
         &self,
         b: &mut FunctionBuilder<'_>,
@@ -223,15 +226,15 @@ impl<'a> FuncEnvironment<'a> {
         size: u8,
     ) -> (Value, i32) {
         let base = self.memory_base(b, mem);
+        let ty = self.module.memories[mem];
         let access_end = offset.checked_add(u64::from(size));
-        let minimum_bytes = self.module.memories[mem]
-            .minimum
-            .saturating_mul(keel_environ::WASM_PAGE_SIZE);
+        let minimum_bytes = ty.minimum.saturating_mul(ty.page_size());
         let constant_in_bounds = constant(b, index)
             .zip(access_end)
             .and_then(|(index, end)| index.checked_add(end))
             .is_some_and(|end| end <= minimum_bytes);
-        let below_4gib = is_zero_extended_i32(b, index)
+        let below_4gib = ty.has_wasm_pages()
+            && is_zero_extended_i32(b, index)
             && self.tunables.access_needs_no_check(offset, u64::from(size));
         if constant_in_bounds || below_4gib {
             return unchecked_address(b, base, index, offset);
@@ -239,7 +242,7 @@ impl<'a> FuncEnvironment<'a> {
         let length = self.memory_length(b, mem);
         let oob_code = trap_code(TrapKind::MemoryOutOfBounds);
         let oob = match access_end {
-            Some(end) if end <= self.tunables.memory_guard_size => {
+            Some(end) if ty.has_wasm_pages() && end <= self.tunables.memory_guard_size => {
                 b.ins().icmp(IntCC::UnsignedGreaterThan, index, length)
             }
             Some(end) => {

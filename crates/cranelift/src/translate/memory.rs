@@ -119,7 +119,10 @@ fn store(t: &mut FuncTranslator<'_, '_>, memarg: &MemArg, bits: u8) {
 fn memory_size(t: &mut FuncTranslator<'_, '_>, mem: u32) {
     let mem = MemoryIndex::from_u32(mem);
     let length = t.env.memory_length(&mut t.b, mem);
-    let pages = t.b.ins().ushr_imm_u(length, 16);
+    let pages = match t.env.module.memories[mem].page_size_log2 {
+        0 => length,
+        log2 => t.b.ins().ushr_imm_u(length, i64::from(log2)),
+    };
     let pages = narrow_to_index(t, mem, pages);
     t.state.push1(pages);
 }

@@ -85,11 +85,7 @@ unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, memory: u32, delta: u64)
     // SAFETY: memory pointers in a live context are live.
     let mem: &mut LinearMemory = unsafe { &mut *instance.memory(MemoryIndex::from_u32(memory)) };
     let current = mem.byte_size();
-    let desired = delta
-        .checked_mul(keel_environ::WASM_PAGE_SIZE)
-        .and_then(|d| d.checked_add(current as u64))
-        .and_then(|d| usize::try_from(d).ok());
-    let Some(desired) = desired else {
+    let Some(desired) = mem.bytes_after_growth(delta) else {
         return u64::MAX;
     };
     let maximum = mem.declared_maximum_bytes();

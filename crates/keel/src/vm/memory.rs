@@ -18,7 +18,7 @@ use super::mmap::{Mmap, page_size};
 use super::pool::{InstancePool, MemorySlot, PoolError};
 use super::spare_memories::SpareMemories;
 use super::vmcontext::VMMemoryDefinition;
-use keel_environ::{Memory, Tunables, WASM_PAGE_SIZE};
+use keel_environ::{Memory, Tunables};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
@@ -70,10 +70,8 @@ pub struct LinearMemory {
     home: SlotHome,
     /// Largest size in bytes this memory may reach.
     maximum_bytes: usize,
-    /// Declared maximum in pages, if any.
-    declared_maximum: Option<u64>,
-    /// Whether its index type is `i64`.
-    memory64: bool,
+    /// Its declared type (index type, page size, limits).
+    ty: Memory,
     /// Whether the host was given a way to write the bytes (a mutable
     /// slice, or the base pointer). Atomic because the pointer is handed
     /// out through a shared reference.
@@ -152,8 +150,7 @@ impl LinearMemory {
             slot: Some(slot),
             home,
             maximum_bytes,
-            declared_maximum: ty.maximum,
-            memory64: ty.memory64,
+            ty: *ty,
             host_written: AtomicBool::new(false),
             guest_never_ran: false,
         })
@@ -200,44 +197,53 @@ impl LinearMemory {
 
     /// Current size in pages.
     pub fn pages(&self) -> u64 {
-        self.byte_size() as u64 / WASM_PAGE_SIZE
+        self.byte_size() as u64 >> self.ty.page_size_log2
     }
 
-    /// Declared maximum in pages.
-    pub fn declared_maximum(&self) -> Option<u64> {
-        self.declared_maximum
+    /// Its type: as declared, with the current size as minimum.
+    pub fn ty(&self) -> Memory {
+        Memory {
+            minimum: self.pages(),
+            ..self.ty
+        }
     }
 
     /// Declared maximum in bytes (saturating: a 64-bit memory may declare
-    /// 2^48 pages, 2^64 bytes), what a store's limiter is told.
+    /// 2^64 bytes), what a store's limiter is told.
     pub fn declared_maximum_bytes(&self) -> Option<usize> {
-        self.declared_maximum.map(keel_environ::wasm_pages_to_bytes)
+        self.ty.maximum.map(|pages| self.ty.bytes(pages))
     }
 
-    /// Whether its index type is `i64`.
-    pub fn is_64(&self) -> bool {
-        self.memory64
+    /// Its size in bytes after growing by `delta` pages (what a store's
+    /// limiter is asked about), or `None` if that overflows.
+    pub fn bytes_after_growth(&self, delta: u64) -> Option<usize> {
+        delta
+            .checked_mul(self.ty.page_size())
+            .and_then(|d| d.checked_add(self.byte_size() as u64))
+            .and_then(|d| usize::try_from(d).ok())
     }
 
     /// Largest size in pages this memory can reach here.
     pub fn maximum_pages(&self) -> u64 {
-        self.maximum_bytes as u64 / WASM_PAGE_SIZE
+        self.maximum_bytes as u64 >> self.ty.page_size_log2
     }
 
     /// Grows by `delta` pages; returns the old size in pages, or `None` if
-    /// that would pass the maximum or the system refuses.
+    /// that would pass the maximum or the system refuses. With one-byte
+    /// pages the new length may end inside a host page; the whole host
+    /// page becomes accessible (its tail stays zero: code checks every
+    /// access against the length, and the host sees `byte_size` bytes).
     pub fn grow(&mut self, delta: u64) -> Option<u64> {
         let old = self.pages();
         let new_pages = old.checked_add(delta)?;
         if new_pages > self.maximum_pages() {
             return None;
         }
-        let old_bytes = self.byte_size();
-        let new_bytes = usize::try_from(new_pages * WASM_PAGE_SIZE).ok()?;
-        debug_assert_eq!(old_bytes % page_size(), 0);
-        self.mmap_mut()?
-            .make_accessible(old_bytes, new_bytes - old_bytes)
-            .ok()?;
+        let new_bytes = self.ty.bytes(new_pages);
+        let (from, to) = (host_pages(self.byte_size()), host_pages(new_bytes));
+        if to > from {
+            self.mmap_mut()?.make_accessible(from, to - from).ok()?;
+        }
         self.definition.current_length = new_bytes;
         Some(old)
     }
@@ -262,7 +268,7 @@ impl LinearMemory {
 
 impl Drop for LinearMemory {
     fn drop(&mut self) {
-        let used = self.byte_size();
+        let used = host_pages(self.byte_size());
         let untouched = self.guest_never_ran && !*self.host_written.get_mut();
         if let Some(slot) = self.slot.take() {
             match &self.home {
@@ -282,9 +288,9 @@ fn sizes(
     tunables: &Tunables,
     limit_bytes: usize,
 ) -> Result<(usize, usize), MemoryError> {
-    let limit_pages = (tunables.memory_reservation / WASM_PAGE_SIZE)
+    let limit_pages = (tunables.memory_reservation >> ty.page_size_log2)
         .min(ty.index_max_pages())
-        .min(limit_bytes as u64 / WASM_PAGE_SIZE);
+        .min(limit_bytes as u64 >> ty.page_size_log2);
     let maximum_pages = ty.maximum.unwrap_or(u64::MAX).min(limit_pages);
     if ty.minimum > maximum_pages {
         return Err(MemoryError::TooLarge {
@@ -293,13 +299,17 @@ fn sizes(
         });
     }
     // Both at most `limit_bytes` and the reservation: no overflow.
-    Ok((
-        (ty.minimum * WASM_PAGE_SIZE) as usize,
-        (maximum_pages * WASM_PAGE_SIZE) as usize,
-    ))
+    Ok((ty.bytes(ty.minimum), ty.bytes(maximum_pages)))
 }
 
-/// Makes a slot hold exactly `image` and `initial` accessible bytes. The
+/// `bytes` rounded up to whole host pages: what must be accessible for a
+/// memory of that length.
+fn host_pages(bytes: usize) -> usize {
+    bytes.next_multiple_of(page_size())
+}
+
+/// Makes a slot hold exactly `image` and `initial` accessible bytes
+/// (rounded up to whole host pages). The
 /// slot is fresh or was reset when released ([`MemorySlot::reset`]), so
 /// only the image and the accessible length may need changing.
 fn prepare_slot(
@@ -326,6 +336,7 @@ fn prepare_slot(
             slot.image = Some(image.clone());
         }
     }
+    let initial = host_pages(initial);
     if slot.accessible < initial {
         slot.mmap
             .make_accessible(slot.accessible, initial - slot.accessible)?;

@@ -8,7 +8,7 @@
 //! pages are shared between instances until one writes to them, and
 //! `madvise(MADV_DONTNEED)` restores the image on slot reuse.
 
-use keel_environ::{DataMode, DefinedMemoryIndex, EntityRef, Module, WASM_PAGE_SIZE};
+use keel_environ::{DataMode, DefinedMemoryIndex, EntityRef, Module};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd};
 use std::os::unix::fs::FileExt;
@@ -78,7 +78,8 @@ impl MemoryImage {
     /// fall back to copying too.
     pub fn build(env: &Module, def: DefinedMemoryIndex) -> std::io::Result<Option<MemoryImage>> {
         let memory = env.memory_index(def);
-        let minimum_bytes = env.memories[memory].minimum.saturating_mul(WASM_PAGE_SIZE);
+        let ty = &env.memories[memory];
+        let minimum_bytes = ty.minimum.saturating_mul(ty.page_size());
         let mut segments = Vec::new();
         for (index, data) in env.datas.iter() {
             let DataMode::Active { memory: m, offset } = &data.mode else {
@@ -114,8 +115,10 @@ impl MemoryImage {
             .unwrap_or(first);
         let page = page_size();
         let start = first / page * page;
-        // `minimum_bytes` is a multiple of 64 KiB, so rounding `end` up to
-        // a host page keeps it inside the minimum size.
+        // Rounding `end` up to a host page keeps it inside the host pages
+        // a memory of the minimum size makes accessible (the minimum
+        // itself, with 64 KiB pages; with one-byte pages the image's tail
+        // past the minimum is zeros, which the memory has there anyway).
         let len = end.div_ceil(page) * page - start;
 
         let file = create_sealable_file()?;

@@ -9,7 +9,7 @@ mod externref;
 mod lazy_compilation;
 mod lazy_tables;
 mod limits;
-mod memory64;
+mod memory_types;
 mod metering;
 mod pooling;
 mod simd_c;

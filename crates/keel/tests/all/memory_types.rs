@@ -1,6 +1,7 @@
-//! 64-bit memories and tables through the embedding API: off by default,
-//! growth past 4 GiB where the reservation allows it and the store's
-//! limiter agrees, and host-created 64-bit memories and tables.
+//! 64-bit memories and tables, and memories of one-byte pages, through the
+//! embedding API: off by default, growth past 4 GiB where the reservation
+//! allows it and the store's limiter agrees, host-created memories and
+//! tables of each kind, `MemoryTypeBuilder`'s checks.
 
 use keel::*;
 
@@ -124,6 +125,83 @@ fn host_memories_and_tables_can_be_64_bit() {
     // A 32-bit memory does not satisfy a 64-bit import, nor the reverse.
     let narrow = Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
     let err = Instance::new(&mut store, &module, &[narrow.into(), table.into()]).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("incompatible import type"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn memory_type_builder_refuses_what_is_not_valid() {
+    let built = |f: &dyn Fn(&mut MemoryTypeBuilder)| {
+        let mut builder = MemoryType::builder();
+        f(&mut builder);
+        builder.build().map_err(|e| e.to_string())
+    };
+    let bytes = built(&|b| {
+        b.page_size_log2(0).min(5).max(Some(1 << 32));
+    })
+    .unwrap();
+    assert_eq!((bytes.page_size(), bytes.minimum()), (1, 5));
+    assert!(!bytes.is_64());
+    let err = built(&|b| {
+        b.page_size_log2(12);
+    });
+    assert!(err.unwrap_err().contains("page size"));
+    let err = built(&|b| {
+        b.page_size_log2(0).max(Some((1 << 32) + 1));
+    });
+    assert!(err.unwrap_err().contains("32-bit"));
+    let err = built(&|b| {
+        b.min(3).max(Some(2));
+    });
+    assert!(err.unwrap_err().contains("above the maximum"));
+    let err = built(&|b| {
+        b.shared(true);
+    });
+    assert!(err.unwrap_err().contains("shared"));
+    let wide = built(&|b| {
+        b.memory64(true).page_size_log2(0).max(Some(u64::MAX));
+    });
+    assert!(wide.unwrap().is_64());
+}
+
+#[test]
+fn a_memory_of_one_byte_pages_is_sized_to_the_byte() {
+    let mut config = Config::new();
+    config.wasm_custom_page_sizes(true);
+    let engine = Engine::new(&config).unwrap();
+    let mut store = Store::new(&engine, ());
+    let ty = MemoryType::builder()
+        .page_size_log2(0)
+        .min(5)
+        .build()
+        .unwrap();
+    let memory = Memory::new(&mut store, ty).unwrap();
+    assert_eq!(memory.data_size(&store), 5);
+    assert!(memory.write(&mut store, 4, &[7]).is_ok());
+    assert!(memory.write(&mut store, 5, &[7]).is_err());
+    assert_eq!(memory.grow(&mut store, 3).unwrap(), 5);
+    assert_eq!((memory.size(&store), memory.data_size(&store)), (8, 8));
+    assert_eq!(memory.data(&store)[4..], [7, 0, 0, 0]);
+    assert_eq!(memory.ty(&store).page_size(), 1);
+
+    let module = Module::new(
+        &engine,
+        r#"(module (import "host" "m" (memory 1 (pagesize 1)))
+             (func (export "load") (param i32) (result i32) (i32.load8_u (local.get 0))))"#,
+    )
+    .unwrap();
+    let instance = Instance::new(&mut store, &module, &[memory.into()]).unwrap();
+    let load = instance
+        .get_typed_func::<i32, i32>(&mut store, "load")
+        .unwrap();
+    assert_eq!(load.call(&mut store, 4).unwrap(), 7);
+    let trap = load.call(&mut store, 8).unwrap_err();
+    assert_eq!(trap.downcast_ref::<Trap>(), Some(&Trap::MemoryOutOfBounds));
+    // A memory of 64 KiB pages does not satisfy an import of one-byte pages.
+    let pages = Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
+    let err = Instance::new(&mut store, &module, &[pages.into()]).unwrap_err();
     assert!(
         format!("{err:#}").contains("incompatible import type"),
         "{err:#}"

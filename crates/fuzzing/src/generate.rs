@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use wasmparser::WasmFeatures;
 
 /// The features the fuzzers' engines enable: those of Keel's default
-/// `Config`, plus wide arithmetic and 64-bit memories and tables (see
+/// `Config`, plus wide arithmetic, 64-bit memories and tables and custom
+/// page sizes (see
 /// [`KeelVariant`]'s configuration).
 pub fn keel_features() -> WasmFeatures {
     WasmFeatures::WASM2
@@ -24,6 +25,7 @@ pub fn keel_features() -> WasmFeatures {
         | WasmFeatures::RELAXED_SIMD
         | WasmFeatures::WIDE_ARITHMETIC
         | WasmFeatures::MEMORY64
+        | WasmFeatures::CUSTOM_PAGE_SIZES
 }
 
 /// What a generated module is for: the two targets stress different parts.
@@ -60,6 +62,7 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
         max_memories: u.int_in_range(1..=3)?,
         wide_arithmetic_enabled: true,
         memory64_enabled: u.ratio(1, 3)?,
+        custom_page_sizes_enabled: u.ratio(1, 3)?,
         // What it does not.
         threads_enabled: false,
         shared_everything_threads_enabled: false,
@@ -67,7 +70,6 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
         custom_descriptors_enabled: false,
         tail_call_enabled: false,
         exceptions_enabled: false,
-        custom_page_sizes_enabled: false,
         compact_imports_enabled: false,
         acquire_release_atomics_enabled: false,
         multibyte_array_access_enabled: false,
@@ -229,6 +231,7 @@ impl KeelVariant {
             .lazy_compilation_in_background(false)
             .wasm_wide_arithmetic(true)
             .wasm_memory64(true)
+            .wasm_custom_page_sizes(true)
             // One thread: the fuzzer shares the machine, and a single thread
             // keeps a failing input's behaviour reproducible.
             .parallel_compilation(false);

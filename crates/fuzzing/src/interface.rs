@@ -159,14 +159,15 @@ impl ModuleInfo {
                         if matches!(ty, EntityType::Func(_)) {
                             func_imports += 1;
                         }
-                        let index64 = match ty {
-                            EntityType::Memory(m) => m.memory64,
+                        let unplanned = match ty {
+                            EntityType::Memory(m) => m.memory64 || m.page_size_log2.is_some(),
                             EntityType::Table(t) => t.table64,
                             _ => false,
                         };
-                        if index64 {
-                            // The host plans provide 32-bit ones only.
-                            return Err("a 64-bit memory or table import".into());
+                        if unplanned {
+                            // The host plans provide 32-bit ones of 64 KiB
+                            // pages only.
+                            return Err("a 64-bit or custom-page-size import".into());
                         }
                         info.imports.push(Import {
                             module: import.module.to_string(),
@@ -258,7 +259,7 @@ fn extern_ty(types: &Types, ty: EntityType) -> Result<ExternTy, String> {
             mutable: g.mutable,
         },
         EntityType::Memory(m) => {
-            if m.shared || m.page_size_log2.is_some() {
+            if m.shared {
                 return Err(format!("unsupported memory type {m:?}"));
             }
             ExternTy::Memory(limits(m.initial, m.maximum)?)

@@ -59,7 +59,7 @@ fn config() -> Config {
         .wasm_tail_call(false)
         .wasm_wide_arithmetic(features.wide_arithmetic())
         .wasm_memory64(features.memory64())
-        .wasm_custom_page_sizes(false);
+        .wasm_custom_page_sizes(features.custom_page_sizes());
     config
 }
 

@@ -194,10 +194,7 @@ impl Runner {
                 let name = module.name().map(|id| id.name().to_string());
                 let module = self.compile(&mut module)?;
                 let instance = self.linker.instantiate(&mut self.store, &module)?;
-                self.current = Some(instance);
-                if let Some(name) = name {
-                    self.instances.insert(name, instance);
-                }
+                self.bind(name, instance)?;
             }
             WastDirective::ModuleDefinition(mut module) => {
                 let name = module.name().map(|id| id.name().to_string());
@@ -214,10 +211,7 @@ impl Runner {
                     .ok_or_else(|| anyhow!("unknown module definition"))?
                     .clone();
                 let inst = self.linker.instantiate(&mut self.store, &def)?;
-                self.current = Some(inst);
-                if let Some(name) = instance {
-                    self.instances.insert(name.name().to_string(), inst);
-                }
+                self.bind(instance.map(|id| id.name().to_string()), inst)?;
             }
             WastDirective::Register { name, module, .. } => {
                 let instance = self.instance(module.map(|m| m.name()))?;
@@ -259,6 +253,18 @@ impl Runner {
                 }
             }
             other => bail!("unsupported directive {:?}", other.span()),
+        }
+        Ok(())
+    }
+
+    /// Makes `instance` the current one and, if the script named it, lets
+    /// `invoke`, `get` and `register` find it by that name and later
+    /// modules import from it under the name, as `wasmtime wast` does.
+    fn bind(&mut self, name: Option<String>, instance: Instance) -> anyhow::Result<()> {
+        self.current = Some(instance);
+        if let Some(name) = name {
+            self.linker.instance(&mut self.store, &name, instance)?;
+            self.instances.insert(name, instance);
         }
         Ok(())
     }

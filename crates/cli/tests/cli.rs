@@ -119,31 +119,48 @@ fn wide_arithmetic_is_a_switch() {
     assert!(stderr(&out).contains("wide arithmetic"), "{}", stderr(&out));
 }
 
+/// A memory proposal switched by `-W`: with `switch`, `f` at `in_bounds`
+/// prints `value` and at `past_end` traps out of bounds; with `switch=n`
+/// the module is refused with a message that contains `refusal`.
+struct MemorySwitchCase {
+    switch: &'static str,
+    wat: &'static [u8],
+    in_bounds: &'static str,
+    value: &'static str,
+    past_end: &'static str,
+    refusal: &'static str,
+}
+
+fn check_memory_switch(case: MemorySwitchCase) {
+    let dir = temp_dir(case.switch);
+    let file = write(&dir, "module.wat", case.wat);
+    let off = format!("{}=n", case.switch);
+    let run = |w: &str, at: &str| keel(&["run", "-W", w, "--invoke", "f", &file, at]);
+    let out = run(case.switch, case.in_bounds);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), case.value);
+    let out = run(case.switch, case.past_end);
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(message.contains("out of bounds memory access"), "{message}");
+    let out = run(&off, case.in_bounds);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(case.refusal), "{}", stderr(&out));
+}
+
 /// `-W memory64` turns 64-bit memories on, as in Wasmtime: an `i64`
 /// address past 2^32 is out of bounds, not wrapped.
 #[test]
 fn memory64_is_a_switch() {
-    let dir = temp_dir("memory64");
-    let file = write(
-        &dir,
-        "memory64.wat",
-        br#"(module (memory i64 1) (data (i64.const 8) "\2a")
+    check_memory_switch(MemorySwitchCase {
+        switch: "memory64",
+        wat: br#"(module (memory i64 1) (data (i64.const 8) "\2a")
               (func (export "f") (param i64) (result i32) (i32.load8_u (local.get 0))))"#,
-    );
-    let args = |w: &'static str, at: &'static str| vec!["run", "-W", w, "--invoke", "f", &file, at];
-    let out = keel(&args("memory64", "8"));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
-    let out = keel(&args("memory64=y", "4294967304"));
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("out of bounds memory access"),
-        "{}",
-        stderr(&out)
-    );
-    let out = keel(&args("memory64=n", "8"));
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("memory64"), "{}", stderr(&out));
+        in_bounds: "8",
+        value: "42\n",
+        past_end: "4294967304",
+        refusal: "memory64",
+    });
 }
 
 /// `-W custom-page-sizes` allows memories of one-byte pages, as in
@@ -151,27 +168,15 @@ fn memory64_is_a_switch() {
 /// though its host page is mapped.
 #[test]
 fn custom_page_sizes_is_a_switch() {
-    let dir = temp_dir("pagesize");
-    let file = write(
-        &dir,
-        "bytes.wat",
-        br#"(module (memory 3 (pagesize 1))
+    check_memory_switch(MemorySwitchCase {
+        switch: "custom-page-sizes",
+        wat: br#"(module (memory 3 (pagesize 1))
               (func (export "f") (param i32) (result i32) (i32.load8_u (local.get 0))))"#,
-    );
-    let args = |w: &'static str, at: &'static str| vec!["run", "-W", w, "--invoke", "f", &file, at];
-    let out = keel(&args("custom-page-sizes", "2"));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
-    let out = keel(&args("custom-page-sizes", "3"));
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("out of bounds memory access"),
-        "{}",
-        stderr(&out)
-    );
-    let out = keel(&args("custom-page-sizes=n", "2"));
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("page size"), "{}", stderr(&out));
+        in_bounds: "2",
+        value: "0\n",
+        past_end: "3",
+        refusal: "page size",
+    });
 }
 
 /// Relaxed SIMD is on by default, as in Wasmtime, and

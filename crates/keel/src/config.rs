@@ -132,7 +132,7 @@ impl Config {
         /// cover a 64-bit index), with one comparison when the static
         /// offset fits the guard. Such a memory never moves, so it grows at
         /// most to [`Config::memory_reservation`] (4 GiB by default; raise
-        /// it for larger memories). 64-bit tables are not supported yet.
+        /// it for larger memories). Tables with 64-bit indices come with it.
         wasm_memory64 => MEMORY64;
         /// Memories of one-byte pages (custom-page-sizes: `(pagesize 1)`),
         /// for small memories sized to the byte. Off by default, as in

@@ -651,14 +651,18 @@ fn guarded_address(
     (b.ins().select_spectre_guard(oob, null, addr), 0)
 }
 
-/// The value of `v` if an `iconst` defines it.
-fn constant(b: &FunctionBuilder<'_>, v: Value) -> Option<u64> {
+/// The value of `v`, unsigned (zero-extended from its type's width), if
+/// an `iconst` defines it.
+pub(super) fn constant(b: &FunctionBuilder<'_>, v: Value) -> Option<u64> {
     let inst = b.func.dfg.value_def(v).inst()?;
     match b.func.dfg.insts[inst] {
         ir::InstructionData::UnaryImm {
             opcode: ir::Opcode::Iconst,
             imm,
-        } => Some(imm.bits() as u64),
+        } => {
+            let bits = b.func.dfg.value_type(v).bits();
+            Some((imm.bits() as u64) & (u64::MAX >> (64 - bits)))
+        }
         _ => None,
     }
 }

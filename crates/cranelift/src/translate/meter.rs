@@ -403,7 +403,7 @@ impl FuncTranslator<'_, '_> {
             return;
         }
         let cap = self.bulk_units_cap();
-        let constant = const_operand(self, units).map(|n| n.min(cap) as i64);
+        let constant = super::env::constant(&self.b, units).map(|n| n.min(cap) as i64);
         if let Some(var) = self.meter.fuel.filter(|_| per_unit > 0) {
             match constant {
                 Some(n) => self.meter.pending += n * per_unit,
@@ -502,7 +502,7 @@ impl FuncTranslator<'_, '_> {
         else {
             // A constant goes first, so that the add takes it as an
             // immediate rather than folding a load of the count into itself.
-            let (a, b) = if const_operand(self, cost).is_some() {
+            let (a, b) = if super::env::constant(&self.b, cost).is_some() {
                 (cost, fuel)
             } else {
                 (fuel, cost)
@@ -735,21 +735,5 @@ impl FuncTranslator<'_, '_> {
             ctx,
             vm_store_context::SLOW_PATH_STATUS as i32,
         )
-    }
-}
-
-/// The value of `v`, unsigned, if it is an `iconst` (a constant length
-/// operand, or a constant charge).
-fn const_operand(t: &FuncTranslator<'_, '_>, v: Value) -> Option<u64> {
-    let inst = t.b.func.dfg.value_def(v).inst()?;
-    match t.b.func.dfg.insts[inst] {
-        cranelift_codegen::ir::InstructionData::UnaryImm {
-            opcode: cranelift_codegen::ir::Opcode::Iconst,
-            imm,
-        } => {
-            let bits = t.b.func.dfg.value_type(v).bits();
-            Some((imm.bits() as u64) & (u64::MAX >> (64 - bits)))
-        }
-        _ => None,
     }
 }

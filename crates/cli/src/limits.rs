@@ -23,8 +23,9 @@ pub struct LimitOptions {
     /// `max-memory-size=BYTES`, `max-table-elements=N`, `max-instances=N`,
     /// `max-wasm-stack=BYTES`, `trap-on-grow-failure[=y|n]`; and the wasm
     /// proposals `wide-arithmetic[=y|n]`, `memory64[=y|n]` and
-    /// `custom-page-sizes[=y|n]` (off by default, as in Wasmtime) and
-    /// `relaxed-simd[=y|n]` (on by default).
+    /// `custom-page-sizes[=y|n]` (off by default, as in Wasmtime),
+    /// `relaxed-simd[=y|n]` and `function-references[=y|n]` (on by
+    /// default).
     #[arg(short = 'W', value_name = "KEY[=VAL]")]
     wasm_options: Vec<String>,
     /// Fuel the guest may spend (about one unit per instruction).
@@ -68,6 +69,7 @@ const PROPOSALS: &[(&str, ProposalSwitch)] = &[
     ("relaxed-simd", Config::wasm_relaxed_simd),
     ("memory64", Config::wasm_memory64),
     ("custom-page-sizes", Config::wasm_custom_page_sizes),
+    ("function-references", Config::wasm_function_references),
 ];
 
 impl LimitOptions {
@@ -101,7 +103,8 @@ impl LimitOptions {
                     None => bail!(
                         "unknown option `-W {other}`: keel knows fuel, timeout, max-memory-size, \
                          max-table-elements, max-instances, max-wasm-stack, trap-on-grow-failure, \
-                         wide-arithmetic, relaxed-simd, memory64, custom-page-sizes"
+                         wide-arithmetic, relaxed-simd, memory64, custom-page-sizes, \
+                         function-references"
                     ),
                 },
             }

@@ -179,6 +179,47 @@ fn custom_page_sizes_is_a_switch() {
     });
 }
 
+/// Typed function references are on by default, as in Wasmtime, and
+/// `-W function-references=n` turns them off; `call_ref` of null is a
+/// trap with its wasm backtrace.
+#[test]
+fn function_references_are_on_unless_switched_off() {
+    let dir = temp_dir("funcref");
+    let file = write(
+        &dir,
+        "call_ref.wat",
+        br#"(module
+              (type $t (func (param i32) (result i32)))
+              (func $double (type $t) (i32.add (local.get 0) (local.get 0)))
+              (elem declare func $double)
+              (func (export "f") (param i32) (result i32)
+                (call_ref $t (local.get 0)
+                  (select (result (ref null $t))
+                    (ref.func $double) (ref.null $t) (local.get 0)))))"#,
+    );
+    let out = keel(&["run", "--invoke", "f", &file, "21"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
+    let out = keel(&["run", "--invoke", "f", &file, "0"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("null reference"), "{}", stderr(&out));
+    let out = keel(&[
+        "run",
+        "-W",
+        "function-references=n",
+        "--invoke",
+        "f",
+        &file,
+        "21",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("function references"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Relaxed SIMD is on by default, as in Wasmtime, and
 /// `-W relaxed-simd=n` turns it off; its results are the deterministic
 /// ones (here a fused multiply-add: one rounding).

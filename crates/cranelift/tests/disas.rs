@@ -48,7 +48,8 @@ fn translate(wat_path: &Path) -> String {
     let mut features = WasmFeatures::WASM2
         | WasmFeatures::EXTENDED_CONST
         | WasmFeatures::MULTI_MEMORY
-        | WasmFeatures::RELAXED_SIMD;
+        | WasmFeatures::RELAXED_SIMD
+        | WasmFeatures::FUNCTION_REFERENCES;
     features.set(WasmFeatures::MEMORY64, flags.contains("memory64"));
     features.set(
         WasmFeatures::CUSTOM_PAGE_SIZES,

@@ -84,22 +84,11 @@ impl ConstExpr {
                 O::GlobalGet { global_index } => {
                     ConstOp::GlobalGet(GlobalIndex::from_u32(global_index))
                 }
-                O::RefNull { hty } => ConstOp::RefNull(match hty {
-                    wasmparser::HeapType::Abstract {
-                        shared: false,
-                        ty: wasmparser::AbstractHeapType::Func,
-                    } => WasmHeapType::Func,
-                    wasmparser::HeapType::Abstract {
-                        shared: false,
-                        ty: wasmparser::AbstractHeapType::Extern,
-                    } => WasmHeapType::Extern,
-                    other => {
-                        return Err(ModuleError::unsupported(
-                            format!("ref.null of heap type {other:?}"),
-                            offset,
-                        ));
-                    }
-                }),
+                // Every null is the same value; it is kept with its
+                // hierarchy's top type, which is all its users ask.
+                O::RefNull { hty } => {
+                    ConstOp::RefNull(crate::types::convert_heap_type(hty, offset)?.top())
+                }
                 O::RefFunc { function_index } => {
                     ConstOp::RefFunc(FuncIndex::from_u32(function_index))
                 }

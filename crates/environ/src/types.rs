@@ -1,7 +1,7 @@
 //! WebAssembly types as Keel sees them, independent of `wasmparser`'s
 //! representation so that the rest of the tree does not follow its churn.
 
-use crate::{ModuleError, ModuleResult};
+use crate::{ModuleError, ModuleResult, SharedTypeIndex, TypeIndex};
 use std::fmt;
 
 /// The type of a WebAssembly value.
@@ -37,6 +37,41 @@ pub enum WasmHeapType {
     Func,
     /// An opaque host value.
     Extern,
+    /// A function of one type (function-references proposal): a subtype
+    /// of `Func`.
+    ConcreteFunc(FuncTypeRef),
+}
+
+/// The type of a typed function reference, in one of two index spaces.
+///
+/// A module's own types name each other by module type index; once a
+/// module is loaded into an engine, the types it shows the host (and those
+/// the engine interns) name them by engine-wide id, which is what makes
+/// `(ref $t)` of two modules comparable. Without the GC proposal a type
+/// only names types defined before it, so a module's types are interned in
+/// order (see [`WasmFuncType::to_engine`]).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum FuncTypeRef {
+    /// A type of the module that declared it.
+    Module(TypeIndex),
+    /// A type interned by an engine.
+    Engine(SharedTypeIndex),
+}
+
+impl WasmHeapType {
+    /// Whether it is `func` or below: its values are `VMFuncRef`s.
+    pub fn is_func(self) -> bool {
+        matches!(self, WasmHeapType::Func | WasmHeapType::ConcreteFunc(_))
+    }
+
+    /// The abstract type at the top of its hierarchy: `func` or `extern`.
+    pub fn top(self) -> WasmHeapType {
+        if self.is_func() {
+            WasmHeapType::Func
+        } else {
+            WasmHeapType::Extern
+        }
+    }
 }
 
 impl WasmRefType {
@@ -50,6 +85,59 @@ impl WasmRefType {
         nullable: true,
         heap: WasmHeapType::Extern,
     };
+
+    /// Whether every value of `self` is a value of `other`, for types in
+    /// the engine's index space: null only where `other` is nullable, and
+    /// `(ref $t)` below `(ref func)`. Function types have no declared
+    /// supertypes without the GC proposal, so a concrete type matches only
+    /// itself.
+    pub fn matches(&self, other: &WasmRefType) -> bool {
+        let heap = match (self.heap, other.heap) {
+            (a, b) if a == b => true,
+            (WasmHeapType::ConcreteFunc(_), WasmHeapType::Func) => true,
+            _ => false,
+        };
+        heap && (other.nullable || !self.nullable)
+    }
+
+    /// The same type with module type indices mapped by `engine_id`
+    /// (`None` for an index it does not know, which a validated module
+    /// never has).
+    pub fn to_engine(
+        self,
+        engine_id: &impl Fn(TypeIndex) -> Option<SharedTypeIndex>,
+    ) -> Option<WasmRefType> {
+        let heap = match self.heap {
+            WasmHeapType::ConcreteFunc(FuncTypeRef::Module(i)) => {
+                WasmHeapType::ConcreteFunc(FuncTypeRef::Engine(engine_id(i)?))
+            }
+            other => other,
+        };
+        Some(WasmRefType { heap, ..self })
+    }
+}
+
+impl WasmValType {
+    /// Whether every value of `self` is a value of `other` (see
+    /// [`WasmRefType::matches`]).
+    pub fn matches(&self, other: &WasmValType) -> bool {
+        match (self, other) {
+            (WasmValType::Ref(a), WasmValType::Ref(b)) => a.matches(b),
+            (a, b) => a == b,
+        }
+    }
+
+    /// [`WasmRefType::to_engine`] of a reference type; other types as they
+    /// are.
+    pub fn to_engine(
+        self,
+        engine_id: &impl Fn(TypeIndex) -> Option<SharedTypeIndex>,
+    ) -> Option<WasmValType> {
+        match self {
+            WasmValType::Ref(r) => r.to_engine(engine_id).map(WasmValType::Ref),
+            other => Some(other),
+        }
+    }
 }
 
 impl fmt::Display for WasmValType {
@@ -67,11 +155,18 @@ impl fmt::Display for WasmValType {
 
 impl fmt::Display for WasmRefType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let null = if self.nullable { "null " } else { "" };
         match (self.nullable, self.heap) {
             (true, WasmHeapType::Func) => f.write_str("funcref"),
             (true, WasmHeapType::Extern) => f.write_str("externref"),
             (false, WasmHeapType::Func) => f.write_str("(ref func)"),
             (false, WasmHeapType::Extern) => f.write_str("(ref extern)"),
+            (_, WasmHeapType::ConcreteFunc(FuncTypeRef::Module(i))) => {
+                write!(f, "(ref {null}{})", i.as_u32())
+            }
+            (_, WasmHeapType::ConcreteFunc(FuncTypeRef::Engine(i))) => {
+                write!(f, "(ref {null}<engine type {}>)", i.as_u32())
+            }
         }
     }
 }
@@ -103,6 +198,21 @@ impl WasmFuncType {
     /// The result types.
     pub fn results(&self) -> &[WasmValType] {
         &self.results
+    }
+
+    /// The same signature with module type indices mapped by `engine_id`
+    /// (see [`WasmRefType::to_engine`]).
+    pub fn to_engine(
+        &self,
+        engine_id: &impl Fn(TypeIndex) -> Option<SharedTypeIndex>,
+    ) -> Option<WasmFuncType> {
+        let map = |ts: &[WasmValType]| -> Option<Box<[WasmValType]>> {
+            ts.iter().map(|t| t.to_engine(engine_id)).collect()
+        };
+        Some(WasmFuncType {
+            params: map(&self.params)?,
+            results: map(&self.results)?,
+        })
     }
 }
 
@@ -214,11 +324,22 @@ pub fn convert_val_type(ty: wasmparser::ValType, offset: u64) -> ModuleResult<Wa
     })
 }
 
-/// Converts a `wasmparser` reference type; only the abstract `func` and
-/// `extern` heap types are supported.
+/// Converts a `wasmparser` reference type; the abstract `func` and
+/// `extern` heap types and concrete (function) types are supported.
 pub(crate) fn convert_ref_type(ty: wasmparser::RefType, offset: u64) -> ModuleResult<WasmRefType> {
-    use wasmparser::{AbstractHeapType, HeapType};
-    let heap = match ty.heap_type() {
+    Ok(WasmRefType {
+        nullable: ty.is_nullable(),
+        heap: convert_heap_type(ty.heap_type(), offset)?,
+    })
+}
+
+/// Converts a `wasmparser` heap type (see [`convert_ref_type`]).
+pub(crate) fn convert_heap_type(
+    ty: wasmparser::HeapType,
+    offset: u64,
+) -> ModuleResult<WasmHeapType> {
+    use wasmparser::{AbstractHeapType, HeapType, UnpackedIndex};
+    Ok(match ty {
         HeapType::Abstract {
             shared: false,
             ty: AbstractHeapType::Func,
@@ -227,16 +348,16 @@ pub(crate) fn convert_ref_type(ty: wasmparser::RefType, offset: u64) -> ModuleRe
             shared: false,
             ty: AbstractHeapType::Extern,
         } => WasmHeapType::Extern,
+        // Without the GC proposal every defined type is a function type.
+        HeapType::Concrete(UnpackedIndex::Module(i)) => {
+            WasmHeapType::ConcreteFunc(FuncTypeRef::Module(TypeIndex::from_u32(i)))
+        }
         other => {
             return Err(ModuleError::unsupported(
                 format!("reference type {other:?}"),
                 offset,
             ));
         }
-    };
-    Ok(WasmRefType {
-        nullable: ty.is_nullable(),
-        heap,
     })
 }
 

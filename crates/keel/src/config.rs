@@ -66,7 +66,8 @@ macro_rules! feature_setters {
 
 impl Config {
     /// The default configuration: WebAssembly 2.0 plus multiple memories,
-    /// extended constant expressions and relaxed SIMD, optimizing for speed,
+    /// extended constant expressions, relaxed SIMD and typed function
+    /// references, optimizing for speed,
     /// 512 KiB of wasm stack, 4 GiB of reserved address space per memory
     /// with a 32 MiB guard, instances allocated on demand, memories
     /// initialized from copy-on-write images where possible.
@@ -75,7 +76,8 @@ impl Config {
             features: WasmFeatures::WASM2
                 | WasmFeatures::EXTENDED_CONST
                 | WasmFeatures::MULTI_MEMORY
-                | WasmFeatures::RELAXED_SIMD,
+                | WasmFeatures::RELAXED_SIMD
+                | WasmFeatures::FUNCTION_REFERENCES,
             compiler: CompilerSettings::default(),
             max_wasm_stack: 512 * 1024,
             allocation_strategy: crate::InstanceAllocationStrategy::OnDemand,
@@ -144,6 +146,12 @@ impl Config {
         /// results of the specification's deterministic profile, the same
         /// on every host (see [`Config::relaxed_simd_deterministic`]).
         wasm_relaxed_simd => RELAXED_SIMD;
+        /// Typed function references: `(ref $t)` and `(ref null $t)`
+        /// types, `call_ref`, `ref.as_non_null`, `br_on_null`,
+        /// `br_on_non_null`, non-nullable locals, tables with initializer
+        /// expressions. On by default, as in Wasmtime. `call_ref` checks
+        /// only for null: the reference's type is proved by validation.
+        wasm_function_references => FUNCTION_REFERENCES;
     }
 
     /// Accepted for source compatibility with Wasmtime 48: Keel's relaxed

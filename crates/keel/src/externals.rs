@@ -279,7 +279,7 @@ impl Table {
         let inner = &mut *ctx.0;
         let ty = self.ty(StoreContext(inner));
         ensure!(
-            *ty.element().heap_type() == init.heap_type(),
+            init.matches(&inner.opaque, ty.element()),
             "reference of the wrong type for this table"
         );
         let current = self.vm(&inner.opaque).size();
@@ -335,7 +335,7 @@ impl Global {
 
 fn check_global_value(store: &StoreOpaque, ty: &GlobalType, value: &Val) -> crate::Result<()> {
     ensure!(
-        value.matches(ty.content()),
+        value.matches(store, ty.content()),
         "global of type {} cannot hold a {}",
         ty.content(),
         value.ty()

@@ -220,7 +220,7 @@ unsafe extern "C" fn dynamic_array_call<T: 'static>(
             &mut results,
         )?;
         for (i, (r, t)) in results.iter().zip(state.ty.results()).enumerate() {
-            if !r.matches(&t) {
+            if !r.matches(&store.opaque, &t) {
                 bail!(
                     "host function returned a {} where its type says {t}",
                     r.ty()
@@ -318,7 +318,7 @@ impl Func {
         values.resize(params.len().max(results.len()).max(1), ValRaw::default());
         for (i, (p, t)) in params.iter().zip(ty.params()).enumerate() {
             let t = crate::ValType::from_wasm(*t);
-            if !p.matches(&t) {
+            if !p.matches(store, &t) {
                 store.call_scratch = values;
                 bail!("argument {i} is a {} where {t} was expected", p.ty());
             }

@@ -102,7 +102,7 @@ impl Instance {
                     });
                 }
                 (EntityIndex::Table(t), Extern::Table(table)) => {
-                    let expected = env.tables[t];
+                    let expected = module.loaded().engine_table(env.tables[t]);
                     let ptr = opaque.tables[opaque.check(table.0)];
                     let actual = opaque.table(table.0);
                     if actual.ty() != expected.ty
@@ -159,9 +159,18 @@ impl Instance {
                     memories.push(ptr.as_ptr());
                 }
                 (EntityIndex::Global(g), Extern::Global(global)) => {
-                    let expected = GlobalType::from_wasm(env.globals[g]);
+                    let expected = module.loaded().engine_global(env.globals[g]);
+                    let expected = GlobalType::from_wasm(expected);
                     let data = &opaque.globals[opaque.check(global.0)];
-                    if data.ty != expected {
+                    // An immutable global may be of a subtype.
+                    let matches = data.ty.mutability() == expected.mutability()
+                        && match expected.mutability() {
+                            crate::Mutability::Var => data.ty.content() == expected.content(),
+                            crate::Mutability::Const => {
+                                data.ty.content().matches(expected.content())
+                            }
+                        };
+                    if !matches {
                         return Err(incompatible(format!(
                             "expected global {:?} {}, found {:?} {}",
                             expected.mutability(),
@@ -311,7 +320,11 @@ impl Instance {
                 Extern::Table(unsafe { store.table_handle(p) })
             }
             EntityIndex::Global(g) => {
-                let ty = GlobalType::from_wasm(data.module.env().globals[g]);
+                let ty = data
+                    .module
+                    .loaded()
+                    .engine_global(data.module.env().globals[g]);
+                let ty = GlobalType::from_wasm(ty);
                 let p =
                     NonNull::new(vm.global_ptr(g)).expect("globals of an instance are not null");
                 // SAFETY: see above.

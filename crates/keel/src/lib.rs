@@ -93,8 +93,8 @@ pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
 pub use trap::{FrameInfo, Trap, WasmBacktrace};
 pub use types::{
-    ExternType, FuncType, GlobalType, HeapType, MemoryType, MemoryTypeBuilder, Mutability, RefType,
-    TableType, ValType,
+    ExternType, FuncType, FuncTypeId, GlobalType, HeapType, MemoryType, MemoryTypeBuilder,
+    Mutability, RefType, TableType, ValType,
 };
 pub use values::{Ref, V128, Val};
 

@@ -138,11 +138,15 @@ impl Module {
         wasm: Arc<[u8]>,
     ) -> crate::Result<Module> {
         let offsets = VMOffsets::new(&env)?;
-        let type_ids = env
-            .types
-            .values()
-            .map(|t| engine.register_type(t))
-            .collect();
+        // In order: a type names only types before it (see `FuncTypeRef`).
+        let mut type_ids: Vec<keel_environ::SharedTypeIndex> = Vec::with_capacity(env.types.len());
+        for ty in env.types.values() {
+            let ty = ty
+                .to_engine(&|i| type_ids.get(i.as_u32() as usize).copied())
+                .ok_or_else(|| anyhow::anyhow!("a type of the module names a later type"))?;
+            type_ids.push(engine.register_type(&ty));
+        }
+        let type_ids = type_ids.into_boxed_slice();
         let code = Arc::new(code);
         code_registry::register(&code);
         Ok(Module {
@@ -348,11 +352,16 @@ impl Module {
         let env = self.env();
         match index {
             EntityIndex::Function(f) => {
-                ExternType::Func(FuncType(Arc::new(env.func_type(f).clone())))
+                let ty = self.loaded.type_ids[env.functions[f].type_index.as_u32() as usize];
+                ExternType::Func(FuncType(self.engine.type_of(ty)))
             }
-            EntityIndex::Table(t) => ExternType::Table(TableType::from_wasm(env.tables[t])),
+            EntityIndex::Table(t) => ExternType::Table(TableType::from_wasm(
+                self.loaded.engine_table(env.tables[t]),
+            )),
             EntityIndex::Memory(m) => ExternType::Memory(MemoryType::from_wasm(env.memories[m])),
-            EntityIndex::Global(g) => ExternType::Global(GlobalType::from_wasm(env.globals[g])),
+            EntityIndex::Global(g) => ExternType::Global(GlobalType::from_wasm(
+                self.loaded.engine_global(env.globals[g]),
+            )),
         }
     }
 

@@ -244,7 +244,7 @@ impl StoreOpaque {
         let i = self.check(handle);
         let ty = self.globals[i].ty;
         assert!(
-            value.matches(ty.content()),
+            value.matches(self, ty.content()),
             "global value of the wrong type"
         );
         let raw = value.to_raw(self);
@@ -340,7 +340,7 @@ impl StoreOpaque {
     /// writers below require.
     fn table_element(&self, r: &crate::Ref, ty: &crate::TableType) -> crate::Result<*mut u8> {
         anyhow::ensure!(
-            *ty.element().heap_type() == r.heap_type(),
+            r.matches(self, ty.element()),
             "reference of the wrong type for this table"
         );
         if let crate::Ref::Func(Some(f)) = r {
@@ -424,7 +424,7 @@ impl StoreOpaque {
         value: &crate::Val,
     ) -> crate::Global {
         assert!(
-            value.matches(ty.content()),
+            value.matches(self, ty.content()),
             "global value of the wrong type"
         );
         let mut def = Box::new(VMGlobalDefinition {

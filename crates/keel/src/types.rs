@@ -1,7 +1,9 @@
 //! The types of values and entities, as the embedding API shows them.
 
 use crate::Engine;
-use keel_environ::{WasmFuncType, WasmHeapType, WasmRefType, WasmValType};
+use keel_environ::{
+    FuncTypeRef, SharedTypeIndex, WasmFuncType, WasmHeapType, WasmRefType, WasmValType,
+};
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,6 +22,24 @@ pub enum HeapType {
     Func,
     /// A host value.
     Extern,
+    /// A function of one signature (`(ref $t)` of the function-references
+    /// proposal), a subtype of `Func`. Wasmtime names the signature with a
+    /// `FuncType`; Keel's types are `Copy`, so this names it with the id
+    /// the engine gave it ([`FuncType::id`]).
+    ConcreteFunc(FuncTypeId),
+}
+
+/// An engine's id for a function signature: equal for equal signatures of
+/// one engine. Meaningless in another engine.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FuncTypeId(pub(crate) SharedTypeIndex);
+
+impl HeapType {
+    /// Whether its values are functions: `Func` or a concrete function
+    /// type.
+    pub fn is_func(&self) -> bool {
+        matches!(self, HeapType::Func | HeapType::ConcreteFunc(_))
+    }
 }
 
 impl RefType {
@@ -47,12 +67,26 @@ impl RefType {
         &self.heap
     }
 
+    /// Whether every value of `self` is a value of `other`.
+    pub fn matches(&self, other: &RefType) -> bool {
+        self.to_wasm().matches(&other.to_wasm())
+    }
+
+    /// The API's view of a type in the engine's index space (a module's
+    /// types are mapped to it before they reach the API).
     pub(crate) fn from_wasm(t: WasmRefType) -> RefType {
         RefType {
             nullable: t.nullable,
             heap: match t.heap {
                 WasmHeapType::Func => HeapType::Func,
                 WasmHeapType::Extern => HeapType::Extern,
+                WasmHeapType::ConcreteFunc(FuncTypeRef::Engine(id)) => {
+                    HeapType::ConcreteFunc(FuncTypeId(id))
+                }
+                WasmHeapType::ConcreteFunc(FuncTypeRef::Module(_)) => {
+                    debug_assert!(false, "a module-relative type reached the API");
+                    HeapType::Func
+                }
             },
         }
     }
@@ -63,6 +97,9 @@ impl RefType {
             heap: match self.heap {
                 HeapType::Func => WasmHeapType::Func,
                 HeapType::Extern => WasmHeapType::Extern,
+                HeapType::ConcreteFunc(FuncTypeId(id)) => {
+                    WasmHeapType::ConcreteFunc(FuncTypeRef::Engine(id))
+                }
             },
         }
     }
@@ -107,10 +144,7 @@ impl ValType {
 
     /// Whether values of `self` are values of `other`.
     pub fn matches(&self, other: &ValType) -> bool {
-        match (self, other) {
-            (ValType::Ref(a), ValType::Ref(b)) => a.heap == b.heap && (b.nullable || !a.nullable),
-            (a, b) => a == b,
-        }
+        self.to_wasm().matches(&other.to_wasm())
     }
 
     pub(crate) fn from_wasm(t: WasmValType) -> ValType {
@@ -148,7 +182,8 @@ pub struct FuncType(pub(crate) Arc<WasmFuncType>);
 
 impl FuncType {
     /// A signature. The engine argument matches Wasmtime's API; types are
-    /// plain values in Keel and work with any engine.
+    /// plain values in Keel and work with any engine, except that a
+    /// [`HeapType::ConcreteFunc`] in one names a signature of one engine.
     pub fn new(
         _engine: &Engine,
         params: impl IntoIterator<Item = ValType>,
@@ -182,6 +217,12 @@ impl FuncType {
 
     pub(crate) fn wasm(&self) -> &WasmFuncType {
         &self.0
+    }
+
+    /// The id `engine` gives this signature, for naming it in a
+    /// [`HeapType::ConcreteFunc`].
+    pub fn id(&self, engine: &Engine) -> FuncTypeId {
+        FuncTypeId(engine.register_type(&self.0))
     }
 }
 

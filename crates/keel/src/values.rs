@@ -2,7 +2,8 @@
 //! conversions to and from the raw slots generated code uses are part of
 //! the host-call ABI, in `crate::func::raw`.
 
-use crate::{ExternRef, Func, HeapType, ValType};
+use crate::store::StoreOpaque;
+use crate::{ExternRef, Func, HeapType, RefType, ValType};
 
 /// A 128-bit SIMD value.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -61,11 +62,18 @@ impl Ref {
         }
     }
 
-    /// What it points to.
-    pub(crate) fn heap_type(&self) -> HeapType {
-        match self {
-            Ref::Func(_) => HeapType::Func,
-            Ref::Extern(_) => HeapType::Extern,
+    /// Whether the reference is a value of type `ty` in `store`: null
+    /// only of a nullable type, a function of a concrete type only if its
+    /// signature is that type (a function of another store never is).
+    pub(crate) fn matches(&self, store: &StoreOpaque, ty: &RefType) -> bool {
+        match (self, ty.heap_type()) {
+            (Ref::Func(None), heap) => ty.is_nullable() && heap.is_func(),
+            (Ref::Extern(None), heap) => ty.is_nullable() && *heap == HeapType::Extern,
+            (Ref::Func(Some(_)), HeapType::Func) | (Ref::Extern(Some(_)), HeapType::Extern) => true,
+            (Ref::Func(Some(f)), HeapType::ConcreteFunc(id)) => {
+                f.0.store == store.id() && f.type_index(store) == id.0
+            }
+            _ => false,
         }
     }
 }
@@ -181,7 +189,7 @@ impl Val {
             ValType::F64 => Val::F64(0),
             ValType::V128 => Val::V128(V128(0)),
             ValType::Ref(r) if r.is_nullable() => match r.heap_type() {
-                crate::HeapType::Func => Val::FuncRef(None),
+                crate::HeapType::Func | crate::HeapType::ConcreteFunc(_) => Val::FuncRef(None),
                 crate::HeapType::Extern => Val::ExternRef(None),
             },
             ValType::Ref(_) => return None,
@@ -201,15 +209,12 @@ impl Val {
         }
     }
 
-    /// Whether the value is of type `ty`.
-    pub(crate) fn matches(&self, ty: &ValType) -> bool {
+    /// Whether the value is of type `ty` in `store` (see
+    /// [`Ref::matches`]).
+    pub(crate) fn matches(&self, store: &StoreOpaque, ty: &ValType) -> bool {
         match (self, ty) {
-            (Val::FuncRef(f), ValType::Ref(r)) => {
-                *r.heap_type() == HeapType::Func && (f.is_some() || r.is_nullable())
-            }
-            (Val::ExternRef(e), ValType::Ref(r)) => {
-                *r.heap_type() == HeapType::Extern && (e.is_some() || r.is_nullable())
-            }
+            (Val::FuncRef(f), ValType::Ref(r)) => Ref::Func(*f).matches(store, r),
+            (Val::ExternRef(e), ValType::Ref(r)) => Ref::Extern(e.clone()).matches(store, r),
             (v, t) => v.ty() == *t,
         }
     }

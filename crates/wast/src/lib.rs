@@ -357,6 +357,7 @@ const TRAP_ALIASES: &[(&str, Trap)] = &[
     ("unreachable", Trap::UnreachableCodeReached),
     ("indirect call type mismatch", Trap::BadSignature),
     ("call stack exhausted", Trap::StackOverflow),
+    ("null function reference", Trap::NullReference),
 ];
 
 /// Whether a trap matches the message a script expects: Keel's message

@@ -4,7 +4,8 @@
 //! first. A call to a function of this module is a PC-relative call
 //! resolved when the text section is assembled; a call to an import loads
 //! the callee's code and context from the caller's context; `call_indirect`
-//! checks the table bounds, null and the signature before calling.
+//! checks the table bounds, null and the signature before calling;
+//! `call_ref` checks only null (validation proved the reference's type).
 
 use super::FuncTranslator;
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -49,6 +50,18 @@ pub(super) fn call_indirect(t: &mut FuncTranslator<'_, '_>, type_index: u32, tab
         .env
         .load_table_element(&mut t.b, TableIndex::from_u32(table_index), index);
     let (code, ctx) = t.env.checked_func_ref(&mut t.b, func_ref, ty);
+    let sig = t.env.wasm_sig_ref(&mut t.b, ty);
+    let args = call_args(t, ctx, n);
+    let inst = t.b.ins().call_indirect(sig, code, &args);
+    t.state.popn(n);
+    push_results(t, inst);
+}
+
+pub(super) fn call_ref(t: &mut FuncTranslator<'_, '_>, type_index: u32) {
+    let ty = TypeIndex::from_u32(type_index);
+    let n = t.env.module.types[ty].params().len();
+    let func_ref = t.state.pop1();
+    let (code, ctx) = t.env.non_null_func_ref(&mut t.b, func_ref);
     let sig = t.env.wasm_sig_ref(&mut t.b, ty);
     let args = call_args(t, ctx, n);
     let inst = t.b.ins().call_indirect(sig, code, &args);

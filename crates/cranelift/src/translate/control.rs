@@ -9,6 +9,7 @@ use super::state::{ControlFrame, ControlKind};
 use super::{FuncTranslator, block_type_arity};
 use crate::CompileError;
 use crate::trap::trap_code;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{Block, BlockArg, InstBuilder, JumpTableData, Value};
 use cranelift_entity::packed_option::ReservedValue;
 use keel_environ::TrapKind;
@@ -274,6 +275,34 @@ pub(super) fn br_if(t: &mut FuncTranslator<'_, '_>, depth: u32) {
     } else {
         t.b.ins().brif(cond, block, &a, next, &[]);
     }
+    t.b.seal_block(next);
+    t.b.switch_to_block(next);
+}
+
+/// `br_on_null`: branches with the operands below the reference when it
+/// is null; otherwise goes on with the reference.
+pub(super) fn br_on_null(t: &mut FuncTranslator<'_, '_>, depth: u32) {
+    let r = t.state.pop1();
+    let (block, n) = branch_target(t, depth);
+    let next = t.b.create_block();
+    let a = args(t.state.peekn(n));
+    let is_null = t.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
+    t.b.ins().brif(is_null, block, &a, next, &[]);
+    t.b.seal_block(next);
+    t.b.switch_to_block(next);
+    t.state.push1(r);
+}
+
+/// `br_on_non_null`: branches with the reference (the label's last value)
+/// when it is not null; otherwise drops it and goes on.
+pub(super) fn br_on_non_null(t: &mut FuncTranslator<'_, '_>, depth: u32) {
+    let r = t.state.pop1();
+    let (block, n) = branch_target(t, depth);
+    let next = t.b.create_block();
+    // Validation gives the label at least the reference.
+    let mut a = args(t.state.peekn(n.saturating_sub(1)));
+    a.push(BlockArg::Value(r));
+    t.b.ins().brif(r, block, &a, next, &[]);
     t.b.seal_block(next);
     t.b.switch_to_block(next);
 }

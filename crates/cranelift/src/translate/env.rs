@@ -19,7 +19,7 @@ use cranelift_frontend::FunctionBuilder;
 use keel_environ::builtins::{BuiltinFunctionIndex, BuiltinType};
 use keel_environ::{
     FuncIndex, GlobalIndex, MemoryIndex, Module, TableIndex, TrapKind, Tunables, TypeIndex,
-    VMOffsets, WasmHeapType, vm_func_ref, vm_function_import, vm_memory_definition, vm_memory_ref,
+    VMOffsets, vm_func_ref, vm_function_import, vm_memory_definition, vm_memory_ref,
     vm_store_context, vm_table_definition, vmctx,
 };
 use std::collections::HashMap;
@@ -361,7 +361,7 @@ impl<'a> FuncEnvironment<'a> {
         let addr = self.table_element_address(b, table, index);
         let flags = self.table_flags();
         let word = b.ins().load(self.pointer_type, flags, addr, 0);
-        if self.module.tables[table].ty.heap != WasmHeapType::Func {
+        if !self.module.tables[table].ty.heap.is_func() {
             return word;
         }
         let lazy = b.create_block();
@@ -395,7 +395,7 @@ impl<'a> FuncEnvironment<'a> {
         value: Value,
     ) {
         let addr = self.table_element_address(b, table, index);
-        let word = if self.module.tables[table].ty.heap == WasmHeapType::Func {
+        let word = if self.module.tables[table].ty.heap.is_func() {
             b.ins().bor_imm_u(value, 1)
         } else {
             value
@@ -445,6 +445,32 @@ impl<'a> FuncEnvironment<'a> {
         let base = self.offsets.imported_function(callee);
         let code = self.load_vmctx_readonly(b, base + vm_function_import::WASM_CALL);
         let ctx = self.load_vmctx_readonly(b, base + vm_function_import::VMCTX);
+        (code, ctx)
+    }
+
+    /// Loads a typed `VMFuncRef`'s code and context for `call_ref`: its
+    /// type is known from validation, so only null is checked, by faulting
+    /// on the first load.
+    pub fn non_null_func_ref(
+        &self,
+        b: &mut FunctionBuilder<'_>,
+        func_ref: Value,
+    ) -> (Value, Value) {
+        let null_check = MemFlagsData::new()
+            .with_aligned()
+            .with_trap_code(Some(trap_code(TrapKind::NullReference)));
+        let code = b.ins().load(
+            self.pointer_type,
+            null_check,
+            func_ref,
+            offset_i32(vm_func_ref::WASM_CALL),
+        );
+        let ctx = b.ins().load(
+            self.pointer_type,
+            MemFlagsData::trusted().with_readonly(),
+            func_ref,
+            offset_i32(vm_func_ref::VMCTX),
+        );
         (code, ctx)
     }
 

@@ -255,7 +255,8 @@ impl FuncTranslator<'_, '_> {
             Operator::Unreachable
             | Operator::Return
             | Operator::Call { .. }
-            | Operator::CallIndirect { .. } => {
+            | Operator::CallIndirect { .. }
+            | Operator::CallRef { .. } => {
                 self.fuel_charge_pending(false);
                 self.fuel_to_callee();
             }
@@ -269,6 +270,9 @@ impl FuncTranslator<'_, '_> {
             | Operator::BrTable { .. }
             | Operator::End
             | Operator::Else => self.fuel_flush(),
+            // Conditional branches whose operand is a reference: charged
+            // before the branch, on both edges.
+            Operator::BrOnNull { .. } | Operator::BrOnNonNull { .. } => self.fuel_flush(),
             // A branch out of a block charges on its taken edge (see
             // `meter_exit_edge`); a loop's back edge charges here.
             Operator::BrIf { relative_depth }
@@ -326,7 +330,10 @@ impl FuncTranslator<'_, '_> {
     /// Accounts for `op` after it was translated (and is still reachable).
     pub(super) fn meter_after_op(&mut self, op: &Operator<'_>) {
         if self.meter.fuel.is_some()
-            && matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. })
+            && matches!(
+                op,
+                Operator::Call { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. }
+            )
         {
             // The callee (or the host) may have spent or added fuel.
             self.fuel_from_caller();
@@ -351,6 +358,7 @@ impl FuncTranslator<'_, '_> {
                 .module
                 .is_imported_func(keel_environ::FuncIndex::from_u32(*function_index)),
             O::CallIndirect { .. }
+            | O::CallRef { .. }
             | O::MemoryGrow { .. }
             | O::MemoryFill { .. }
             | O::MemoryCopy { .. }

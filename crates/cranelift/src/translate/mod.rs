@@ -209,6 +209,8 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             O::Br { relative_depth } => control::br(self, *relative_depth),
             O::BrIf { relative_depth } => control::br_if(self, *relative_depth),
             O::BrTable { targets } => control::br_table(self, targets)?,
+            O::BrOnNull { relative_depth } => control::br_on_null(self, *relative_depth),
+            O::BrOnNonNull { relative_depth } => control::br_on_non_null(self, *relative_depth),
             O::Return => control::return_(self),
             O::Drop => {
                 self.state.pop1();
@@ -224,6 +226,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 type_index,
                 table_index,
             } => call::call_indirect(self, *type_index, *table_index),
+            O::CallRef { type_index } => call::call_ref(self, *type_index),
             other => {
                 if memory::translate(self, other)?
                     || numeric::translate(self, other)

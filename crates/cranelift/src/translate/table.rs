@@ -1,5 +1,5 @@
 //! Tables and references: `table.*`, `elem.drop`, `ref.null`,
-//! `ref.is_null`, `ref.func`.
+//! `ref.is_null`, `ref.func`, `ref.as_non_null`.
 //!
 //! A reference is a host pointer: a `VMFuncRef` for `funcref`, the host
 //! value's box for `externref`, 0 for null. Operations that may grow or
@@ -42,6 +42,14 @@ pub(super) fn translate(t: &mut FuncTranslator<'_, '_>, op: &Operator<'_>) -> bo
             t.state.push1(v);
         }
         O::RefFunc { function_index } => ref_func(t, FuncIndex::from_u32(*function_index)),
+        O::RefAsNonNull => {
+            let r = *t
+                .state
+                .peekn(1)
+                .first()
+                .expect("validated: a reference operand");
+            t.b.ins().trapz(r, trap_code(TrapKind::NullReference));
+        }
         _ => return false,
     }
     true

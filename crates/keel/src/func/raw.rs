@@ -30,10 +30,12 @@ impl Ref {
     /// or an externref as [`ExternRef::from_raw`] requires.
     pub(crate) unsafe fn from_raw(store: &mut StoreOpaque, raw: *mut u8, heap: HeapType) -> Ref {
         match heap {
-            HeapType::Func => Ref::Func(NonNull::new(raw.cast()).map(|r| {
-                // SAFETY: per the contract, a funcref the store keeps alive.
-                unsafe { store.func_from_ref(r) }
-            })),
+            HeapType::Func | HeapType::ConcreteFunc(_) => {
+                Ref::Func(NonNull::new(raw.cast()).map(|r| {
+                    // SAFETY: per the contract, a funcref the store keeps alive.
+                    unsafe { store.func_from_ref(r) }
+                }))
+            }
             // SAFETY: per the contract.
             HeapType::Extern => Ref::Extern(unsafe { ExternRef::from_raw(raw) }),
         }

@@ -78,6 +78,37 @@ fn set_bit(bits: &mut Vec<u64>, i: usize) {
 }
 
 impl LoadedModule {
+    /// `ty` with the module's type indices replaced by the engine-wide ids
+    /// of those types: the form every type outside the module is in (see
+    /// `keel_environ::FuncTypeRef`). An index the module does not have
+    /// (validation rules it out) becomes the abstract `func`.
+    pub fn engine_ref_type(&self, ty: keel_environ::WasmRefType) -> keel_environ::WasmRefType {
+        ty.to_engine(&|i| self.type_ids.get(i.index()).copied())
+            .unwrap_or(keel_environ::WasmRefType {
+                heap: ty.heap.top(),
+                ..ty
+            })
+    }
+
+    /// A table type of the module in the engine's index space.
+    pub fn engine_table(&self, table: keel_environ::Table) -> keel_environ::Table {
+        keel_environ::Table {
+            ty: self.engine_ref_type(table.ty),
+            ..table
+        }
+    }
+
+    /// A global type of the module in the engine's index space.
+    pub fn engine_global(&self, global: keel_environ::Global) -> keel_environ::Global {
+        let ty = match global.ty {
+            keel_environ::WasmValType::Ref(r) => {
+                keel_environ::WasmValType::Ref(self.engine_ref_type(r))
+            }
+            other => other,
+        };
+        keel_environ::Global { ty, ..global }
+    }
+
     /// The images of its defined memories (`None` where a memory must be
     /// initialized by copying), building them on the first call.
     pub fn memory_images(&self) -> &[Option<Arc<MemoryImage>>] {
@@ -433,7 +464,9 @@ impl Instance {
         // Defined tables.
         let table_images = instance.module.table_images();
         for (def, init) in env.table_inits.iter() {
-            let ty = env.tables[env.table_index(def)];
+            let ty = instance
+                .module
+                .engine_table(env.tables[env.table_index(def)]);
             let init = match init {
                 Some(e) => instance.eval_const_expr(e).get_ptr(),
                 None => std::ptr::null_mut(),

@@ -51,7 +51,7 @@ impl TableImage {
     pub fn build(env: &Module, def: DefinedTableIndex) -> Option<TableImage> {
         let index = env.table_index(def);
         let ty = env.tables[index];
-        if ty.ty.heap != WasmHeapType::Func || env.table_inits[def].is_some() {
+        if !ty.ty.heap.is_func() || env.table_inits[def].is_some() {
             return None;
         }
         let entry = |f: FuncIndex| -> Option<u32> {
@@ -325,7 +325,7 @@ impl Table {
     pub fn get(&mut self, index: u64) -> Option<*mut u8> {
         let i = usize::try_from(index).ok()?;
         let word = *self.words().get(i)?;
-        if self.ty.heap != WasmHeapType::Func {
+        if !self.ty.heap.is_func() {
             return Some(word);
         }
         if !word.is_null() {
@@ -387,7 +387,7 @@ impl Table {
     /// Initializes every element of `start..end` that is not yet, so that
     /// the words there can be copied elsewhere.
     fn materialize(&mut self, start: usize, end: usize) {
-        if self.ty.heap != WasmHeapType::Func {
+        if !self.ty.heap.is_func() {
             return;
         }
         for i in start..end {
@@ -502,7 +502,7 @@ fn initial_word(ty: WasmRefType, init: *mut u8, lazy: Option<&LazyInit>) -> *mut
 
 /// The word stored for `value` in a table of type `ty`.
 fn encode(ty: WasmRefType, value: *mut u8) -> *mut u8 {
-    if ty.heap == WasmHeapType::Func {
+    if ty.heap.is_func() {
         value.map_addr(|a| a | 1)
     } else {
         value

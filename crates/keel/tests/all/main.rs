@@ -5,6 +5,7 @@ mod artifacts;
 mod async_calls;
 mod bad_input;
 mod externref;
+mod function_references;
 #[cfg(target_arch = "x86_64")]
 mod lazy_compilation;
 mod lazy_tables;

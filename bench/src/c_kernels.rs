@@ -54,4 +54,11 @@ pub const C_KERNELS: &[CKernel] = &[
         native_flags: &["-O2", "-ffp-contract=off"],
         symbol: "keel_native_interp",
     },
+    CKernel {
+        name: "tail-interp",
+        source: "bench_tail_interp",
+        wasm_flags: &["-O2", "-mtail-call"],
+        native_flags: &["-O2", "-ffp-contract=off"],
+        symbol: "keel_native_tail_interp",
+    },
 ];

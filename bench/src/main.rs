@@ -305,6 +305,7 @@ mod native {
         safe fn keel_native_hash() -> i64;
         safe fn keel_native_sort() -> i64;
         safe fn keel_native_interp() -> i64;
+        safe fn keel_native_tail_interp() -> i64;
     }
 
     /// The native build of the C kernel `name`.
@@ -315,6 +316,7 @@ mod native {
             "hash" => keel_native_hash,
             "sort" => keel_native_sort,
             "interp" => keel_native_interp,
+            "tail-interp" => keel_native_tail_interp,
             _ => return None,
         })
     }

@@ -24,8 +24,8 @@ pub struct LimitOptions {
     /// `max-wasm-stack=BYTES`, `trap-on-grow-failure[=y|n]`; and the wasm
     /// proposals `wide-arithmetic[=y|n]`, `memory64[=y|n]` and
     /// `custom-page-sizes[=y|n]` (off by default, as in Wasmtime),
-    /// `relaxed-simd[=y|n]` and `function-references[=y|n]` (on by
-    /// default).
+    /// `relaxed-simd[=y|n]`, `function-references[=y|n]` and
+    /// `tail-call[=y|n]` (on by default).
     #[arg(short = 'W', value_name = "KEY[=VAL]")]
     wasm_options: Vec<String>,
     /// Fuel the guest may spend (about one unit per instruction).
@@ -70,6 +70,7 @@ const PROPOSALS: &[(&str, ProposalSwitch)] = &[
     ("memory64", Config::wasm_memory64),
     ("custom-page-sizes", Config::wasm_custom_page_sizes),
     ("function-references", Config::wasm_function_references),
+    ("tail-call", Config::wasm_tail_call),
 ];
 
 impl LimitOptions {
@@ -104,7 +105,7 @@ impl LimitOptions {
                         "unknown option `-W {other}`: keel knows fuel, timeout, max-memory-size, \
                          max-table-elements, max-instances, max-wasm-stack, trap-on-grow-failure, \
                          wide-arithmetic, relaxed-simd, memory64, custom-page-sizes, \
-                         function-references"
+                         function-references, tail-call"
                     ),
                 },
             }

@@ -73,6 +73,14 @@ pub enum OptLevel {
     SpeedAndSize,
 }
 
+/// The version of the conventions generated code follows beyond what the
+/// settings say: the calling convention of wasm functions, the context
+/// layout, the encoding of trap and call sites. Part of every artifact's
+/// fingerprint, so that an artifact (or a cache entry) of a build with
+/// other conventions is refused rather than run. Bump it with any such
+/// change. (2: wasm functions use Cranelift's `tail` convention.)
+pub const CODE_ABI_VERSION: u32 = 2;
+
 /// Compiler settings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CompilerSettings {
@@ -178,6 +186,7 @@ impl Compiler {
         let s = &self.settings;
         let t = &s.tunables;
         let mut entries = vec![
+            ("code_abi".to_string(), CODE_ABI_VERSION.to_string()),
             ("target".to_string(), self.isa.triple().to_string()),
             ("opt_level".into(), format!("{:?}", s.opt_level)),
             (

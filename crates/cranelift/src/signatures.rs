@@ -1,13 +1,20 @@
 //! Calling conventions of generated code.
 //!
-//! - A wasm function: `(vmctx, caller_vmctx, params...) -> results` in the
-//!   platform's C convention, so the host can call it directly through an
-//!   `extern "C"` function pointer when it has at most one result.
+//! - A wasm function: `(vmctx, caller_vmctx, params...) -> results` in
+//!   Cranelift's `tail` convention, which makes `return_call` a real tail
+//!   call. On x86-64 it passes the first six integer and eight float
+//!   arguments and returns the first result in the registers the C
+//!   convention uses; it differs in popping stack arguments in the callee
+//!   and in returning further results in registers. So the host calls a
+//!   wasm function directly through an `extern "C"` function pointer only
+//!   when every argument travels in a register and there is at most one
+//!   result (`keel`'s `func/typed.rs`); other calls go through the
+//!   array-call entry.
 //! - An array-call entry: `(callee_vmctx, caller_vmctx, values: *mut ValRaw,
 //!   len: usize)`: arguments in, results out, through 16-byte slots.
 
 use cranelift_codegen::ir::{AbiParam, ArgumentPurpose, Signature, Type, types};
-use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::isa::{CallConv, TargetIsa};
 use keel_environ::{WasmFuncType, WasmValType};
 
 /// The Cranelift type of a wasm value. References are host pointers;
@@ -26,7 +33,7 @@ pub fn ir_type(ty: WasmValType, pointer_type: Type) -> Type {
 /// The signature of a wasm function of type `ty`.
 pub fn wasm_signature(isa: &dyn TargetIsa, ty: &WasmFuncType) -> Signature {
     let ptr = isa.pointer_type();
-    let mut sig = Signature::new(isa.default_call_conv());
+    let mut sig = Signature::new(CallConv::Tail);
     sig.params
         .push(AbiParam::special(ptr, ArgumentPurpose::VMContext));
     sig.params.push(AbiParam::new(ptr));

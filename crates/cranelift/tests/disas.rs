@@ -49,7 +49,8 @@ fn translate(wat_path: &Path) -> String {
         | WasmFeatures::EXTENDED_CONST
         | WasmFeatures::MULTI_MEMORY
         | WasmFeatures::RELAXED_SIMD
-        | WasmFeatures::FUNCTION_REFERENCES;
+        | WasmFeatures::FUNCTION_REFERENCES
+        | WasmFeatures::TAIL_CALL;
     features.set(WasmFeatures::MEMORY64, flags.contains("memory64"));
     features.set(
         WasmFeatures::CUSTOM_PAGE_SIZES,

@@ -26,6 +26,7 @@ pub fn keel_features() -> WasmFeatures {
         | WasmFeatures::WIDE_ARITHMETIC
         | WasmFeatures::MEMORY64
         | WasmFeatures::CUSTOM_PAGE_SIZES
+        | WasmFeatures::TAIL_CALL
 }
 
 /// What a generated module is for: the two targets stress different parts.
@@ -63,12 +64,13 @@ pub fn smith_config(u: &mut Unstructured<'_>, purpose: Purpose) -> Result<wasm_s
         wide_arithmetic_enabled: true,
         memory64_enabled: u.ratio(1, 3)?,
         custom_page_sizes_enabled: u.ratio(1, 3)?,
-        // What it does not.
+        tail_call_enabled: u.ratio(1, 3)?,
+        // What it does not (wasm-smith makes typed function references
+        // only together with the rest of GC).
         threads_enabled: false,
         shared_everything_threads_enabled: false,
         gc_enabled: false,
         custom_descriptors_enabled: false,
-        tail_call_enabled: false,
         exceptions_enabled: false,
         compact_imports_enabled: false,
         acquire_release_atomics_enabled: false,

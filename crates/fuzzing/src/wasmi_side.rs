@@ -56,7 +56,7 @@ fn config() -> Config {
         .wasm_relaxed_simd(features.relaxed_simd())
         .wasm_multi_memory(features.multi_memory())
         .wasm_extended_const(features.extended_const())
-        .wasm_tail_call(false)
+        .wasm_tail_call(features.tail_call())
         .wasm_wide_arithmetic(features.wide_arithmetic())
         .wasm_memory64(features.memory64())
         .wasm_custom_page_sizes(features.custom_page_sizes());

@@ -50,9 +50,13 @@ fn spec_modules_agree_between_keel_and_wasmi() {
     ];
     // And the 64-bit memories' own (wasmi supports memory64 too).
     const MEMORY64_SCRIPTS: [&str; 3] = ["address64.wast", "memory_trap64.wast", "load64.wast"];
+    // And tail calls (wasmi has them too), whose scripts recurse a
+    // million calls deep.
+    const TAIL_CALL_SCRIPTS: [&str; 2] = ["return_call.wast", "return_call_indirect.wast"];
     let files = spec(SpecVersion::V2)
         .filter(|f| SCRIPTS.contains(&f.name()))
-        .chain(proposal(Proposal::Memory64).filter(|f| MEMORY64_SCRIPTS.contains(&f.name())));
+        .chain(proposal(Proposal::Memory64).filter(|f| MEMORY64_SCRIPTS.contains(&f.name())))
+        .chain(proposal(Proposal::TailCall).filter(|f| TAIL_CALL_SCRIPTS.contains(&f.name())));
     for file in files {
         let path = file.name();
         for module in keel_wast::script_modules(file.raw()).expect("spec scripts parse") {

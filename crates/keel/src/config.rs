@@ -66,8 +66,8 @@ macro_rules! feature_setters {
 
 impl Config {
     /// The default configuration: WebAssembly 2.0 plus multiple memories,
-    /// extended constant expressions, relaxed SIMD and typed function
-    /// references, optimizing for speed,
+    /// extended constant expressions, relaxed SIMD, typed function
+    /// references and tail calls, optimizing for speed,
     /// 512 KiB of wasm stack, 4 GiB of reserved address space per memory
     /// with a 32 MiB guard, instances allocated on demand, memories
     /// initialized from copy-on-write images where possible.
@@ -77,7 +77,8 @@ impl Config {
                 | WasmFeatures::EXTENDED_CONST
                 | WasmFeatures::MULTI_MEMORY
                 | WasmFeatures::RELAXED_SIMD
-                | WasmFeatures::FUNCTION_REFERENCES,
+                | WasmFeatures::FUNCTION_REFERENCES
+                | WasmFeatures::TAIL_CALL,
             compiler: CompilerSettings::default(),
             max_wasm_stack: 512 * 1024,
             allocation_strategy: crate::InstanceAllocationStrategy::OnDemand,
@@ -152,6 +153,11 @@ impl Config {
         /// expressions. On by default, as in Wasmtime. `call_ref` checks
         /// only for null: the reference's type is proved by validation.
         wasm_function_references => FUNCTION_REFERENCES;
+        /// Tail calls: `return_call`, `return_call_indirect` and (with
+        /// typed function references) `return_call_ref`, real tail calls
+        /// that reuse the caller's frame, so endless tail recursion runs
+        /// in constant stack. On by default, as in Wasmtime.
+        wasm_tail_call => TAIL_CALL;
     }
 
     /// Accepted for source compatibility with Wasmtime 48: Keel's relaxed

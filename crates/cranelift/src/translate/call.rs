@@ -6,6 +6,12 @@
 //! the callee's code and context from the caller's context; `call_indirect`
 //! checks the table bounds, null and the signature before calling;
 //! `call_ref` checks only null (validation proved the reference's type).
+//!
+//! The `return_call` forms are the same calls as Cranelift's
+//! `return_call`/`return_call_indirect`: the caller's frame is gone before
+//! the callee runs, so endless tail recursion runs in constant stack. That
+//! is why wasm functions use Cranelift's `tail` convention
+//! (`signatures.rs`).
 
 use super::FuncTranslator;
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -24,25 +30,69 @@ fn call_args(t: &FuncTranslator<'_, '_>, callee_vmctx: Value, n: usize) -> Vec<V
     args
 }
 
-pub(super) fn call(t: &mut FuncTranslator<'_, '_>, function_index: u32) {
+/// Whether a call returns to its caller or replaces the caller's frame.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(super) enum CallKind {
+    /// `call`, `call_indirect`, `call_ref`.
+    Call,
+    /// `return_call`, `return_call_indirect`, `return_call_ref`.
+    Tail,
+}
+
+/// Emits a call of `code` with context `ctx` and signature `ty` on the top
+/// `n` operands (a tail call ends the block).
+fn indirect(
+    t: &mut FuncTranslator<'_, '_>,
+    kind: CallKind,
+    ty: TypeIndex,
+    code: Value,
+    ctx: Value,
+    n: usize,
+) {
+    let sig = t.env.wasm_sig_ref(&mut t.b, ty);
+    let args = call_args(t, ctx, n);
+    t.state.popn(n);
+    match kind {
+        CallKind::Call => {
+            let inst = t.b.ins().call_indirect(sig, code, &args);
+            push_results(t, inst);
+        }
+        CallKind::Tail => {
+            t.b.ins().return_call_indirect(sig, code, &args);
+            t.state.reachable = false;
+        }
+    }
+}
+
+pub(super) fn call(t: &mut FuncTranslator<'_, '_>, kind: CallKind, function_index: u32) {
     let callee = FuncIndex::from_u32(function_index);
     let type_index = t.env.module.functions[callee].type_index;
     let n = t.env.module.types[type_index].params().len();
-    let inst = if t.env.module.is_imported_func(callee) {
+    if t.env.module.is_imported_func(callee) {
         let (code, ctx) = t.env.imported_callee(&mut t.b, callee);
-        let sig = t.env.wasm_sig_ref(&mut t.b, type_index);
-        let args = call_args(t, ctx, n);
-        t.b.ins().call_indirect(sig, code, &args)
-    } else {
-        let f = t.env.direct_callee(&mut t.b, callee);
-        let args = call_args(t, t.env.vmctx, n);
-        t.b.ins().call(f, &args)
-    };
+        return indirect(t, kind, type_index, code, ctx, n);
+    }
+    let f = t.env.direct_callee(&mut t.b, callee);
+    let args = call_args(t, t.env.vmctx, n);
     t.state.popn(n);
-    push_results(t, inst);
+    match kind {
+        CallKind::Call => {
+            let inst = t.b.ins().call(f, &args);
+            push_results(t, inst);
+        }
+        CallKind::Tail => {
+            t.b.ins().return_call(f, &args);
+            t.state.reachable = false;
+        }
+    }
 }
 
-pub(super) fn call_indirect(t: &mut FuncTranslator<'_, '_>, type_index: u32, table_index: u32) {
+pub(super) fn call_indirect(
+    t: &mut FuncTranslator<'_, '_>,
+    kind: CallKind,
+    type_index: u32,
+    table_index: u32,
+) {
     let ty = TypeIndex::from_u32(type_index);
     let n = t.env.module.types[ty].params().len();
     let index = t.state.pop1();
@@ -50,21 +100,13 @@ pub(super) fn call_indirect(t: &mut FuncTranslator<'_, '_>, type_index: u32, tab
         .env
         .load_table_element(&mut t.b, TableIndex::from_u32(table_index), index);
     let (code, ctx) = t.env.checked_func_ref(&mut t.b, func_ref, ty);
-    let sig = t.env.wasm_sig_ref(&mut t.b, ty);
-    let args = call_args(t, ctx, n);
-    let inst = t.b.ins().call_indirect(sig, code, &args);
-    t.state.popn(n);
-    push_results(t, inst);
+    indirect(t, kind, ty, code, ctx, n);
 }
 
-pub(super) fn call_ref(t: &mut FuncTranslator<'_, '_>, type_index: u32) {
+pub(super) fn call_ref(t: &mut FuncTranslator<'_, '_>, kind: CallKind, type_index: u32) {
     let ty = TypeIndex::from_u32(type_index);
     let n = t.env.module.types[ty].params().len();
     let func_ref = t.state.pop1();
     let (code, ctx) = t.env.non_null_func_ref(&mut t.b, func_ref);
-    let sig = t.env.wasm_sig_ref(&mut t.b, ty);
-    let args = call_args(t, ctx, n);
-    let inst = t.b.ins().call_indirect(sig, code, &args);
-    t.state.popn(n);
-    push_results(t, inst);
+    indirect(t, kind, ty, code, ctx, n);
 }

@@ -256,7 +256,10 @@ impl FuncTranslator<'_, '_> {
             | Operator::Return
             | Operator::Call { .. }
             | Operator::CallIndirect { .. }
-            | Operator::CallRef { .. } => {
+            | Operator::CallRef { .. }
+            | Operator::ReturnCall { .. }
+            | Operator::ReturnCallIndirect { .. }
+            | Operator::ReturnCallRef { .. } => {
                 self.fuel_charge_pending(false);
                 self.fuel_to_callee();
             }

@@ -194,6 +194,7 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
     /// Translates one validated operator.
     fn translate_operator(&mut self, op: &Operator<'_>, offset: u64) -> Result<(), CompileError> {
         use Operator as O;
+        use call::CallKind::{Call, Tail};
         if !self.state.reachable {
             control::translate_unreachable(self, op);
             return Ok(());
@@ -221,12 +222,18 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             O::LocalTee { local_index } => variables::local_tee(self, *local_index),
             O::GlobalGet { global_index } => variables::global_get(self, *global_index),
             O::GlobalSet { global_index } => variables::global_set(self, *global_index),
-            O::Call { function_index } => call::call(self, *function_index),
+            O::Call { function_index } => call::call(self, Call, *function_index),
             O::CallIndirect {
                 type_index,
                 table_index,
-            } => call::call_indirect(self, *type_index, *table_index),
-            O::CallRef { type_index } => call::call_ref(self, *type_index),
+            } => call::call_indirect(self, Call, *type_index, *table_index),
+            O::CallRef { type_index } => call::call_ref(self, Call, *type_index),
+            O::ReturnCall { function_index } => call::call(self, Tail, *function_index),
+            O::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => call::call_indirect(self, Tail, *type_index, *table_index),
+            O::ReturnCallRef { type_index } => call::call_ref(self, Tail, *type_index),
             other => {
                 if memory::translate(self, other)?
                     || numeric::translate(self, other)

@@ -400,10 +400,14 @@ unsafe impl<T: WasmTy> WasmResults for T {
 
 macro_rules! tuple_impls {
     ($( ($($t:ident $i:tt),*); )*) => {$(
-        // SAFETY: every element is passed as its own native argument.
+        // SAFETY: every element is passed as its own native argument, and
+        // natively only while all of them travel in registers, where the
+        // `tail` convention of wasm functions and the C one agree (with the
+        // two contexts, at most four parameters take the six integer
+        // registers; see `keel_cranelift::signatures`).
         unsafe impl<$($t: WasmTy),*> WasmParams for ($($t,)*) {
             type Abi = ($($t::Abi,)*);
-            const NATIVE: bool = true $(&& $t::NATIVE)*;
+            const NATIVE: bool = true $(&& $t::NATIVE)* && (0 $(+ tuple_impls!(@one $t))*) <= 4;
             fn valtypes() -> Vec<ValType> {
                 vec![$($t::valtype()),*]
             }
@@ -463,6 +467,7 @@ macro_rules! tuple_impls {
             }
         }
     )*};
+    (@one $t:ident) => { 1 };
     (@abi) => { () };
     (@abi $a:ident) => { $a::Abi };
     (@abi $($t:ident)*) => { () };

@@ -14,4 +14,5 @@ mod memory_types;
 mod metering;
 mod pooling;
 mod simd_c;
+mod tail_calls;
 mod traps;

@@ -220,6 +220,45 @@ fn function_references_are_on_unless_switched_off() {
     );
 }
 
+/// A C program that relies on tail calls (a tail-call-threaded
+/// interpreter, built with Zig's `-mtail-call`: some 85 million
+/// `return_call_indirect`s) runs under `keel run` in the default stack and
+/// prints what the same computation gives in Rust; with
+/// `-W tail-call=n` it is refused.
+#[test]
+fn a_tail_calling_c_program_runs() {
+    let wasm = keel_test_programs::compile(
+        "bench_tail_interp",
+        keel_test_programs::Target::Freestanding,
+        &["-O2", "-mtail-call"],
+    );
+    let dir = temp_dir("tail-interp");
+    let file = write(&dir, "tail_interp.wasm", &wasm);
+    let mut steps: u64 = 0;
+    for n in 1..40_000u64 {
+        let mut x = n;
+        while x != 1 {
+            x = if x % 2 == 1 { 3 * x + 1 } else { x / 2 };
+            steps += 1;
+        }
+    }
+    let (mut a, mut b, mut fib_sum) = (0u64, 1u64, 0u64);
+    for _ in 0..60 {
+        fib_sum = fib_sum.wrapping_add(a);
+        (a, b) = (b, a.wrapping_add(b));
+    }
+    let expected = (steps << 32) + (fib_sum & 0xffff_ffff);
+    let out = keel(&["run", "--invoke", "run", &file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{expected}\n")
+    );
+    let out = keel(&["run", "-W", "tail-call=n", "--invoke", "run", &file]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("tail calls"), "{}", stderr(&out));
+}
+
 /// Relaxed SIMD is on by default, as in Wasmtime, and
 /// `-W relaxed-simd=n` turns it off; its results are the deterministic
 /// ones (here a fused multiply-add: one rounding).

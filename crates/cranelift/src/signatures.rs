@@ -7,9 +7,10 @@
 //!   convention uses; it differs in popping stack arguments in the callee
 //!   and in returning further results in registers. So the host calls a
 //!   wasm function directly through an `extern "C"` function pointer only
-//!   when every argument travels in a register and there is at most one
-//!   result (`keel`'s `func/typed.rs`); other calls go through the
-//!   array-call entry.
+//!   on x86-64 Unix, when every argument travels in a register and there
+//!   is at most one result (`keel`'s `func/typed.rs`; on aarch64 the
+//!   convention starts at `x2`); other calls go through the array-call
+//!   entry.
 //! - An array-call entry: `(callee_vmctx, caller_vmctx, values: *mut ValRaw,
 //!   len: usize)`: arguments in, results out, through 16-byte slots.
 

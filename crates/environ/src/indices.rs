@@ -44,6 +44,12 @@ index_type! {
     SharedTypeIndex, "shared_type";
 }
 
+impl SharedTypeIndex {
+    /// An id no engine hands out (ids count up from 0): the type of no
+    /// function, for checks that must fail closed.
+    pub const NONE: SharedTypeIndex = SharedTypeIndex(u32::MAX);
+}
+
 /// An entity of one of the four importable/exportable kinds.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub enum EntityIndex {

@@ -58,6 +58,13 @@ pub enum FuncTypeRef {
     Engine(SharedTypeIndex),
 }
 
+impl FuncTypeRef {
+    /// An engine id no engine hands out: the type of no function. Where a
+    /// module-relative type cannot be mapped (which validation rules out),
+    /// it becomes this, so that the checks it feeds fail closed.
+    pub const NONE: FuncTypeRef = FuncTypeRef::Engine(SharedTypeIndex::NONE);
+}
+
 impl WasmHeapType {
     /// Whether it is `func` or below: its values are `VMFuncRef`s.
     pub fn is_func(self) -> bool {

@@ -401,7 +401,7 @@ pub(crate) fn check_func_import(
             "incompatible import type for `{}::{}`: expected {}, found {}",
             import.module,
             import.field,
-            env.func_type(f),
+            module.engine().type_of(expected),
             module.engine().type_of(actual)
         );
     }

@@ -14,8 +14,9 @@
 //! (`signatures.rs`).
 
 use super::FuncTranslator;
-use cranelift_codegen::ir::{InstBuilder, Value};
-use keel_environ::{FuncIndex, TableIndex, TypeIndex};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, SigRef, Value, types};
+use keel_environ::{FuncIndex, TableIndex, TypeIndex, VMHOSTFUNC_MAGIC, vm_host_func_context};
 
 fn push_results(t: &mut FuncTranslator<'_, '_>, call: cranelift_codegen::ir::Inst) {
     let results = t.b.inst_results(call);
@@ -57,11 +58,52 @@ fn indirect(
             let inst = t.b.ins().call_indirect(sig, code, &args);
             push_results(t, inst);
         }
+        CallKind::Tail if t.epochs_checked_by_fault() => {
+            tail_call_checked(t, sig, code, ctx, &args)
+        }
         CallKind::Tail => {
             t.b.ins().return_call_indirect(sig, code, &args);
             t.state.reachable = false;
         }
     }
+}
+
+/// A tail call of a callee that may be a host function, with epochs
+/// checked by signal: a thread may come back from host code only through
+/// a page check (ARCHITECTURE.md, "epochs by signal"), and a host function
+/// tail-called would return straight to this function's caller, past any
+/// check. So a host callee is called, checked after and returned from; a
+/// wasm callee (whose context is a `VMContext`) is tail-called, keeping
+/// tail recursion in constant stack.
+fn tail_call_checked(
+    t: &mut FuncTranslator<'_, '_>,
+    sig: SigRef,
+    code: Value,
+    ctx: Value,
+    args: &[Value],
+) {
+    let magic = t.b.ins().load(
+        types::I32,
+        MemFlagsData::trusted().with_readonly(),
+        ctx,
+        vm_host_func_context::MAGIC as i32,
+    );
+    let is_host =
+        t.b.ins()
+            .icmp_imm_u(IntCC::Equal, magic, i64::from(VMHOSTFUNC_MAGIC));
+    let host = t.b.create_block();
+    let wasm = t.b.create_block();
+    t.b.ins().brif(is_host, host, &[], wasm, &[]);
+    t.b.seal_block(host);
+    t.b.seal_block(wasm);
+    t.b.switch_to_block(wasm);
+    t.b.ins().return_call_indirect(sig, code, args);
+    t.b.switch_to_block(host);
+    let inst = t.b.ins().call_indirect(sig, code, args);
+    let results = t.b.inst_results(inst).to_vec();
+    t.epoch_check_by_fault();
+    t.b.ins().return_(&results);
+    t.state.reachable = false;
 }
 
 pub(super) fn call(t: &mut FuncTranslator<'_, '_>, kind: CallKind, function_index: u32) {

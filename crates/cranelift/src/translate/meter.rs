@@ -382,6 +382,12 @@ impl FuncTranslator<'_, '_> {
     /// none (each add checks). With epochs by signal a loop has no epoch
     /// check either: while it runs, the thread is in wasm code, where the
     /// signal reaches it.
+    /// Whether epochs are checked by signal and page checks (see
+    /// [`Self::epoch_check_by_fault`]).
+    pub(super) fn epochs_checked_by_fault(&self) -> bool {
+        self.meter.epoch_page.is_some()
+    }
+
     pub(super) fn meter_loop_header(&mut self) {
         if self.meter.epoch_page.is_none() && self.meter.epoch_word.is_some() {
             self.epoch_check();
@@ -645,7 +651,7 @@ impl FuncTranslator<'_, '_> {
     /// load as redundant with an earlier check's (the page's bytes never
     /// change, so without it a later check would be removed as a repeat of
     /// an earlier one). It emits no code.
-    fn epoch_check_by_fault(&mut self) {
+    pub(super) fn epoch_check_by_fault(&mut self) {
         let Some(page) = self.meter.epoch_page else {
             return;
         };

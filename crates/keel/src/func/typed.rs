@@ -1,10 +1,14 @@
 //! Statically typed calls: [`TypedFunc`] and the traits that map Rust
 //! types to wasm types.
 //!
-//! A call whose parameters and results are all scalars (and at most one
-//! result) jumps straight into the function's wasm entry through an
-//! `extern "C"` pointer: no argument array, no allocation, no lock. Other
-//! shapes go through the array entry.
+//! On x86-64 Unix, a call whose parameters and results are all scalars,
+//! with at most four parameters and one result, jumps straight into the
+//! function's wasm entry through an `extern "C"` pointer: no argument
+//! array, no allocation, no lock. That is where Cranelift's `tail`
+//! convention, which wasm functions use, and the C one agree (see
+//! `keel_cranelift::signatures`); elsewhere (aarch64's `tail` convention
+//! keeps `x0` and `x1` back) and for other shapes the call goes through the
+//! array entry.
 
 use super::Func;
 use crate::store::{AsContextMut, StoreOpaque};
@@ -230,6 +234,11 @@ unsafe impl WasmTy for Option<crate::ExternRef> {
         unsafe { <Self as WasmTy>::from_abi(raw.get_ptr(), s) }
     }
 }
+
+/// Whether wasm functions can be called through `extern "C"` pointers at
+/// all: where the `tail` convention passes register arguments and returns
+/// one result as the C convention does.
+const DIRECT_CALLS: bool = cfg!(all(target_arch = "x86_64", not(windows)));
 
 fn check_types(expected: &[ValType], actual: &[WasmValType]) -> Result<(), String> {
     if expected.len() != actual.len() {
@@ -535,7 +544,7 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
         let store = &mut store.as_context_mut().0.opaque;
         // With fuel in a register, wasm expects the count there, which only
         // the array trampoline sets up.
-        if Params::NATIVE && Results::NATIVE && !store.fuel_in_register() {
+        if DIRECT_CALLS && Params::NATIVE && Results::NATIVE && !store.fuel_in_register() {
             self.call_native(store, params)
         } else {
             self.call_array(store, params)

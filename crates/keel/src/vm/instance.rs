@@ -81,11 +81,12 @@ impl LoadedModule {
     /// `ty` with the module's type indices replaced by the engine-wide ids
     /// of those types: the form every type outside the module is in (see
     /// `keel_environ::FuncTypeRef`). An index the module does not have
-    /// (validation rules it out) becomes the abstract `func`.
+    /// (validation rules it out) becomes `FuncTypeRef::NONE`, which no
+    /// function matches.
     pub fn engine_ref_type(&self, ty: keel_environ::WasmRefType) -> keel_environ::WasmRefType {
         ty.to_engine(&|i| self.type_ids.get(i.index()).copied())
             .unwrap_or(keel_environ::WasmRefType {
-                heap: ty.heap.top(),
+                heap: keel_environ::WasmHeapType::ConcreteFunc(keel_environ::FuncTypeRef::NONE),
                 ..ty
             })
     }

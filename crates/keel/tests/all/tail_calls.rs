@@ -128,6 +128,63 @@ fn fuel_and_epochs_stop_endless_tail_recursion() {
     ticker.join().unwrap();
 }
 
+/// With epochs checked by signal, a loop has no check of its own: a tick's
+/// signal stops the thread in wasm, and one that finds it in host code is
+/// caught by the check on the way back. A host function reached by a tail
+/// call returns past the tail caller, so that way back must still check:
+/// here nearly every tick lands in the host function, and the loop must
+/// still stop at its deadline.
+#[test]
+fn an_epoch_deadline_stops_a_loop_that_tail_calls_the_host() {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (import "host" "wait" (func $wait))
+             (type $wait (func))
+             (table $t 1 funcref)
+             (elem (table $t) (i32.const 0) func $wait)
+             (func $direct (return_call $wait))
+             (func $indirect (return_call_indirect $t (type $wait) (i32.const 0)))
+             (func (export "run") (param $iterations i32) (param $indirect i32)
+               (loop $again
+                 (if (local.get $indirect)
+                   (then (call $indirect))
+                   (else (call $direct)))
+                 (local.set $iterations (i32.sub (local.get $iterations) (i32.const 1)))
+                 (br_if $again (local.get $iterations)))))"#,
+    )
+    .unwrap();
+    for indirect in [0, 1] {
+        let mut store = Store::new(&engine, ());
+        store.set_epoch_deadline(1);
+        let wait = Func::wrap(&mut store, || {
+            std::thread::sleep(std::time::Duration::from_millis(1))
+        });
+        let instance = Instance::new(&mut store, &module, &[wait.into()]).unwrap();
+        let run = instance
+            .get_typed_func::<(i32, i32), ()>(&mut store, "run")
+            .unwrap();
+        let ticker = {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                engine.increment_epoch();
+            })
+        };
+        // Two seconds of waiting if the deadline were missed.
+        let err = run.call(&mut store, (2000, indirect)).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Trap>(),
+            Some(&Trap::Interrupt),
+            "{err:#}"
+        );
+        ticker.join().unwrap();
+    }
+}
+
 #[test]
 fn host_calls_of_every_arity_agree_with_wasm_on_the_convention() {
     // Beyond six integer arguments some go on the stack, where the `tail`

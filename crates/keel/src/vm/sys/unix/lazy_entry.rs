@@ -5,8 +5,10 @@
 //! index into `r11d` and the address of its module's entry slot into `r10`
 //! (neither carries arguments) and jumps here, with the caller's arguments
 //! still in their registers and on the stack, as at the function's first
-//! instruction. The entry saves the registers that carry arguments in the
-//! System V convention (six integer, eight vector), calls
+//! instruction. The entry saves the registers that carry arguments in
+//! Cranelift's `tail` convention, which wasm functions use: on x86-64 the
+//! System V ones (six integer, eight vector), `r10` and `r11` not among
+//! them. It calls
 //! [`lazy_compile`](crate::vm::lazy::lazy_compile) with the slot's
 //! address, the index and its own frame pointer, restores them and jumps
 //! to the address it got back: the function's body, which then runs as if

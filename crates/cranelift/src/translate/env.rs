@@ -459,9 +459,22 @@ impl<'a> FuncEnvironment<'a> {
         let null_check = MemFlagsData::new()
             .with_aligned()
             .with_trap_code(Some(trap_code(TrapKind::NullReference)));
+        self.callee_of_func_ref(b, func_ref, null_check)
+    }
+
+    /// A funcref's code, loaded with `code_flags`, and its context. A
+    /// funcref's fields never change once it is visible to wasm; the
+    /// context is loaded after the code, so a null check on the code's
+    /// load comes first.
+    fn callee_of_func_ref(
+        &self,
+        b: &mut FunctionBuilder<'_>,
+        func_ref: Value,
+        code_flags: MemFlagsData,
+    ) -> (Value, Value) {
         let code = b.ins().load(
             self.pointer_type,
-            null_check,
+            code_flags,
             func_ref,
             offset_i32(vm_func_ref::WASM_CALL),
         );
@@ -503,20 +516,7 @@ impl<'a> FuncEnvironment<'a> {
         );
         let mismatch = b.ins().icmp(IntCC::NotEqual, actual, expected);
         b.ins().trapnz(mismatch, trap_code(TrapKind::BadSignature));
-        // A funcref's fields never change once it is visible to wasm.
-        let code = b.ins().load(
-            self.pointer_type,
-            MemFlagsData::trusted().with_readonly(),
-            func_ref,
-            offset_i32(vm_func_ref::WASM_CALL),
-        );
-        let ctx = b.ins().load(
-            self.pointer_type,
-            MemFlagsData::trusted().with_readonly(),
-            func_ref,
-            offset_i32(vm_func_ref::VMCTX),
-        );
-        (code, ctx)
+        self.callee_of_func_ref(b, func_ref, MemFlagsData::trusted().with_readonly())
     }
 
     // ---- builtins -------------------------------------------------------

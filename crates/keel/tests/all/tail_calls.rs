@@ -35,6 +35,16 @@ const RECURSION: &str = r#"
                   (ref.func $by_ref))))))
 "#;
 
+/// A thread that advances `engine`'s epoch once, `ms` milliseconds from
+/// now.
+fn tick_once_after(engine: &Engine, ms: u64) -> std::thread::JoinHandle<()> {
+    let engine = engine.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        engine.increment_epoch();
+    })
+}
+
 fn small_stack_engine(configure: impl FnOnce(&mut Config)) -> Engine {
     let mut config = Config::new();
     config.max_wasm_stack(64 << 10);
@@ -116,13 +126,7 @@ fn fuel_and_epochs_stop_endless_tail_recursion() {
     let run = instance
         .get_typed_func::<(), ()>(&mut store, "run")
         .unwrap();
-    let ticker = {
-        let engine = engine.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            engine.increment_epoch();
-        })
-    };
+    let ticker = tick_once_after(&engine, 50);
     let err = run.call(&mut store, ()).unwrap_err();
     assert_eq!(err.downcast_ref::<Trap>(), Some(&Trap::Interrupt));
     ticker.join().unwrap();
@@ -167,13 +171,7 @@ fn an_epoch_deadline_stops_a_loop_that_tail_calls_the_host() {
         let run = instance
             .get_typed_func::<(i32, i32), ()>(&mut store, "run")
             .unwrap();
-        let ticker = {
-            let engine = engine.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_millis(30));
-                engine.increment_epoch();
-            })
-        };
+        let ticker = tick_once_after(&engine, 30);
         // Two seconds of waiting if the deadline were missed.
         let err = run.call(&mut store, (2000, indirect)).unwrap_err();
         assert_eq!(

@@ -27,6 +27,7 @@ pub fn keel_features() -> WasmFeatures {
         | WasmFeatures::MEMORY64
         | WasmFeatures::CUSTOM_PAGE_SIZES
         | WasmFeatures::TAIL_CALL
+        | WasmFeatures::FUNCTION_REFERENCES
 }
 
 /// What a generated module is for: the two targets stress different parts.

@@ -9,12 +9,12 @@ use crate::{CompileError, CompiledModule, Compiler};
 use cranelift_codegen::binemit::Reloc;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
-use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_codegen::{Context, FinalizedMachExceptionHandler, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use keel_environ::{
     AddressMapEntry, CodeTables, CompiledFunctionInfo, CompiledModuleInfo, DefinedFuncIndex,
-    FuncIndex, FunctionBodyData, FunctionLoc, LibCall, LoadRelocation, Module, ModuleTranslation,
-    TrapSite, VMOffsets, WasmFuncType,
+    FuncIndex, FunctionBodyData, FunctionLoc, HandlerSite, LibCall, LoadRelocation, Module,
+    ModuleTranslation, TrapSite, VMOffsets, WasmFuncType,
 };
 use rayon::prelude::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -35,6 +35,7 @@ pub(crate) struct CompiledFunction {
     pub(crate) relocs: Vec<(u32, Reloc, Target, i64)>,
     pub(crate) traps: Vec<TrapSite>,
     pub(crate) address_map: Vec<AddressMapEntry>,
+    pub(crate) handlers: Vec<HandlerSite>,
 }
 
 /// Per-thread reusable state.
@@ -233,12 +234,33 @@ impl Compiler {
         // SQLite this drops about 5% of them; the packing in `CodeTables` is what
         // shrinks the map.)
         address_map.dedup_by_key(|e| e.wasm_offset);
+        let mut handlers = Vec::new();
+        for site in buffer.call_sites() {
+            // Keel's try_calls have one catch-all handler (the landing pad
+            // does the matching, `translate/exceptions.rs`).
+            let Some(handler_offset) = site.exception_handlers.iter().find_map(|h| match h {
+                FinalizedMachExceptionHandler::Default(offset) => Some(*offset),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let frame_offset = site
+                .frame_offset
+                .ok_or_else(|| codegen_error("a try_call without a frame offset".into()))?;
+            handlers.push(HandlerSite {
+                return_offset: site.ret_addr,
+                handler_offset,
+                frame_offset,
+            });
+        }
+        handlers.sort_by_key(|h| h.return_offset);
         Ok(CompiledFunction {
             code: buffer.data().to_vec(),
             alignment: buffer.alignment,
             relocs,
             traps,
             address_map,
+            handlers,
         })
     }
 
@@ -287,6 +309,11 @@ impl Compiler {
             address_map.extend(f.address_map.iter().map(|a| AddressMapEntry {
                 code_offset: a.code_offset + start,
                 wasm_offset: a.wasm_offset,
+            }));
+            info.handlers.extend(f.handlers.iter().map(|h| HandlerSite {
+                return_offset: h.return_offset + start,
+                handler_offset: h.handler_offset + start,
+                frame_offset: h.frame_offset,
             }));
             for &(offset, kind, target, addend) in &f.relocs {
                 pending.push((u64::from(start + offset), kind, target, addend));

@@ -78,6 +78,7 @@ impl Compiler {
                     relocs: Vec::new(),
                     traps: Vec::new(),
                     address_map: Vec::new(),
+                    handlers: Vec::new(),
                 })
             })
             .collect::<Result<_, CompileError>>()?;
@@ -127,6 +128,7 @@ impl Compiler {
             alignment: f.alignment,
             traps: f.traps,
             address_map: f.address_map,
+            handlers: f.handlers,
             ..FunctionCode::default()
         };
         for (offset, kind, target, addend) in f.relocs {
@@ -192,6 +194,7 @@ impl Compiler {
                     alignment: f.alignment,
                     traps: f.traps,
                     address_map: f.address_map,
+                    handlers: f.handlers,
                 }
             })
             .collect();

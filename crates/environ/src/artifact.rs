@@ -44,6 +44,22 @@ pub struct TrapSite {
     pub kind: TrapKind,
 }
 
+/// A call inside a `try_table` (or after which its function catches in
+/// some other way): an exception that unwinds to the call's return address
+/// resumes at `handler_offset`, with the stack pointer `frame_offset`
+/// bytes below the caller's frame pointer and the exception object in the
+/// first payload register.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct HandlerSite {
+    /// Offset in the text section of the call's return address.
+    pub return_offset: u32,
+    /// Offset in the text section of the landing pad.
+    pub handler_offset: u32,
+    /// From the caller's frame pointer down to its stack pointer at the
+    /// call.
+    pub frame_offset: u32,
+}
+
 /// Maps machine code back to wasm: code from `code_offset` on came from the
 /// wasm instruction at `wasm_offset` (a byte offset in the module).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -128,6 +144,8 @@ pub struct FunctionCode {
     pub traps: Vec<TrapSite>,
     /// Address map, sorted by offset.
     pub address_map: Vec<AddressMapEntry>,
+    /// Exception handlers of its calls, sorted by return offset.
+    pub handlers: Vec<HandlerSite>,
 }
 
 impl FunctionCode {
@@ -163,6 +181,8 @@ pub struct CompiledModuleInfo {
     pub tables: CodeTables,
     /// Relocations to apply at load time.
     pub relocations: Vec<LoadRelocation>,
+    /// Exception handlers, sorted by return offset.
+    pub handlers: Vec<HandlerSite>,
 }
 
 impl CompiledModuleInfo {
@@ -189,6 +209,20 @@ impl CompiledModuleInfo {
     pub fn lookup_wasm_offset(&self, code_offset: u32) -> Option<u32> {
         self.tables.lookup_wasm_offset(code_offset)
     }
+
+    /// The handler of the call that returns to `return_offset`, if it has
+    /// one.
+    pub fn lookup_handler(&self, return_offset: u32) -> Option<HandlerSite> {
+        lookup_handler(&self.handlers, return_offset)
+    }
+}
+
+/// The entry of `handlers` (sorted) for a return offset.
+pub fn lookup_handler(handlers: &[HandlerSite], return_offset: u32) -> Option<HandlerSite> {
+    handlers
+        .binary_search_by_key(&return_offset, |h| h.return_offset)
+        .ok()
+        .map(|i| handlers[i])
 }
 
 impl LibCall {
@@ -231,6 +265,10 @@ impl CompiledModuleInfo {
             u32s(out, &[r.offset]);
             out.push(r.target as u8);
             out.extend(r.addend.to_le_bytes());
+        }
+        u32s(out, &[self.handlers.len() as u32]);
+        for h in &self.handlers {
+            u32s(out, &[h.return_offset, h.handler_offset, h.frame_offset]);
         }
         out.extend_from_slice(self.tables.packed());
     }
@@ -302,6 +340,25 @@ impl CompiledModuleInfo {
                 target,
                 addend,
             });
+        }
+        for _ in 0..r.count(12)? {
+            let site = HandlerSite {
+                return_offset: r.u32()?,
+                handler_offset: r.u32()?,
+                frame_offset: r.u32()?,
+            };
+            // A handler is where the unwinder jumps: it must be in the
+            // text, and sites sorted for the lookup.
+            let ordered = info
+                .handlers
+                .last()
+                .is_none_or(|prev| prev.return_offset < site.return_offset);
+            if !ordered || !in_text(site.return_offset, 0) || !in_text(site.handler_offset, 1) {
+                return Err(InfoDecodeError(
+                    "exception handler outside the text or out of order",
+                ));
+            }
+            info.handlers.push(site);
         }
         let tables_start = range.end - r.0.len();
         info.tables = CodeTables::decode(bytes.clone(), tables_start..range.end)?;
@@ -387,6 +444,11 @@ mod tests {
             target: LibCall::FmaF64,
             addend: -3,
         });
+        info.handlers.push(HandlerSite {
+            return_offset: 8,
+            handler_offset: 12,
+            frame_offset: 32,
+        });
         info
     }
 
@@ -403,6 +465,9 @@ mod tests {
         assert_eq!(back.tables.packed(), info.tables.packed());
         assert_eq!(back.lookup_trap(4), Some(TrapKind::OutOfFuel));
         assert_eq!(back.relocations, info.relocations);
+        assert_eq!(back.handlers, info.handlers);
+        assert_eq!(back.lookup_handler(8), Some(info.handlers[0]));
+        assert_eq!(back.lookup_handler(9), None);
     }
 
     #[test]

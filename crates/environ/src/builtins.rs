@@ -8,7 +8,9 @@
 //!
 //! Builtins never unwind: one that can fail returns a status that generated
 //! code turns into a trap with a `trapz`, so that the trap comes from a wasm
-//! instruction with a precise trap code and backtrace.
+//! instruction with a precise trap code and backtrace. The exception is
+//! `throw_ref`, which resumes at the wasm handler that catches the
+//! exception (see its entry).
 
 /// Invokes `$mac!` with the list of builtins, one per line:
 /// `name(param: type, ...) -> result;`. Types are `vmctx` (the caller's
@@ -65,6 +67,19 @@ macro_rules! foreach_builtin_function {
             /// yielded). Called through the slow-path trampoline, so the
             /// answer is also left in `slow_path_status`.
             out_of_fuel(vmctx: vmctx) -> i32;
+            /// `throw`: a new exception object of a tag of the calling
+            /// instance, whose fields the caller then writes (see
+            /// `vm_exception`).
+            exn_new(vmctx: vmctx, tag: i32) -> ptr;
+            /// `throw_ref` of a non-null exception (and `throw` once its
+            /// fields are written) that no handler of the calling frame
+            /// caught: searches the wasm frames above `fp` (the caller's
+            /// frame pointer) for a handler and resumes there, never
+            /// returning. Returns 0 when no frame of this activation
+            /// catches it: the store now holds it as its pending exception
+            /// and the caller traps with `UncaughtException`. The one
+            /// builtin that does not return to its caller.
+            throw_ref(vmctx: vmctx, exn: ptr, fp: ptr) -> i32;
         }
     };
 }

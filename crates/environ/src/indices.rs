@@ -38,6 +38,10 @@ index_type! {
     ElemIndex, "elem";
     /// Index of a data segment.
     DataIndex, "data";
+    /// Index into the tag index space (imports first).
+    TagIndex, "tag";
+    /// Index of a tag defined by the module.
+    DefinedTagIndex, "defined_tag";
     /// An engine-wide identifier of a function type: two functions have the
     /// same signature exactly when their ids are equal, whatever module they
     /// come from. Generated code compares these in `call_indirect`.
@@ -50,7 +54,7 @@ impl SharedTypeIndex {
     pub const NONE: SharedTypeIndex = SharedTypeIndex(u32::MAX);
 }
 
-/// An entity of one of the four importable/exportable kinds.
+/// An entity of one of the five importable/exportable kinds.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub enum EntityIndex {
     /// A function.
@@ -61,4 +65,6 @@ pub enum EntityIndex {
     Memory(MemoryIndex),
     /// A global.
     Global(GlobalIndex),
+    /// An exception tag.
+    Tag(TagIndex),
 }

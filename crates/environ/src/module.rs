@@ -2,8 +2,8 @@
 
 use crate::{
     ConstExpr, DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex,
-    DefinedTableIndex, ElemIndex, EntityIndex, FuncIndex, Global, GlobalIndex, Memory, MemoryIndex,
-    Table, TableIndex, TypeIndex, WasmFuncType, WasmRefType,
+    DefinedTableIndex, DefinedTagIndex, ElemIndex, EntityIndex, FuncIndex, Global, GlobalIndex,
+    Memory, MemoryIndex, Table, TableIndex, TagIndex, TypeIndex, WasmFuncType, WasmRefType,
 };
 use cranelift_entity::{EntityRef, PrimaryMap};
 use std::collections::HashMap;
@@ -138,6 +138,11 @@ pub struct Module {
     pub num_imported_memories: usize,
     /// Number of imported globals.
     pub num_imported_globals: usize,
+    /// All exception tags, imported first: each names the function type
+    /// (parameters, no results) of the values its exceptions carry.
+    pub tags: PrimaryMap<TagIndex, TypeIndex>,
+    /// Number of imported tags.
+    pub num_imported_tags: usize,
     /// The start function.
     pub start: Option<FuncIndex>,
     /// Element segments.
@@ -299,6 +304,17 @@ impl Module {
         TableIndex, DefinedTableIndex, num_imported_tables, defined_table_index, table_index, is_imported_table;
         MemoryIndex, DefinedMemoryIndex, num_imported_memories, defined_memory_index, memory_index, is_imported_memory;
         GlobalIndex, DefinedGlobalIndex, num_imported_globals, defined_global_index, global_index, is_imported_global;
+        TagIndex, DefinedTagIndex, num_imported_tags, defined_tag_index, tag_index, is_imported_tag;
+    }
+
+    /// Number of tags the module defines.
+    pub fn num_defined_tags(&self) -> usize {
+        self.tags.len() - self.num_imported_tags
+    }
+
+    /// The values an exception of a tag carries.
+    pub fn tag_type(&self, index: TagIndex) -> &WasmFuncType {
+        &self.types[self.tags[index]]
     }
 
     /// Number of functions the module defines.

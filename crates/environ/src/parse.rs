@@ -9,7 +9,7 @@ use crate::types::{convert_func_type, convert_ref_type, convert_val_type};
 use crate::{
     ConstExpr, DataMode, DataSegment, DefinedFuncIndex, ElemItems, ElemMode, ElemSegment,
     EntityIndex, FuncIndex, FunctionDecl, Global, GlobalIndex, Import, Memory, MemoryIndex, Module,
-    ModuleError, ModuleResult, Table, TableIndex, TypeIndex,
+    ModuleError, ModuleResult, Table, TableIndex, TagIndex, TypeIndex,
 };
 use cranelift_entity::PrimaryMap;
 use wasmparser::{
@@ -161,8 +161,9 @@ impl ModuleParser {
                             m.num_imported_globals += 1;
                             EntityIndex::Global(m.globals.push(convert_global(&ty, offset)?))
                         }
-                        TypeRef::Tag(_) => {
-                            return Err(ModuleError::unsupported("tag imports", offset));
+                        TypeRef::Tag(tag) => {
+                            m.num_imported_tags += 1;
+                            EntityIndex::Tag(m.tags.push(TypeIndex::from_u32(tag.func_type_idx)))
                         }
                     };
                     m.imports.push(Import {
@@ -199,10 +200,9 @@ impl ModuleParser {
                 }
             }
             Payload::TagSection(reader) => {
-                return Err(ModuleError::unsupported(
-                    "exception handling (tag section)",
-                    reader.range().start,
-                ));
+                for tag in reader {
+                    m.tags.push(TypeIndex::from_u32(tag?.func_type_idx));
+                }
             }
             Payload::GlobalSection(reader) => {
                 let offset = reader.range().start;
@@ -232,7 +232,7 @@ impl ModuleParser {
                             EntityIndex::Global(GlobalIndex::from_u32(export.index))
                         }
                         wasmparser::ExternalKind::Tag => {
-                            return Err(ModuleError::unsupported("tag exports", 0));
+                            EntityIndex::Tag(TagIndex::from_u32(export.index))
                         }
                     };
                     m.export_index

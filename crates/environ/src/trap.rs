@@ -45,11 +45,14 @@ pub enum TrapKind {
     /// own: the runtime asks the store what to do at the deadline and either
     /// resumes at the check or traps with `Interrupt`.
     EpochCheck = 14,
+    /// A wasm exception that no handler caught reached the host: the store
+    /// keeps the exception (`Store::take_pending_exception`).
+    UncaughtException = 15,
 }
 
 impl TrapKind {
     /// Every kind, in encoding order.
-    pub const ALL: [TrapKind; 15] = [
+    pub const ALL: [TrapKind; 16] = [
         TrapKind::StackOverflow,
         TrapKind::MemoryOutOfBounds,
         TrapKind::HeapMisaligned,
@@ -65,6 +68,7 @@ impl TrapKind {
         TrapKind::NullReference,
         TrapKind::HostError,
         TrapKind::EpochCheck,
+        TrapKind::UncaughtException,
     ];
 
     /// Decodes [`TrapKind::as_u8`].
@@ -96,6 +100,7 @@ impl TrapKind {
             TrapKind::NullReference => "null reference",
             TrapKind::HostError => "a host hook failed",
             TrapKind::EpochCheck => "interrupt",
+            TrapKind::UncaughtException => "uncaught wasm exception",
         }
     }
 }

@@ -40,6 +40,9 @@ pub enum WasmHeapType {
     /// A function of one type (function-references proposal): a subtype
     /// of `Func`.
     ConcreteFunc(FuncTypeRef),
+    /// A caught exception (exception-handling proposal): its values are
+    /// exception objects the store owns.
+    Exn,
 }
 
 /// The type of a typed function reference, in one of two index spaces.
@@ -71,12 +74,13 @@ impl WasmHeapType {
         matches!(self, WasmHeapType::Func | WasmHeapType::ConcreteFunc(_))
     }
 
-    /// The abstract type at the top of its hierarchy: `func` or `extern`.
+    /// The abstract type at the top of its hierarchy: `func`, `extern`
+    /// or `exn`.
     pub fn top(self) -> WasmHeapType {
-        if self.is_func() {
-            WasmHeapType::Func
-        } else {
-            WasmHeapType::Extern
+        match self {
+            h if h.is_func() => WasmHeapType::Func,
+            WasmHeapType::Exn => WasmHeapType::Exn,
+            _ => WasmHeapType::Extern,
         }
     }
 }
@@ -91,6 +95,11 @@ impl WasmRefType {
     pub const EXTERNREF: WasmRefType = WasmRefType {
         nullable: true,
         heap: WasmHeapType::Extern,
+    };
+    /// `exnref`: a nullable reference to a caught exception.
+    pub const EXNREF: WasmRefType = WasmRefType {
+        nullable: true,
+        heap: WasmHeapType::Exn,
     };
 
     /// Whether every value of `self` is a value of `other`, for types in
@@ -168,6 +177,8 @@ impl fmt::Display for WasmRefType {
             (true, WasmHeapType::Extern) => f.write_str("externref"),
             (false, WasmHeapType::Func) => f.write_str("(ref func)"),
             (false, WasmHeapType::Extern) => f.write_str("(ref extern)"),
+            (true, WasmHeapType::Exn) => f.write_str("exnref"),
+            (false, WasmHeapType::Exn) => f.write_str("(ref exn)"),
             (_, WasmHeapType::ConcreteFunc(FuncTypeRef::Module(i))) => {
                 write!(f, "(ref {null}{})", i.as_u32())
             }
@@ -355,6 +366,10 @@ pub(crate) fn convert_heap_type(
             shared: false,
             ty: AbstractHeapType::Extern,
         } => WasmHeapType::Extern,
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Exn,
+        } => WasmHeapType::Exn,
         // Without the GC proposal every defined type is a function type.
         HeapType::Concrete(UnpackedIndex::Module(i)) => {
             WasmHeapType::ConcreteFunc(FuncTypeRef::Module(TypeIndex::from_u32(i)))

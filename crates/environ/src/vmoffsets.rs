@@ -20,6 +20,8 @@
 //!     memories: [VMMemoryRef; num_memories],        // imported and defined
 //!     imported_globals: [*mut VMGlobalDefinition; num_imported_globals],
 //!     defined_globals: [VMGlobalDefinition; num_defined_globals], // 16-aligned
+//!     imported_tags: [*const VMTagDefinition; num_imported_tags],
+//!     defined_tags: [VMTagDefinition; num_defined_tags], // a tag's identity is its address
 //!     func_refs: [VMFuncRef; num_defined_functions],
 //! }
 //! ```
@@ -31,8 +33,8 @@
 //! Pointers are 8 bytes: Keel targets 64-bit hosts only.
 
 use crate::{
-    DefinedFuncIndex, DefinedGlobalIndex, FuncIndex, GlobalIndex, MemoryIndex, Module, ModuleError,
-    ModuleResult, TableIndex,
+    DefinedFuncIndex, DefinedGlobalIndex, DefinedTagIndex, FuncIndex, GlobalIndex, MemoryIndex,
+    Module, ModuleError, ModuleResult, TableIndex, TagIndex,
 };
 
 /// Size of a host pointer in every layout here.
@@ -127,6 +129,23 @@ pub mod vm_global_definition {
     pub const SIZE: u32 = 16;
 }
 
+/// Offsets in a `VMTagDefinition`: an exception tag. Its address is the
+/// tag's identity, which exceptions carry and handlers compare.
+pub mod vm_tag_definition {
+    /// `type_index: SharedTypeIndex` (u32): the values its exceptions carry.
+    pub const TYPE_INDEX: u32 = 0;
+    /// Size in bytes.
+    pub const SIZE: u32 = 8;
+}
+
+/// Offsets in an exception object (`exnref` points to one).
+pub mod vm_exception {
+    /// `tag: *const VMTagDefinition`: the identity of its tag.
+    pub const TAG: u32 = 0;
+    /// `fields: *mut ValRaw`: the values it carries, 16 bytes each.
+    pub const FIELDS: u32 = 8;
+}
+
 /// Offsets in the per-store `VMStoreContext`.
 pub mod vm_store_context {
     /// `stack_limit: usize`: lowest stack address wasm may use; checked in
@@ -190,11 +209,15 @@ pub struct VMOffsets {
     num_imported_globals: u32,
     num_defined_globals: u32,
     num_defined_functions: u32,
+    num_imported_tags: u32,
+    num_defined_tags: u32,
     imported_functions: u32,
     tables: u32,
     memories: u32,
     imported_globals: u32,
     defined_globals: u32,
+    imported_tags: u32,
+    defined_tags: u32,
     func_refs: u32,
     size: u32,
 }
@@ -212,6 +235,8 @@ impl VMOffsets {
         let num_imported_globals = count(module.num_imported_globals)?;
         let num_defined_globals = count(module.num_defined_globals())?;
         let num_defined_functions = count(module.num_defined_funcs())?;
+        let num_imported_tags = count(module.num_imported_tags)?;
+        let num_defined_tags = count(module.num_defined_tags())?;
 
         let mut cursor = u64::from(vmctx::HEADER_SIZE);
         let mut region = |n: u32, size: u32, align: u64| {
@@ -225,6 +250,8 @@ impl VMOffsets {
         let memories = region(num_memories, vm_memory_ref::SIZE, 8);
         let imported_globals = region(num_imported_globals, PTR_SIZE, 8);
         let defined_globals = region(num_defined_globals, vm_global_definition::SIZE, 16);
+        let imported_tags = region(num_imported_tags, PTR_SIZE, 8);
+        let defined_tags = region(num_defined_tags, vm_tag_definition::SIZE, 8);
         let func_refs = region(num_defined_functions, vm_func_ref::SIZE, 8);
         let size = region(0, 0, 16);
         // Generated code uses offsets as signed 32-bit immediates.
@@ -240,11 +267,15 @@ impl VMOffsets {
             num_imported_globals,
             num_defined_globals,
             num_defined_functions,
+            num_imported_tags,
+            num_defined_tags,
             imported_functions: fits(imported_functions)?,
             tables: fits(tables)?,
             memories: fits(memories)?,
             imported_globals: fits(imported_globals)?,
             defined_globals: fits(defined_globals)?,
+            imported_tags: fits(imported_tags)?,
+            defined_tags: fits(defined_tags)?,
             func_refs: fits(func_refs)?,
             size: fits(size)?,
         })
@@ -289,6 +320,18 @@ impl VMOffsets {
     pub fn defined_global(&self, index: DefinedGlobalIndex) -> u32 {
         assert!(index.as_u32() < self.num_defined_globals);
         self.defined_globals + index.as_u32() * vm_global_definition::SIZE
+    }
+
+    /// Offset of the pointer to an imported tag's `VMTagDefinition`.
+    pub fn imported_tag_ptr(&self, index: TagIndex) -> u32 {
+        assert!(index.as_u32() < self.num_imported_tags);
+        self.imported_tags + index.as_u32() * PTR_SIZE
+    }
+
+    /// Offset of a defined tag's `VMTagDefinition`.
+    pub fn defined_tag(&self, index: DefinedTagIndex) -> u32 {
+        assert!(index.as_u32() < self.num_defined_tags);
+        self.defined_tags + index.as_u32() * vm_tag_definition::SIZE
     }
 
     /// Offset of a defined function's `VMFuncRef`.

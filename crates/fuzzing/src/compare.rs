@@ -104,6 +104,8 @@ pub(crate) enum State {
     },
     Table(Vec<Value>),
     Func(FuncTy),
+    /// An exception tag, by the type of what its exceptions carry.
+    Tag(FuncTy),
     /// The engine has no such entity (an export it does not report).
     Absent,
 }
@@ -140,6 +142,9 @@ fn diff_state(a: &State, b: &State, lenient_nans: bool) -> Option<String> {
             (!values_agree(x, y)).then(|| format!("keel {x}, wasmi {y}"))
         }
         (State::Func(x), State::Func(y)) => (x != y).then(|| format!("keel {x}, wasmi {y}")),
+        (State::Tag(x), State::Tag(y)) => {
+            (x != y).then(|| format!("keel tag {x}, reference tag {y}"))
+        }
         (State::Table(x), State::Table(y)) => {
             if x.len() != y.len() {
                 return Some(format!("table size: keel {}, wasmi {}", x.len(), y.len()));

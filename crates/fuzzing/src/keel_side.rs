@@ -277,6 +277,8 @@ fn to_val(
                 .ok_or_else(|| format!("no exported function {name:?}"))?;
             Val::FuncRef(Some(f))
         }
+        Value::ExnRef(false) => Val::ExnRef(None),
+        Value::ExnRef(true) => return Err("a non-null exnref cannot be made up".into()),
         Value::ExternRef(None) => Val::ExternRef(None),
         Value::ExternRef(Some(id)) => Val::ExternRef(Some(
             ExternRef::new(&mut store, *id).map_err(|e| e.to_string())?,
@@ -307,6 +309,7 @@ where
                 .flatten()
                 .and_then(|d| d.downcast_ref::<u64>().copied())
         }),
+        Val::ExnRef(e) => Value::ExnRef(e.is_some()),
     }
 }
 
@@ -317,6 +320,7 @@ where
     match r {
         Ref::Func(f) => from_val(store, &Val::FuncRef(*f)),
         Ref::Extern(e) => from_val(store, &Val::ExternRef(e.clone())),
+        Ref::Exn(e) => Value::ExnRef(e.is_some()),
     }
 }
 
@@ -456,6 +460,13 @@ impl KeelSide {
         let store = &mut self.store;
         match e {
             Extern::Func(f) => State::Func(func_ty(&*store, f)),
+            Extern::Tag(t) => {
+                let ty = t.ty(&*store);
+                State::Tag(FuncTy {
+                    params: ty.ty().params().filter_map(|t| val_ty(&t)).collect(),
+                    results: Vec::new(),
+                })
+            }
             Extern::Global(g) => {
                 let v = g.get(&mut *store);
                 State::Global(from_val(&*store, &v))

@@ -21,6 +21,9 @@ pub(crate) enum Value {
     FuncRef(Option<FuncRefDesc>),
     /// The host value is a `u64` id chosen by the oracle.
     ExternRef(Option<u64>),
+    /// A caught exception: whether it is non-null (exceptions have no
+    /// identity two engines share).
+    ExnRef(bool),
 }
 
 /// A non-null function reference.
@@ -48,6 +51,8 @@ impl fmt::Display for Value {
             },
             Value::ExternRef(None) => f.write_str("externref:null"),
             Value::ExternRef(Some(id)) => write!(f, "externref:{id}"),
+            Value::ExnRef(false) => f.write_str("exnref:null"),
+            Value::ExnRef(true) => f.write_str("exnref"),
         }
     }
 }
@@ -167,6 +172,7 @@ impl Value {
             Value::V128(v) => (*v as u64) ^ ((*v >> 64) as u64),
             Value::FuncRef(r) => u64::from(r.is_some()),
             Value::ExternRef(r) => r.map_or(u64::MAX, |id| id),
+            Value::ExnRef(r) => u64::from(*r),
         }
     }
 }

@@ -235,6 +235,7 @@ fn to_val(
         Value::F64(b) => Val::F64(F64::from_bits(*b)),
         Value::V128(x) => Val::V128(V128::from(*x)),
         Value::FuncRef(None) => Val::FuncRef(Nullable::Null),
+        Value::ExnRef(_) => return Err("wasmi has no exception references".into()),
         Value::FuncRef(Some(FuncRefDesc { export, .. })) => {
             let name = export
                 .as_deref()

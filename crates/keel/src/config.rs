@@ -67,7 +67,7 @@ macro_rules! feature_setters {
 impl Config {
     /// The default configuration: WebAssembly 2.0 plus multiple memories,
     /// extended constant expressions, relaxed SIMD, typed function
-    /// references and tail calls, optimizing for speed,
+    /// references, tail calls and exception handling, optimizing for speed,
     /// 512 KiB of wasm stack, 4 GiB of reserved address space per memory
     /// with a 32 MiB guard, instances allocated on demand, memories
     /// initialized from copy-on-write images where possible.
@@ -78,7 +78,12 @@ impl Config {
                 | WasmFeatures::MULTI_MEMORY
                 | WasmFeatures::RELAXED_SIMD
                 | WasmFeatures::FUNCTION_REFERENCES
-                | WasmFeatures::TAIL_CALL,
+                | WasmFeatures::TAIL_CALL
+                | if crate::vm::exception::exceptions_supported() {
+                    WasmFeatures::EXCEPTIONS
+                } else {
+                    WasmFeatures::empty()
+                },
             compiler: CompilerSettings::default(),
             max_wasm_stack: 512 * 1024,
             allocation_strategy: crate::InstanceAllocationStrategy::OnDemand,
@@ -158,6 +163,12 @@ impl Config {
         /// that reuse the caller's frame, so endless tail recursion runs
         /// in constant stack. On by default, as in Wasmtime.
         wasm_tail_call => TAIL_CALL;
+        /// Exception handling: tags, `throw`, `throw_ref`, `try_table`
+        /// and `exnref`. On by default, as in Wasmtime (on x86-64, where
+        /// Keel can deliver exceptions to wasm handlers; an engine refuses
+        /// it elsewhere). The legacy form (`try`, `catch`, `delegate`,
+        /// `rethrow`) is not supported.
+        wasm_exceptions => EXCEPTIONS;
     }
 
     /// Accepted for source compatibility with Wasmtime 48: Keel's relaxed

@@ -72,6 +72,13 @@ impl Engine {
             config.async_stack_size,
             config.max_wasm_stack
         );
+        anyhow::ensure!(
+            !config
+                .features
+                .contains(keel_environ::wasmparser::WasmFeatures::EXCEPTIONS)
+                || crate::vm::exception::exceptions_supported(),
+            "exception handling is implemented for x86-64 only"
+        );
         let compiler =
             Compiler::new(config.compiler.clone()).context("cannot create the compiler")?;
         // Every memory's reservation: what generated code may address.

@@ -2,7 +2,7 @@
 
 use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, StoreOpaque, Stored};
 use crate::vm::{LinearMemory, Table as VmTable};
-use crate::{ExternType, Func, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
+use crate::{ExternType, Func, GlobalType, MemoryType, Mutability, Ref, TableType, TagType, Val};
 use anyhow::{bail, ensure};
 use thiserror::Error;
 
@@ -17,6 +17,8 @@ pub enum Extern {
     Table(Table),
     /// A memory.
     Memory(Memory),
+    /// An exception tag.
+    Tag(Tag),
 }
 
 impl Extern {
@@ -48,9 +50,17 @@ impl Extern {
             _ => None,
         }
     }
+    /// The tag, if this is one.
+    pub fn into_tag(self) -> Option<Tag> {
+        match self {
+            Extern::Tag(t) => Some(t),
+            _ => None,
+        }
+    }
     /// Its type.
     pub fn ty(&self, store: impl AsContext) -> ExternType {
         match self {
+            Extern::Tag(t) => ExternType::Tag(t.ty(&store)),
             Extern::Func(f) => ExternType::Func(f.ty(&store)),
             Extern::Global(g) => ExternType::Global(g.ty(&store)),
             Extern::Table(t) => ExternType::Table(t.ty(&store)),
@@ -63,6 +73,7 @@ impl Extern {
             Extern::Global(g) => g.0,
             Extern::Table(t) => t.0,
             Extern::Memory(m) => m.0,
+            Extern::Tag(t) => t.0,
         };
         s.store == store.id()
     }
@@ -77,7 +88,42 @@ macro_rules! extern_from {
         }
     )*};
 }
-extern_from!(Func, Global, Table, Memory);
+extern_from!(Func, Global, Table, Memory, Tag);
+
+/// An exception tag: what a `throw` names and a `catch` matches. Two
+/// handles are the same tag when [`Tag::eq`] says so (a tag imported twice
+/// is one tag).
+#[derive(Copy, Clone, Debug)]
+pub struct Tag(pub(crate) Stored);
+
+impl Tag {
+    /// A new tag owned by the store.
+    pub fn new(mut store: impl AsContextMut, ty: &TagType) -> crate::Result<Tag> {
+        let store = &mut store.as_context_mut().0.opaque;
+        ensure!(
+            ty.ty().results().len() == 0,
+            "a tag's function type has no results"
+        );
+        let id = ty.ty().id(store.engine()).0;
+        Ok(store.add_tag(id))
+    }
+
+    /// Its type.
+    pub fn ty(&self, store: impl AsContext) -> TagType {
+        self.ty_in(&store.as_context().0.opaque)
+    }
+
+    pub(crate) fn ty_in(&self, store: &StoreOpaque) -> TagType {
+        let id = store.tag_type_index(self.0);
+        TagType::new(crate::FuncType(store.engine().type_of(id)))
+    }
+
+    /// Whether `a` and `b` are the same tag of `store`.
+    pub fn eq(a: &Tag, b: &Tag, store: impl AsContext) -> bool {
+        let store = &store.as_context().0.opaque;
+        store.tag_definition(a.0) == store.tag_definition(b.0)
+    }
+}
 
 /// An out-of-bounds access through [`Memory::read`] or [`Memory::write`].
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,8 @@
 //!
 //! When the set has grown past a threshold, the next hand-over to wasm
 //! first collects: a box stays if the host still holds it (its count is
-//! above the set's own), if a table or global of the store holds it, or if
+//! above the set's own), if a table or global of the store or a field of
+//! one of its exceptions holds it, or if
 //! its address appears on this thread's stack between the collector and the
 //! outermost wasm entry, callee-saved registers included. That last root is
 //! conservative: it scans words, not typed slots, so it may keep a box a
@@ -160,7 +161,8 @@ fn collect(store: &StoreOpaque, refs: &mut HashSet<usize>) {
             live.insert(word);
         }
     };
-    store.for_each_externref_root(&mut mark);
+    store.for_each_ref_root(&mut mark);
+    store.exceptions().for_each_field_word(&mut mark);
     crate::vm::traphandlers::scan_stack_conservatively(&mut mark);
     refs.retain(|&ptr| {
         let ptr_data = ptr as *const ExternData;

@@ -7,6 +7,7 @@ mod typed;
 
 pub use async_host::WasmTyList;
 pub use host::IntoFunc;
+pub(crate) use raw::exception_fields;
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 
 use crate::store::{AsContext, AsContextMut, StoreContextMut, StoreInner, StoreOpaque, Stored};
@@ -97,7 +98,18 @@ pub(crate) struct HostCallFrame<'a, T: 'static> {
     pub state: &'a (dyn Any + Send + Sync),
     pub store: &'a mut StoreInner<T>,
     pub caller_instance: Option<Instance>,
-    pub exit_fp: usize,
+    pub exit: HostExit,
+}
+
+/// Where a host call came from: what [`run_host`] needs to unwind or to
+/// throw into the calling wasm.
+#[derive(Copy, Clone)]
+pub(crate) struct HostExit {
+    /// The wasm-to-host trampoline's frame pointer (`last_wasm_exit_fp`).
+    fp: usize,
+    /// The store, from the caller's context (not from the host function's
+    /// borrow of it, which ends before this is used).
+    store: *mut StoreOpaque,
 }
 
 impl<'a, T: 'static> HostCallFrame<'a, T> {
@@ -127,7 +139,10 @@ impl<'a, T: 'static> HostCallFrame<'a, T> {
         unsafe {
             let host = &*callee.cast::<VMHostFuncContext>();
             let header = &*caller.cast::<VMContextHeader>();
-            let exit_fp = (*header.store_context).last_wasm_exit_fp;
+            let exit = HostExit {
+                fp: (*header.store_context).last_wasm_exit_fp,
+                store: header.store.cast::<StoreOpaque>(),
+            };
             let store = StoreInner::<T>::from_raw(header.store);
             let caller_instance = if header.instance.is_null() {
                 None
@@ -139,29 +154,66 @@ impl<'a, T: 'static> HostCallFrame<'a, T> {
                 state: &*host.host_state,
                 store,
                 caller_instance,
-                exit_fp,
+                exit,
             }
         }
     }
 }
 
 /// Runs a host function body, converting an error or a panic into an
-/// unwind back to the wasm entry point.
+/// unwind back to the wasm entry point, and a thrown exception
+/// ([`crate::Store::throw`]) into a jump to the wasm handler that catches
+/// it.
 ///
 /// # Safety
 ///
-/// Must be called from a host function's array entry, with `exit_fp` from
+/// Must be called from a host function's array entry, with `exit` from
 /// its [`HostCallFrame`]; the caller must have nothing left to drop after
 /// this returns an error (it does not return then).
-pub(crate) unsafe fn run_host<R>(exit_fp: usize, body: impl FnOnce() -> crate::Result<R>) -> R {
+pub(crate) unsafe fn run_host<R>(exit: HostExit, body: impl FnOnce() -> crate::Result<R>) -> R {
     let reason = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(r)) => return r,
+        Ok(Err(e)) if e.is::<crate::ThrownException>() => {
+            // SAFETY: the body, and its borrow of the store, are over; the
+            // store outlives the call.
+            unsafe { throw_into_wasm(exit) };
+            UnwindReason::User(e)
+        }
         Ok(Err(e)) => UnwindReason::User(e),
         Err(panic) => UnwindReason::Panic(panic),
     };
     // SAFETY: per the contract: we are inside a host call made from wasm
     // under `catch_traps`, and nothing of the body is left to drop.
-    unsafe { raise(reason, exit_fp) }
+    unsafe { raise(reason, exit.fp) }
+}
+
+/// Delivers the store's pending exception to the first wasm frame above
+/// the host call that catches it. Returns, leaving the exception pending,
+/// when none does.
+///
+/// # Safety
+///
+/// As for [`run_host`], and nothing may borrow the store.
+unsafe fn throw_into_wasm(exit: HostExit) {
+    // SAFETY: per the contract, the store is live and not borrowed.
+    let store = unsafe { &mut *exit.store };
+    let Some(exception) = store.pending_exception.take() else {
+        return;
+    };
+    // The heap keeps the object alive once this handle is gone.
+    let exn = exception.to_raw(store);
+    store.pending_exception = Some(exception);
+    // SAFETY: `exit.fp` is the trampoline frame of this host call, in the
+    // innermost activation.
+    let Some(handler) = (unsafe { crate::vm::traphandlers::find_handler(exit.fp) }) else {
+        return;
+    };
+    store.pending_exception = None;
+    let fuel = store.vm_store_context.fuel_consumed;
+    // SAFETY: the handler was just found for this activation; the frames
+    // skipped are this one and the host function's array entry, which own
+    // nothing with a destructor (the handle above is dropped).
+    unsafe { crate::vm::exception::resume_at_handler(handler, exn.cast_const().cast(), fuel) }
 }
 
 /// The host closure of [`Func::new`].
@@ -191,7 +243,7 @@ unsafe extern "C" fn dynamic_array_call<T: 'static>(
     let HostCallFrame {
         store,
         caller_instance,
-        exit_fp,
+        exit,
         ..
     } = frame;
     let body = move || {
@@ -230,9 +282,9 @@ unsafe extern "C" fn dynamic_array_call<T: 'static>(
         }
         Ok(())
     };
-    // SAFETY: called from an array entry with `exit_fp` from its frame;
+    // SAFETY: called from an array entry with `exit` from its frame;
     // nothing is left to drop here once `body` has returned an error.
-    unsafe { run_host(exit_fp, body) }
+    unsafe { run_host(exit, body) }
 }
 
 impl Func {
@@ -407,6 +459,17 @@ impl<T: 'static> Caller<'_, T> {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         self.store.engine()
+    }
+
+    /// As [`Store::throw`](crate::Store::throw): `return caller.throw(exn)`
+    /// raises `exn` in the calling wasm.
+    pub fn throw<R>(&mut self, exception: crate::ExnRef) -> crate::Result<R> {
+        self.store.throw(exception)
+    }
+
+    /// As [`Store::take_pending_exception`](crate::Store::take_pending_exception).
+    pub fn take_pending_exception(&mut self) -> Option<crate::ExnRef> {
+        self.store.take_pending_exception()
     }
 
     /// An export of the calling instance (typically its `"memory"`).

@@ -4,11 +4,11 @@ use crate::func::{WasmParams, WasmResults};
 use crate::store::{AsContextMut, StoreInner, StoreOpaque, Stored};
 use crate::trap::trap_error;
 use crate::types::limits_match;
-use crate::vm::vmcontext::{VMFunctionImport, VMGlobalDefinition};
+use crate::vm::vmcontext::{VMFunctionImport, VMGlobalDefinition, VMTagDefinition};
 use crate::vm::{Imports, Instance as VmInstance, LinearMemory, Table as VmTable};
 use crate::{Extern, Func, Global, GlobalType, Memory, Module, Table, TypedFunc};
 use anyhow::{Context as _, bail};
-use keel_environ::EntityIndex;
+use keel_environ::{EntityIndex, EntityRef};
 use std::ptr::NonNull;
 
 /// An instance of a module in a store.
@@ -75,6 +75,7 @@ impl Instance {
         let mut memories: Vec<*mut LinearMemory> = Vec::with_capacity(env.num_imported_memories);
         let mut globals: Vec<*mut VMGlobalDefinition> =
             Vec::with_capacity(env.num_imported_globals);
+        let mut tags: Vec<*mut VMTagDefinition> = Vec::with_capacity(env.num_imported_tags);
         for (import, ext) in env.imports.iter().zip(imports) {
             if !ext.store_id_matches(opaque) {
                 bail!(
@@ -181,6 +182,19 @@ impl Instance {
                     }
                     globals.push(data.def.as_ptr());
                 }
+                (EntityIndex::Tag(t), Extern::Tag(tag)) => {
+                    let expected = module.loaded().type_ids[env.tags[t].index()];
+                    let actual = opaque.tag_type_index(tag.0);
+                    if actual != expected {
+                        let engine = module.engine();
+                        return Err(incompatible(format!(
+                            "expected tag {}, found tag {}",
+                            engine.type_of(expected),
+                            engine.type_of(actual)
+                        )));
+                    }
+                    tags.push(opaque.tag_definition(tag.0));
+                }
                 (expected, _) => {
                     return Err(incompatible(format!(
                         "expected a {}, found a {}",
@@ -199,6 +213,7 @@ impl Instance {
                 tables: &tables,
                 memories: &memories,
                 globals: &globals,
+                tags: &tags,
             },
         )
     }
@@ -261,6 +276,16 @@ impl Instance {
             exports: vec![None; env.exports.len()],
         });
         let instance = Instance(opaque.stored(store_index));
+        // The store knows every tag its exceptions may carry, exported or
+        // not (`ExnRef::tag`).
+        for t in env.num_imported_tags..env.tags.len() {
+            let def = opaque.instances[store_index]
+                .handle
+                .tag_ptr(keel_environ::TagIndex::new(t));
+            let def = NonNull::new(def).expect("tags of an instance are not null");
+            // SAFETY: a tag definition of an instance the store now owns.
+            unsafe { opaque.tag_handle(def) };
+        }
 
         opaque.instances[store_index]
             .handle
@@ -318,6 +343,11 @@ impl Instance {
                 let p = NonNull::new(vm.table(t)).expect("tables of an instance are not null");
                 // SAFETY: see above.
                 Extern::Table(unsafe { store.table_handle(p) })
+            }
+            EntityIndex::Tag(t) => {
+                let p = NonNull::new(vm.tag_ptr(t)).expect("tags of an instance are not null");
+                // SAFETY: see above.
+                Extern::Tag(unsafe { store.tag_handle(p) })
             }
             EntityIndex::Global(g) => {
                 let ty = data
@@ -384,6 +414,11 @@ impl Instance {
     pub fn get_table(&self, store: impl AsContextMut, name: &str) -> Option<Table> {
         self.get_export(store, name)?.into_table()
     }
+
+    /// The exported tag `name`.
+    pub fn get_tag(&self, store: impl AsContextMut, name: &str) -> Option<crate::Tag> {
+        self.get_export(store, name)?.into_tag()
+    }
 }
 
 /// Checks that a function whose signature has engine-wide id `actual` may
@@ -414,6 +449,7 @@ pub(crate) fn entity_kind(e: EntityIndex) -> &'static str {
         EntityIndex::Table(_) => "table",
         EntityIndex::Memory(_) => "memory",
         EntityIndex::Global(_) => "global",
+        EntityIndex::Tag(_) => "tag",
     }
 }
 
@@ -428,5 +464,6 @@ fn extern_kind(e: &Extern) -> &'static str {
         Extern::Table(_) => "table",
         Extern::Memory(_) => "memory",
         Extern::Global(_) => "global",
+        Extern::Tag(_) => "tag",
     }
 }

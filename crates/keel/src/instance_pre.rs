@@ -108,6 +108,7 @@ impl<T: 'static> InstancePre<T> {
                 tables: &[],
                 memories: &[],
                 globals: &[],
+                tags: &[],
             };
             return Instance::new_resolved(store, &self.module, &imports);
         }

@@ -43,6 +43,7 @@ mod allocation;
 mod artifact;
 mod config;
 mod engine;
+mod exnref;
 mod externals;
 // `ExternRef::from_raw`: a handle from a pointer wasm handed back, and the
 // store set's raw counts of the boxes wasm may hold.
@@ -79,7 +80,8 @@ pub use anyhow::{self, Error, bail, ensure, format_err};
 pub use artifact::ArtifactError;
 pub use config::{Config, OptLevel};
 pub use engine::{Engine, Precompiled};
-pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
+pub use exnref::{ExnRef, ThrownException};
+pub use externals::{Extern, Global, Memory, MemoryAccessError, Table, Tag};
 pub use externref::ExternRef;
 pub use func::{
     Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy, WasmTyList,
@@ -94,7 +96,7 @@ pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
 pub use trap::{FrameInfo, Trap, WasmBacktrace};
 pub use types::{
     ExternType, FuncType, FuncTypeId, GlobalType, HeapType, MemoryType, MemoryTypeBuilder,
-    Mutability, RefType, TableType, ValType,
+    Mutability, RefType, TableType, TagType, ValType,
 };
 pub use values::{Ref, V128, Val};
 

@@ -362,6 +362,10 @@ impl Module {
             EntityIndex::Global(g) => ExternType::Global(GlobalType::from_wasm(
                 self.loaded.engine_global(env.globals[g]),
             )),
+            EntityIndex::Tag(t) => {
+                let ty = self.loaded.type_ids[env.tags[t].as_u32() as usize];
+                ExternType::Tag(crate::TagType::new(FuncType(self.engine.type_of(ty))))
+            }
         }
     }
 

@@ -11,8 +11,11 @@ use crate::func::{FuncData, HostFunc};
 use crate::instance::InstanceData;
 use crate::limits::ResourceLimiter;
 use crate::vm::epoch::StoreEpoch;
+use crate::vm::exception::ExnObject;
 use crate::vm::libcalls::{Grow, Resume, StoreHooks};
-use crate::vm::vmcontext::{VMContextHeader, VMFuncRef, VMGlobalDefinition, VMStoreContext};
+use crate::vm::vmcontext::{
+    VMContextHeader, VMFuncRef, VMGlobalDefinition, VMStoreContext, VMTagDefinition,
+};
 use crate::vm::{LinearMemory, Table};
 use crate::{Engine, Module};
 use keel_environ::VMCONTEXT_MAGIC;
@@ -73,6 +76,17 @@ pub struct StoreOpaque {
     modules: Vec<Module>,
     /// Externrefs wasm of this store may hold.
     externrefs: crate::externref::ExternRefSet,
+    /// Exception tags the store has seen (its own and its instances'), by
+    /// definition, and the address of each definition's entry.
+    tags: Vec<NonNull<VMTagDefinition>>,
+    tag_index: HashMap<usize, usize>,
+    #[allow(clippy::vec_box, reason = "elements must keep their addresses")]
+    owned_tags: Vec<Box<VMTagDefinition>>,
+    /// Exception objects wasm of this store may hold.
+    exceptions: crate::exnref::ExceptionHeap,
+    /// The exception that last reached the host uncaught, or that a host
+    /// function is throwing (`Store::throw`).
+    pub(crate) pending_exception: Option<crate::ExnRef>,
     /// Scratch space for untyped calls.
     pub(crate) call_scratch: Vec<crate::vm::ValRaw>,
     /// This store's epoch deadline and interrupt word (registered with the
@@ -138,6 +152,11 @@ impl StoreOpaque {
             // was left, and the counter was not written back.
             self.vm_store_context.fuel_consumed = crate::metering::NO_FUEL_LEFT;
         }
+        if let UnwindReason::Trap(keel_environ::TrapKind::UncaughtException) = record.reason {
+            // The store holds the exception (`take_pending_exception`).
+            let backtrace = crate::trap::backtrace_of(&record);
+            return anyhow::Error::new(crate::ThrownException).context(backtrace);
+        }
         if let UnwindReason::Trap(keel_environ::TrapKind::HostError) = record.reason
             && let Some(error) = self.pending_error.take()
         {
@@ -172,19 +191,79 @@ impl StoreOpaque {
     }
 
     /// Visits every externref held by a table or global of this store.
-    pub(crate) fn for_each_externref_root(&self, visit: &mut dyn FnMut(usize)) {
+    /// Calls `visit` with every word where the store keeps a host-managed
+    /// reference (an externref or an exception) that wasm put there:
+    /// tables and globals of those types. Roots of both the externref set
+    /// and the exception heap (each ignores words that are not its own);
+    /// exceptions' fields are roots of the externref set too.
+    pub(crate) fn for_each_ref_root(&self, visit: &mut dyn FnMut(usize)) {
         for instance in &self.instances {
-            instance.handle.for_each_externref(visit);
+            instance.handle.for_each_ref(visit);
         }
         for table in &self.owned_tables {
-            table
-                .externref_elements()
-                .iter()
-                .for_each(|e| visit(*e as usize));
+            table.ref_elements().iter().for_each(|e| visit(*e as usize));
         }
         for global in &self.owned_globals {
             visit(crate::vm::ValRaw::from_bytes(global.storage).get_ptr() as usize);
         }
+    }
+
+    /// The store's exception objects.
+    pub(crate) fn exceptions(&self) -> &crate::exnref::ExceptionHeap {
+        &self.exceptions
+    }
+
+    /// The handle for a tag definition, creating it on first sight.
+    ///
+    /// # Safety
+    ///
+    /// `def` must point to a tag definition that lives as long as this
+    /// store: one of an instance of this store, or of `Tag::new`.
+    pub(crate) unsafe fn tag_handle(&mut self, def: NonNull<VMTagDefinition>) -> crate::Tag {
+        let key = def.as_ptr() as usize;
+        let index = match self.tag_index.get(&key) {
+            Some(i) => *i,
+            None => {
+                let i = self.tags.len();
+                self.tags.push(def);
+                self.tag_index.insert(key, i);
+                i
+            }
+        };
+        crate::Tag(self.stored(index))
+    }
+
+    /// A new tag owned by the store.
+    pub(crate) fn add_tag(&mut self, type_index: keel_environ::SharedTypeIndex) -> crate::Tag {
+        let mut def = Box::new(VMTagDefinition::new(type_index));
+        let ptr = NonNull::from(&mut *def);
+        self.owned_tags.push(def);
+        // SAFETY: the store now owns the definition.
+        unsafe { self.tag_handle(ptr) }
+    }
+
+    /// The definition behind a tag handle.
+    pub(crate) fn tag_definition(&self, handle: Stored) -> *mut VMTagDefinition {
+        self.tags[self.check(handle)].as_ptr()
+    }
+
+    /// The type of the tag behind a handle.
+    pub(crate) fn tag_type_index(&self, handle: Stored) -> keel_environ::SharedTypeIndex {
+        // SAFETY: tag definitions of a store live as long as it does and
+        // never change.
+        unsafe { (*self.tag_definition(handle)).type_index }
+    }
+
+    /// The index of the tag whose definition is at `def`, if the store
+    /// knows it.
+    pub(crate) fn tag_index_of(&self, def: *const VMTagDefinition) -> Option<usize> {
+        self.tag_index.get(&(def as usize)).copied()
+    }
+
+    /// The handle of the tag whose definition is at `def`, if the store
+    /// knows it.
+    pub(crate) fn tag_of_definition(&self, def: *const VMTagDefinition) -> Option<crate::Tag> {
+        self.tag_index_of(def).map(|i| crate::Tag(self.stored(i)))
     }
 
     /// The memory behind a handle.
@@ -555,6 +634,16 @@ impl<T: 'static> StoreHooks for StoreInner<T> {
     fn out_of_fuel(&mut self, cost: u64) -> Resume {
         crate::metering::out_of_fuel(self, cost)
     }
+
+    fn new_exception(&mut self, object: ExnObject) -> *const ExnObject {
+        let object = Arc::new(object);
+        self.opaque.exceptions.adopt(&self.opaque, &object);
+        Arc::as_ptr(&object)
+    }
+
+    fn exception_uncaught(&mut self, exn: *const ExnObject) {
+        self.opaque.pending_exception = self.opaque.exceptions.get(exn as usize).map(crate::ExnRef);
+    }
 }
 
 impl<T: 'static> StoreInner<T> {
@@ -591,6 +680,8 @@ impl Drop for StoreOpaque {
         }
         // Instances go first: nothing may see the externrefs after this.
         self.instances.clear();
+        self.pending_exception = None;
+        self.exceptions.clear();
         self.externrefs.clear();
     }
 }
@@ -644,6 +735,11 @@ impl<T: 'static> Store<T> {
                 host_func_sets: Vec::new(),
                 modules: Vec::new(),
                 externrefs: Default::default(),
+                tags: Vec::new(),
+                tag_index: HashMap::new(),
+                owned_tags: Vec::new(),
+                exceptions: Default::default(),
+                pending_exception: None,
                 call_scratch: Vec::new(),
                 epoch: epoch.clone(),
                 pending_error: None,
@@ -689,10 +785,14 @@ impl<T: 'static> Store<T> {
         self.inner.opaque.engine()
     }
 
-    /// Frees every externref that wasm can no longer reach, now rather
-    /// than at the next threshold. Returns how many remain.
+    /// Frees every externref and exception that wasm can no longer reach,
+    /// now rather than at the next threshold. Returns how many externrefs
+    /// remain.
     pub fn gc(&mut self) -> usize {
         let opaque = &self.inner.opaque;
+        // Exceptions first: a freed exception lets go of the externrefs
+        // in its fields.
+        opaque.exceptions.collect_now(opaque);
         opaque.externrefs.collect_now(opaque);
         opaque.externrefs.len()
     }

@@ -27,6 +27,8 @@ pub enum HeapType {
     /// `FuncType`; Keel's types are `Copy`, so this names it with the id
     /// the engine gave it ([`FuncType::id`]).
     ConcreteFunc(FuncTypeId),
+    /// A caught exception (`exnref`).
+    Exn,
 }
 
 /// An engine's id for a function signature: equal for equal signatures of
@@ -52,6 +54,11 @@ impl RefType {
     pub const EXTERNREF: RefType = RefType {
         nullable: true,
         heap: HeapType::Extern,
+    };
+    /// `exnref`.
+    pub const EXNREF: RefType = RefType {
+        nullable: true,
+        heap: HeapType::Exn,
     };
 
     /// A reference type.
@@ -80,6 +87,7 @@ impl RefType {
             heap: match t.heap {
                 WasmHeapType::Func => HeapType::Func,
                 WasmHeapType::Extern => HeapType::Extern,
+                WasmHeapType::Exn => HeapType::Exn,
                 WasmHeapType::ConcreteFunc(FuncTypeRef::Engine(id)) => {
                     HeapType::ConcreteFunc(FuncTypeId(id))
                 }
@@ -100,6 +108,7 @@ impl RefType {
             heap: match self.heap {
                 HeapType::Func => WasmHeapType::Func,
                 HeapType::Extern => WasmHeapType::Extern,
+                HeapType::Exn => WasmHeapType::Exn,
                 HeapType::ConcreteFunc(FuncTypeId(id)) => {
                     WasmHeapType::ConcreteFunc(FuncTypeRef::Engine(id))
                 }
@@ -131,6 +140,8 @@ impl ValType {
     pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
     /// `externref`.
     pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+    /// `exnref`.
+    pub const EXNREF: ValType = ValType::Ref(RefType::EXNREF);
 
     /// Whether this is a number type.
     pub fn is_num(&self) -> bool {
@@ -483,6 +494,23 @@ impl MemoryTypeBuilder {
     }
 }
 
+/// An exception tag's type: a function type whose parameters are the
+/// values its exceptions carry (and which has no results).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TagType(FuncType);
+
+impl TagType {
+    /// The type of tags whose exceptions carry `ty`'s parameters.
+    pub fn new(ty: FuncType) -> TagType {
+        TagType(ty)
+    }
+
+    /// The function type.
+    pub fn ty(&self) -> &FuncType {
+        &self.0
+    }
+}
+
 /// The type of an import or export.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExternType {
@@ -494,6 +522,8 @@ pub enum ExternType {
     Table(TableType),
     /// A memory.
     Memory(MemoryType),
+    /// An exception tag.
+    Tag(TagType),
 }
 
 /// Limits subtyping: whether `actual` (min, max) fits `expected`.

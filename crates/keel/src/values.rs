@@ -3,7 +3,7 @@
 //! the host-call ABI, in `crate::func::raw`.
 
 use crate::store::StoreOpaque;
-use crate::{ExternRef, Func, HeapType, RefType, ValType};
+use crate::{ExnRef, ExternRef, Func, HeapType, RefType, ValType};
 
 /// A 128-bit SIMD value.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -35,6 +35,8 @@ pub enum Ref {
     Func(Option<Func>),
     /// A host reference, or null.
     Extern(Option<ExternRef>),
+    /// A caught exception, or null.
+    Exn(Option<ExnRef>),
 }
 
 impl Ref {
@@ -43,6 +45,7 @@ impl Ref {
         match self {
             Ref::Func(f) => f.is_none(),
             Ref::Extern(e) => e.is_none(),
+            Ref::Exn(e) => e.is_none(),
         }
     }
 
@@ -50,7 +53,7 @@ impl Ref {
     pub fn as_func(&self) -> Option<Option<&Func>> {
         match self {
             Ref::Func(f) => Some(f.as_ref()),
-            Ref::Extern(_) => None,
+            _ => None,
         }
     }
 
@@ -58,7 +61,15 @@ impl Ref {
     pub fn as_extern(&self) -> Option<Option<&ExternRef>> {
         match self {
             Ref::Extern(e) => Some(e.as_ref()),
-            Ref::Func(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The exception, if this is an `exnref`.
+    pub fn as_exn(&self) -> Option<Option<&ExnRef>> {
+        match self {
+            Ref::Exn(e) => Some(e.as_ref()),
+            _ => None,
         }
     }
 
@@ -66,16 +77,36 @@ impl Ref {
     /// only of a nullable type, a function of a concrete type only if its
     /// signature is that type (a function of another store never is).
     pub(crate) fn matches(&self, store: &StoreOpaque, ty: &RefType) -> bool {
-        match (self, ty.heap_type()) {
-            (Ref::Func(None), heap) => ty.is_nullable() && heap.is_func(),
-            (Ref::Extern(None), heap) => ty.is_nullable() && *heap == HeapType::Extern,
-            (Ref::Func(Some(_)), HeapType::Func) | (Ref::Extern(Some(_)), HeapType::Extern) => true,
-            (Ref::Func(Some(f)), HeapType::ConcreteFunc(id)) => {
-                f.0.store == store.id() && f.type_index(store) == id.0
-            }
-            _ => false,
+        match self {
+            Ref::Func(f) => func_matches(store, f.as_ref(), ty),
+            Ref::Extern(e) => nullable_matches(e.is_none(), HeapType::Extern, ty),
+            Ref::Exn(e) => exn_matches(store, e.as_ref(), ty),
         }
     }
+}
+
+/// Whether a reference of abstract type `heap` (null or not) is of type
+/// `ty`.
+fn nullable_matches(is_null: bool, heap: HeapType, ty: &RefType) -> bool {
+    *ty.heap_type() == heap && (!is_null || ty.is_nullable())
+}
+
+/// [`Ref::matches`] for a function reference.
+fn func_matches(store: &StoreOpaque, f: Option<&Func>, ty: &RefType) -> bool {
+    match (f, ty.heap_type()) {
+        (None, heap) => ty.is_nullable() && heap.is_func(),
+        (Some(_), HeapType::Func) => true,
+        (Some(f), HeapType::ConcreteFunc(id)) => {
+            f.0.store == store.id() && f.type_index(store) == id.0
+        }
+        _ => false,
+    }
+}
+
+/// [`Ref::matches`] for an exception: one of `store`'s, or null.
+fn exn_matches(store: &StoreOpaque, e: Option<&ExnRef>, ty: &RefType) -> bool {
+    nullable_matches(e.is_none(), HeapType::Exn, ty)
+        && e.is_none_or(|e| store.tag_index_of(e.0.tag()).is_some())
 }
 
 impl From<ExternRef> for Ref {
@@ -113,6 +144,8 @@ pub enum Val {
     FuncRef(Option<Func>),
     /// An `externref`.
     ExternRef(Option<ExternRef>),
+    /// An `exnref`.
+    ExnRef(Option<ExnRef>),
 }
 
 macro_rules! accessors {
@@ -180,6 +213,14 @@ impl Val {
         }
     }
 
+    /// The exception, if this is an `exnref`.
+    pub fn exnref(&self) -> Option<Option<&ExnRef>> {
+        match self {
+            Val::ExnRef(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+
     /// A null reference of type `ty`'s heap type, or zero of a number type.
     pub fn default_for_ty(ty: &ValType) -> Option<Val> {
         Some(match ty {
@@ -191,6 +232,7 @@ impl Val {
             ValType::Ref(r) if r.is_nullable() => match r.heap_type() {
                 crate::HeapType::Func | crate::HeapType::ConcreteFunc(_) => Val::FuncRef(None),
                 crate::HeapType::Extern => Val::ExternRef(None),
+                crate::HeapType::Exn => Val::ExnRef(None),
             },
             ValType::Ref(_) => return None,
         })
@@ -206,6 +248,7 @@ impl Val {
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FUNCREF,
             Val::ExternRef(_) => ValType::EXTERNREF,
+            Val::ExnRef(_) => ValType::EXNREF,
         }
     }
 
@@ -213,8 +256,11 @@ impl Val {
     /// [`Ref::matches`]).
     pub(crate) fn matches(&self, store: &StoreOpaque, ty: &ValType) -> bool {
         match (self, ty) {
-            (Val::FuncRef(f), ValType::Ref(r)) => Ref::Func(*f).matches(store, r),
-            (Val::ExternRef(e), ValType::Ref(r)) => Ref::Extern(e.clone()).matches(store, r),
+            (Val::FuncRef(f), ValType::Ref(r)) => func_matches(store, f.as_ref(), r),
+            (Val::ExternRef(e), ValType::Ref(r)) => {
+                nullable_matches(e.is_none(), HeapType::Extern, r)
+            }
+            (Val::ExnRef(e), ValType::Ref(r)) => exn_matches(store, e.as_ref(), r),
             (v, t) => v.ty() == *t,
         }
     }
@@ -267,6 +313,19 @@ impl From<Ref> for Val {
         match r {
             Ref::Func(f) => Val::FuncRef(f),
             Ref::Extern(e) => Val::ExternRef(e),
+            Ref::Exn(e) => Val::ExnRef(e),
         }
+    }
+}
+
+impl From<ExnRef> for Val {
+    fn from(e: ExnRef) -> Val {
+        Val::ExnRef(Some(e))
+    }
+}
+
+impl From<ExnRef> for Ref {
+    fn from(e: ExnRef) -> Ref {
+        Ref::Exn(Some(e))
     }
 }

@@ -228,6 +228,16 @@ impl Runner {
                 Ok(values) => bail!("expected trap `{message}`, got {values:?}"),
                 Err(e) => check_trap(&e, message)?,
             },
+            WastDirective::AssertException { exec, .. } => match self.execute(exec) {
+                Ok(values) => bail!("expected an uncaught exception, got {values:?}"),
+                Err(e) if e.is::<keel::ThrownException>() => {
+                    // Taken, as a host would, so that it does not linger.
+                    if self.store.take_pending_exception().is_none() {
+                        bail!("an uncaught exception left no pending exception");
+                    }
+                }
+                Err(e) => bail!("expected an uncaught exception, got: {e:#}"),
+            },
             WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call) {
                 Ok(values) => bail!("expected stack exhaustion, got {values:?}"),
                 Err(e) => {

@@ -21,6 +21,10 @@ pub(crate) fn arg(store: &mut Store<()>, a: &WastArgCore<'_>) -> anyhow::Result<
             ty: AbstractHeapType::Extern,
             ..
         }) => Val::ExternRef(None),
+        WastArgCore::RefNull(HeapType::Abstract {
+            ty: AbstractHeapType::Exn,
+            ..
+        }) => Val::ExnRef(None),
         // `ref.extern N` is a host value the script can recognize later.
         WastArgCore::RefExtern(n) => Val::ExternRef(Some(ExternRef::new(store, *n)?)),
         other => bail!("unsupported argument {other:?}"),
@@ -57,6 +61,7 @@ fn matches(store: &Store<()>, v: &Val, e: &WastRetCore<'_>) -> bool {
         (Val::FuncRef(f), WastRetCore::RefNull(_)) => f.is_none(),
         (Val::FuncRef(f), WastRetCore::RefFunc(_)) => f.is_some(),
         (Val::ExternRef(r), WastRetCore::RefNull(_)) => r.is_none(),
+        (Val::ExnRef(r), WastRetCore::RefNull(_)) => r.is_none(),
         (Val::ExternRef(r), WastRetCore::RefExtern(None)) => r.is_some(),
         (Val::ExternRef(Some(r)), WastRetCore::RefExtern(Some(n))) => {
             r.data(store)

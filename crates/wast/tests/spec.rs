@@ -113,13 +113,22 @@ fn main() {
         add("", spec(*version).collect());
     }
     // Each configuration runs the 2.0 suite, and the 3.0 scripts of the
-    // features that change calls (tail calls, typed function references),
-    // which meet every configuration's entry and exit checks.
+    // features that change calls (tail calls, typed function references)
+    // or leave frames by unwinding (exceptions), which meet every
+    // configuration's entry and exit checks, fuel register and stubs.
     let with_calls = || {
-        spec(SpecVersion::V2).chain(spec(SpecVersion::V3).filter(|f| {
-            let name = f.name();
-            name.starts_with("return_call") || name == "call_ref.wast" || name.starts_with("br_on")
-        }))
+        let exceptions = Proposal::all()
+            .iter()
+            .flat_map(|p| proposal(*p))
+            .filter(|f| f.parent().ends_with("exceptions") && f.name() != "tag.wast");
+        spec(SpecVersion::V2)
+            .chain(spec(SpecVersion::V3).filter(|f| {
+                let name = f.name();
+                name.starts_with("return_call")
+                    || name == "call_ref.wast"
+                    || name.starts_with("br_on")
+            }))
+            .chain(exceptions)
     };
     add("pooling/", with_calls().collect());
     add("metered/", with_calls().collect());

@@ -11,17 +11,15 @@
 //! `return_call`/`return_call_indirect`: the caller's frame is gone before
 //! the callee runs, so endless tail recursion runs in constant stack. That
 //! is why wasm functions use Cranelift's `tail` convention
-//! (`signatures.rs`).
+//! (`signatures.rs`). Inside a `try_table`, a call is a `try_call` whose
+//! exceptional edge goes to the landing pad (`exceptions.rs`); a tail call
+//! leaves the `try_table` with its frame, as the proposal says.
 
 use super::FuncTranslator;
+use super::exceptions::Callee;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, SigRef, Value, types};
 use keel_environ::{FuncIndex, TableIndex, TypeIndex, VMHOSTFUNC_MAGIC, vm_host_func_context};
-
-fn push_results(t: &mut FuncTranslator<'_, '_>, call: cranelift_codegen::ir::Inst) {
-    let results = t.b.inst_results(call);
-    t.state.stack.extend_from_slice(results);
-}
 
 fn call_args(t: &FuncTranslator<'_, '_>, callee_vmctx: Value, n: usize) -> Vec<Value> {
     let mut args = Vec::with_capacity(n + 2);
@@ -55,8 +53,8 @@ fn indirect(
     t.state.popn(n);
     match kind {
         CallKind::Call => {
-            let inst = t.b.ins().call_indirect(sig, code, &args);
-            push_results(t, inst);
+            let results = t.call_may_throw(Callee::Indirect(sig, code), &args);
+            t.state.stack.extend(results);
         }
         CallKind::Tail if t.epochs_checked_by_fault() => {
             tail_call_checked(t, sig, code, ctx, &args)
@@ -119,8 +117,8 @@ pub(super) fn call(t: &mut FuncTranslator<'_, '_>, kind: CallKind, function_inde
     t.state.popn(n);
     match kind {
         CallKind::Call => {
-            let inst = t.b.ins().call(f, &args);
-            push_results(t, inst);
+            let results = t.call_may_throw(Callee::Direct(f), &args);
+            t.state.stack.extend(results);
         }
         CallKind::Tail => {
             t.b.ins().return_call(f, &args);

@@ -183,6 +183,11 @@ fn close_frame(t: &mut FuncTranslator<'_, '_>, fallthrough: bool) {
             following_reachable = true;
         }
         ControlKind::Loop { header } => t.b.seal_block(header),
+        ControlKind::TryTable {
+            pad,
+            catches,
+            pad_used: true,
+        } => t.landing_pad(pad, &catches),
         _ => {}
     }
     t.state.stack.truncate(frame.stack_height);
@@ -208,7 +213,10 @@ fn close_frame(t: &mut FuncTranslator<'_, '_>, fallthrough: bool) {
 /// Handles an operator in unreachable code: only control structure matters.
 pub(super) fn translate_unreachable(t: &mut FuncTranslator<'_, '_>, op: &Operator<'_>) {
     match op {
-        Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+        Operator::Block { .. }
+        | Operator::Loop { .. }
+        | Operator::If { .. }
+        | Operator::TryTable { .. } => {
             t.state.control.push(ControlFrame {
                 kind: ControlKind::Block,
                 following: Block::reserved_value(),
@@ -245,7 +253,7 @@ pub(super) fn translate_unreachable(t: &mut FuncTranslator<'_, '_>, op: &Operato
 
 /// Marks the target of a branch `depth` levels up and returns its block and
 /// the number of values the branch carries.
-fn branch_target(t: &mut FuncTranslator<'_, '_>, depth: u32) -> (Block, usize) {
+pub(super) fn branch_target(t: &mut FuncTranslator<'_, '_>, depth: u32) -> (Block, usize) {
     let frame = t.state.frame_mut(depth);
     if frame.branch_exits() {
         frame.exit_is_branched_to = true;

@@ -259,7 +259,9 @@ impl FuncTranslator<'_, '_> {
             | Operator::CallRef { .. }
             | Operator::ReturnCall { .. }
             | Operator::ReturnCallIndirect { .. }
-            | Operator::ReturnCallRef { .. } => {
+            | Operator::ReturnCallRef { .. }
+            | Operator::Throw { .. }
+            | Operator::ThrowRef => {
                 self.fuel_charge_pending(false);
                 self.fuel_to_callee();
             }
@@ -346,6 +348,25 @@ impl FuncTranslator<'_, '_> {
             // runtime code was ignored: check on the way back.
             self.epoch_check_by_fault();
         }
+    }
+
+    /// Before the `throw_ref` builtin unwinds: the store holds the true
+    /// count (the unwinder hands it to the handler in the fuel register,
+    /// which host code cannot read).
+    pub(super) fn meter_before_unwind(&mut self) {
+        if self.env.tunables.fuel_in_register {
+            self.fuel_to_store();
+        }
+    }
+
+    /// At a landing pad, reached from a call or a throw: the count is
+    /// where callers leave it; and, with epochs checked by signal, the
+    /// thread may come from host code (the unwinder), so it checks.
+    pub(super) fn meter_at_landing_pad(&mut self) {
+        if self.meter.fuel.is_some() {
+            self.fuel_from_caller();
+        }
+        self.epoch_check_by_fault();
     }
 
     /// Whether `op` may run code that is not a wasm function body (a host

@@ -10,6 +10,7 @@ mod batch;
 mod call;
 mod control;
 pub(crate) mod env;
+mod exceptions;
 mod memory;
 mod meter;
 mod numeric;
@@ -234,6 +235,9 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
                 table_index,
             } => call::call_indirect(self, Tail, *type_index, *table_index),
             O::ReturnCallRef { type_index } => call::call_ref(self, Tail, *type_index),
+            O::TryTable { try_table } => self.try_table(try_table),
+            O::Throw { tag_index } => self.throw(*tag_index),
+            O::ThrowRef => self.throw_ref(),
             other => {
                 if memory::translate(self, other)?
                     || numeric::translate(self, other)

@@ -32,6 +32,16 @@ pub(crate) enum ControlKind {
         /// false edge of an `if` without `else`) charges with its own.
         fuel: super::meter::CarriedFuel,
     },
+    /// `try_table`: a block whose calls and throws go to `pad` (see
+    /// `exceptions.rs`).
+    TryTable {
+        /// The landing pad: takes the exception object.
+        pad: Block,
+        /// The catch clauses, tested in order.
+        catches: Vec<wasmparser::Catch>,
+        /// Whether anything reaches the pad.
+        pad_used: bool,
+    },
 }
 
 /// One open structured instruction.

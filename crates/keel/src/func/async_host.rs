@@ -65,7 +65,7 @@ impl HostFunc {
             let HostCallFrame {
                 store,
                 caller_instance,
-                exit_fp,
+                exit,
                 ..
             } = frame;
             let body = move || {
@@ -84,10 +84,10 @@ impl HostFunc {
                 };
                 ret.into_result()?.store_raw(&store.opaque, values)
             };
-            // SAFETY: called from an array entry with `exit_fp` from its
+            // SAFETY: called from an array entry with `exit` from its
             // frame; nothing is left to drop once `body` has returned an
             // error (the future is dropped inside it).
-            unsafe { run_host(exit_fp, body) }
+            unsafe { run_host(exit, body) }
         }
         let ty = WasmFuncType::new(
             P::valtypes().into_iter().map(crate::ValType::to_wasm),

@@ -56,7 +56,7 @@ macro_rules! into_func_impls {
                     let values = unsafe { std::slice::from_raw_parts_mut(values, len) };
                     // SAFETY: this entry was created with an `F`.
                     let f = unsafe { frame.state::<F>() };
-                    let exit_fp = frame.exit_fp;
+                    let exit = frame.exit;
                     let store = &mut frame.store.opaque;
                     let body = move || {
                         $(
@@ -68,10 +68,10 @@ macro_rules! into_func_impls {
                         let ret = f($($a),*).into_result()?;
                         ret.store_raw(store, values)
                     };
-                    // SAFETY: called from an array entry with `exit_fp` from
+                    // SAFETY: called from an array entry with `exit` from
                     // its frame; nothing is left to drop here once `body`
                     // has returned an error.
-                    unsafe { run_host(exit_fp, body) }
+                    unsafe { run_host(exit, body) }
                 }
                 let ty = signature::<R::Ok>(vec![$($a::valtype()),*]);
                 HostFunc::new(engine, &ty, array_call::<T, F, $($a,)* R>, Box::new(self))
@@ -103,7 +103,7 @@ macro_rules! into_func_impls {
                     let values = unsafe { std::slice::from_raw_parts_mut(values, len) };
                     // SAFETY: this entry was created with an `F`.
                     let f = unsafe { frame.state::<F>() };
-                    let HostCallFrame { store, caller_instance, exit_fp, .. } = frame;
+                    let HostCallFrame { store, caller_instance, exit, .. } = frame;
                     let body = move || {
                         $(
                             // SAFETY: as above.
@@ -117,7 +117,7 @@ macro_rules! into_func_impls {
                         ret.store_raw(&store.opaque, values)
                     };
                     // SAFETY: as above.
-                    unsafe { run_host(exit_fp, body) }
+                    unsafe { run_host(exit, body) }
                 }
                 let ty = signature::<R::Ok>(vec![$($a::valtype()),*]);
                 HostFunc::new(engine, &ty, array_call::<T, F, $($a,)* R>, Box::new(self))

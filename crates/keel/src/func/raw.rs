@@ -7,16 +7,17 @@
 
 use crate::store::StoreOpaque;
 use crate::vm::ValRaw;
-use crate::{ExternRef, HeapType, Ref, V128, Val, ValType};
+use crate::{ExnRef, ExternRef, HeapType, Ref, V128, Val, ValType};
 use std::ptr::NonNull;
 
 impl Ref {
     /// The word wasm sees for this reference (null for null).
     pub(crate) fn to_raw(&self, store: &StoreOpaque) -> *mut u8 {
         match self {
-            Ref::Func(None) | Ref::Extern(None) => std::ptr::null_mut(),
+            Ref::Func(None) | Ref::Extern(None) | Ref::Exn(None) => std::ptr::null_mut(),
             Ref::Func(Some(f)) => f.func_ref(store).as_ptr().cast(),
             Ref::Extern(Some(e)) => e.to_raw(store),
+            Ref::Exn(Some(e)) => e.to_raw(store),
         }
     }
 
@@ -38,6 +39,7 @@ impl Ref {
             }
             // SAFETY: per the contract.
             HeapType::Extern => Ref::Extern(unsafe { ExternRef::from_raw(raw) }),
+            HeapType::Exn => Ref::Exn(ExnRef::from_raw(store, raw)),
         }
     }
 }
@@ -53,6 +55,9 @@ impl Val {
             Val::V128(v) => ValRaw::v128(v.as_u128()),
             Val::FuncRef(f) => ValRaw::ptr(Ref::Func(*f).to_raw(store)),
             Val::ExternRef(e) => {
+                ValRaw::ptr(e.as_ref().map_or(std::ptr::null_mut(), |e| e.to_raw(store)))
+            }
+            Val::ExnRef(e) => {
                 ValRaw::ptr(e.as_ref().map_or(std::ptr::null_mut(), |e| e.to_raw(store)))
             }
         }
@@ -79,4 +84,23 @@ impl Val {
             }
         }
     }
+}
+
+/// The fields of an exception of a tag of type `ty`, as values.
+pub(crate) fn exception_fields(
+    store: &mut StoreOpaque,
+    object: &crate::vm::exception::ExnObject,
+    ty: &crate::FuncType,
+) -> Vec<Val> {
+    object
+        .fields()
+        .iter()
+        .zip(ty.params())
+        .map(|(raw, t)| {
+            // SAFETY: the fields hold values of the tag's types, written by
+            // wasm of this store or by `ExnRef::new`; the references among
+            // them are kept alive by the object (`exnref.rs`, `externref.rs`).
+            unsafe { Val::from_raw(store, *raw, &t) }
+        })
+        .collect()
 }

@@ -140,6 +140,25 @@ impl CodeObject {
         self.info.lookup_trap(offset)
     }
 
+    /// The landing pad of the call returning to `offset`, and its frame
+    /// offset (see `HandlerSite`), as a pc.
+    fn handler_at(&self, offset: u32) -> Option<(usize, u32)> {
+        if let Some((_, placed)) = self.lazy_function_at(offset) {
+            let inside = (offset as usize - placed.start) as u32;
+            let site = keel_environ::lookup_handler(&placed.code.handlers, inside)?;
+            let pc = placed.start + site.handler_offset as usize;
+            return (pc < placed.start + placed.code.code.len())
+                .then(|| (self.text_start() + pc, site.frame_offset));
+        }
+        let site = self.info.lookup_handler(offset)?;
+        ((site.handler_offset as usize) < self.code_len()).then(|| {
+            (
+                self.text_start() + site.handler_offset as usize,
+                site.frame_offset,
+            )
+        })
+    }
+
     /// Whether `offset` is inside a wasm function's body.
     fn is_function_at(&self, offset: u32) -> bool {
         self.lazy_function_at(offset).is_some() || self.info.lookup_function(offset).is_some()
@@ -209,6 +228,15 @@ pub fn try_is_module_code_pc(pc: usize) -> bool {
         return false;
     };
     find(&r, pc).is_some_and(|code| code.offset_of(pc).is_some())
+}
+
+/// For a return address `pc` in a wasm function: the landing pad of that
+/// call, if it is inside a `try_table`, and the distance from the calling
+/// frame's frame pointer down to its stack pointer at the call.
+pub fn lookup_handler(pc: usize) -> Option<(usize, u32)> {
+    let r = read();
+    let code = find(&r, pc)?;
+    code.handler_at(code.offset_of(pc)?)
 }
 
 /// Whether `pc` is inside the body of a compiled wasm function.

@@ -19,7 +19,7 @@ use super::vmcontext::*;
 use keel_environ::{
     ConstExpr, ConstOp, DataIndex, DataMode, DefinedFuncIndex, DefinedMemoryIndex,
     DefinedTableIndex, ElemIndex, ElemItems, ElemMode, EntityRef, FuncIndex, GlobalIndex,
-    MemoryIndex, Module, PrimaryMap, SharedTypeIndex, TableIndex, TrapKind, Tunables,
+    MemoryIndex, Module, PrimaryMap, SharedTypeIndex, TableIndex, TagIndex, TrapKind, Tunables,
     VMCONTEXT_MAGIC, VMOffsets,
 };
 use std::alloc::Layout;
@@ -224,6 +224,8 @@ pub struct Imports<'a> {
     pub memories: &'a [*mut LinearMemory],
     /// Globals.
     pub globals: &'a [*mut VMGlobalDefinition],
+    /// Tags.
+    pub tags: &'a [*mut VMTagDefinition],
 }
 
 /// Function imports resolved once and shared by many instances (see
@@ -429,6 +431,20 @@ impl Instance {
             unsafe { *instance.imported_global_slot(GlobalIndex::new(i)) = *global };
         }
 
+        for (i, tag) in imports.tags.iter().enumerate() {
+            // SAFETY: in bounds.
+            unsafe { *instance.imported_tag_slot(TagIndex::new(i)) = *tag };
+        }
+        for (def, ty) in env.tags.iter().skip(env.num_imported_tags) {
+            let index = env.defined_tag_index(def).expect("skipped the imports");
+            let slot: *mut VMTagDefinition =
+                instance.vmctx_field(instance.module.offsets.defined_tag(index));
+            let type_index = (instance.module.type_ids.get(ty.index()).copied())
+                .unwrap_or(SharedTypeIndex::NONE);
+            // SAFETY: in bounds.
+            unsafe { slot.write(VMTagDefinition::new(type_index)) };
+        }
+
         // Defined functions' funcrefs are written when first needed.
 
         // Defined memories.
@@ -530,6 +546,24 @@ impl Instance {
 
     fn imported_global_slot(&self, index: GlobalIndex) -> *mut *mut VMGlobalDefinition {
         self.vmctx_field(self.module.offsets.imported_global_ptr(index))
+    }
+
+    fn imported_tag_slot(&self, index: TagIndex) -> *mut *mut VMTagDefinition {
+        self.vmctx_field(self.module.offsets.imported_tag_ptr(index))
+    }
+
+    /// How many fields an exception of tag `index` carries.
+    pub fn tag_field_count(&self, index: TagIndex) -> usize {
+        self.module.env.tag_type(index).params().len()
+    }
+
+    /// Tag `index`: its definition, whose address is its identity.
+    pub fn tag_ptr(&self, index: TagIndex) -> *mut VMTagDefinition {
+        match self.module.env.defined_tag_index(index) {
+            Some(def) => self.vmctx_field(self.module.offsets.defined_tag(def)),
+            // SAFETY: the slot was filled at creation.
+            None => unsafe { *self.imported_tag_slot(index) },
+        }
     }
 
     fn func_ref_mut(&self, index: DefinedFuncIndex) -> *mut VMFuncRef {
@@ -827,19 +861,17 @@ impl Instance {
         set_bit(&mut self.dropped_datas, data.index());
     }
 
-    /// Visits every externref this instance's own tables and globals hold.
-    pub fn for_each_externref(&self, visit: &mut dyn FnMut(usize)) {
+    /// Visits every host-managed reference (externref, exception) this
+    /// instance's own tables and globals hold.
+    pub fn for_each_ref(&self, visit: &mut dyn FnMut(usize)) {
         let env = &self.module.env;
         for table in self.tables.values() {
-            table
-                .externref_elements()
-                .iter()
-                .for_each(|e| visit(*e as usize));
+            table.ref_elements().iter().for_each(|e| visit(*e as usize));
         }
         for (def, _) in env.global_inits.iter() {
             let index = env.global_index(def);
             if let keel_environ::WasmValType::Ref(r) = env.globals[index].ty
-                && r.heap == keel_environ::WasmHeapType::Extern
+                && !r.heap.is_func()
             {
                 // SAFETY: defined globals live in this instance's context.
                 let raw = ValRaw::from_bytes(unsafe { (*self.global_ptr(index)).storage });

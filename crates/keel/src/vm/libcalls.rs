@@ -4,10 +4,13 @@
 //! Builtins never unwind: each returns a status that generated code turns
 //! into a trap at the call site.
 
+use super::exception::{ExnObject, resume_at_handler};
 use super::instance::Instance;
 use super::memory::LinearMemory;
+use super::traphandlers::find_handler;
+use super::val_raw::ValRaw;
 use super::vmcontext::{VMContext, VMContextHeader};
-use keel_environ::{DataIndex, ElemIndex, FuncIndex, LibCall, MemoryIndex, TableIndex};
+use keel_environ::{DataIndex, ElemIndex, FuncIndex, LibCall, MemoryIndex, TableIndex, TagIndex};
 
 /// The store hook behind resource limits, fuel and epochs. The store that
 /// owns a [`VMStoreContext`](super::vmcontext::VMStoreContext) implements
@@ -24,6 +27,12 @@ pub trait StoreHooks {
     /// the store context): `Continue` once the store has refilled the
     /// count and taken the charge, `Trap` when it has no fuel to give.
     fn out_of_fuel(&mut self, cost: u64) -> Resume;
+    /// Takes ownership of a new exception object (perhaps collecting
+    /// unreachable ones first) and returns the address wasm sees.
+    fn new_exception(&mut self, object: ExnObject) -> *const ExnObject;
+    /// An exception no frame of the running activation catches: the store
+    /// keeps it as its pending exception.
+    fn exception_uncaught(&mut self, exn: *const ExnObject);
 }
 
 /// A resource limiter's answer to a growth request.
@@ -326,6 +335,45 @@ unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
     let answer = unsafe { hooks(vmctx) }.out_of_fuel(cost) as u32;
     // SAFETY: as above; the hooks' borrow of the store has ended.
     unsafe { leave_slow_path_status(vmctx, answer) }
+}
+
+/// # Safety
+/// Called only by generated code with its own live context and one of its
+/// tag indices.
+unsafe extern "C" fn exn_new(vmctx: *mut VMContext, tag: u32) -> *mut u8 {
+    // SAFETY: generated code passes its own context.
+    let instance = unsafe { Instance::from_vmctx(vmctx) };
+    let index = TagIndex::from_u32(tag);
+    let definition = instance.tag_ptr(index);
+    let len = instance.tag_field_count(index);
+    let object = ExnObject::new(definition, vec![ValRaw::default(); len]);
+    // SAFETY: see `hooks`.
+    unsafe { hooks(vmctx) }
+        .new_exception(object)
+        .cast_mut()
+        .cast()
+}
+
+/// # Safety
+/// Called only by generated code with its own live context, a live
+/// exception object of its store, and its own frame pointer, with nothing
+/// on its frames that a jump past them could leak.
+unsafe extern "C" fn throw_ref(vmctx: *mut VMContext, exn: *mut u8, fp: *mut u8) -> u32 {
+    let exn = exn.cast_const().cast::<ExnObject>();
+    // SAFETY: `fp` is the calling wasm function's frame pointer, in the
+    // innermost activation.
+    if let Some(handler) = unsafe { find_handler(fp as usize) } {
+        // SAFETY: the header's store context is live; generated code left
+        // the count there before the call.
+        let fuel = unsafe { (*(*vmctx.cast::<VMContextHeader>()).store_context).fuel_consumed };
+        // SAFETY: the handler was just found for this activation; this
+        // frame owns nothing with a destructor (`exn` and `handler` are
+        // plain data).
+        unsafe { resume_at_handler(handler, exn, fuel) }
+    }
+    // SAFETY: see `hooks`.
+    unsafe { hooks(vmctx) }.exception_uncaught(exn);
+    0
 }
 
 /// Leaves a slow-path builtin's answer where generated code reads it after

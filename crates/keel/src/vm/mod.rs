@@ -21,11 +21,13 @@
 //! - [`libcalls`]: builtins generated code calls.
 //! - [`epoch`]: the epoch counter, store deadlines and interrupt words.
 //! - [`externref`]: externref boxes and their raw reference counts.
+//! - [`exception`]: exception objects, and the jump to a landing pad.
 //! - [`fiber`]: stacks of their own for async calls.
 
 pub mod code_memory;
 pub mod code_registry;
 pub mod epoch;
+pub mod exception;
 pub mod externref;
 pub mod fiber;
 pub mod instance;

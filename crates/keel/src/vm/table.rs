@@ -23,8 +23,7 @@ use super::mmap::Mmap;
 use super::pool::{InstancePool, PoolError};
 use super::vmcontext::VMTableDefinition;
 use keel_environ::{
-    ConstOp, DefinedTableIndex, ElemItems, ElemMode, EntityRef, FuncIndex, Module, WasmHeapType,
-    WasmRefType,
+    ConstOp, DefinedTableIndex, ElemItems, ElemMode, EntityRef, FuncIndex, Module, WasmRefType,
 };
 use std::sync::Arc;
 
@@ -311,9 +310,10 @@ impl Table {
         }
     }
 
-    /// The elements of an externref table, which are stored as they are.
-    pub fn externref_elements(&self) -> &[*mut u8] {
-        if self.ty.heap == WasmHeapType::Extern {
+    /// The elements of a table of host-managed references (externrefs,
+    /// exceptions), which are stored as they are; none for a funcref table.
+    pub fn ref_elements(&self) -> &[*mut u8] {
+        if !self.ty.heap.is_func() {
             self.words()
         } else {
             &[]

@@ -368,6 +368,45 @@ unsafe fn walk_frames(mut fp: usize, bound: usize, record: &mut impl FnMut(usize
     }
 }
 
+/// The first landing pad above `fp` in the innermost activation: follows
+/// the frame-pointer chain from `fp` (a wasm frame, or the wasm-to-host
+/// trampoline of a host function that throws) while return addresses are
+/// in wasm functions, and stops at the first call site with a landing pad.
+/// `None` when no frame of the activation catches.
+///
+/// # Safety
+///
+/// `fp` must be a frame pointer of a wasm frame (or of a Keel trampoline
+/// called by wasm) of the innermost activation on this thread's live
+/// stack, or 0.
+pub unsafe fn find_handler(fp: usize) -> Option<super::exception::Handler> {
+    let state = CURRENT.get();
+    // SAFETY: activations on the chain are live frames of this thread.
+    let bound = unsafe { state.as_ref() }?.entry_sp;
+    let mut fp = fp;
+    while fp != 0 && fp < bound {
+        // SAFETY: as in `walk_frames`: `fp` is a frame of the activation,
+        // whose saved frame pointer and return address sit at `fp` and
+        // `fp + 8`.
+        let (caller_fp, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        if !code_registry::is_wasm_function_pc(ret.wrapping_sub(1)) {
+            return None;
+        }
+        if let Some((pc, frame_offset)) = code_registry::lookup_handler(ret) {
+            return Some(super::exception::Handler {
+                pc,
+                sp: caller_fp.checked_sub(frame_offset as usize)?,
+                fp: caller_fp,
+            });
+        }
+        if caller_fp <= fp {
+            return None;
+        }
+        fp = caller_fp;
+    }
+    None
+}
+
 /// Called by the signal handler: if `pc` is a trap site in Keel's code and
 /// this thread is running wasm, records the trap and jumps to the entry.
 /// Returns only when the fault is not Keel's.

@@ -92,6 +92,27 @@ pub struct VMGlobalDefinition {
     pub storage: [u8; 16],
 }
 
+/// An exception tag. Its address is the tag's identity: exceptions carry
+/// it and handlers compare it, so a tag imported twice is one tag.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct VMTagDefinition {
+    /// The function type whose parameters are the values its exceptions
+    /// carry.
+    pub type_index: SharedTypeIndex,
+    _pad: u32,
+}
+
+impl VMTagDefinition {
+    /// A tag of `type_index`.
+    pub fn new(type_index: SharedTypeIndex) -> VMTagDefinition {
+        VMTagDefinition {
+            type_index,
+            _pad: 0,
+        }
+    }
+}
+
 /// Per-store state that generated code reads.
 #[repr(C)]
 #[derive(Debug)]
@@ -312,5 +333,14 @@ mod layout_tests {
             off(offset_of!(VMHostFuncContext, func_ref)),
             vm_host_func_context::FUNC_REF
         );
+    }
+
+    #[test]
+    fn tag_definition_layout_matches() {
+        assert_eq!(
+            off(offset_of!(VMTagDefinition, type_index)),
+            vm_tag_definition::TYPE_INDEX
+        );
+        assert_eq!(off(size_of::<VMTagDefinition>()), vm_tag_definition::SIZE);
     }
 }

@@ -4,6 +4,8 @@ mod api;
 mod artifacts;
 mod async_calls;
 mod bad_input;
+#[cfg(target_arch = "x86_64")]
+mod exceptions;
 mod externref;
 mod function_references;
 #[cfg(target_arch = "x86_64")]

@@ -50,7 +50,8 @@ fn translate(wat_path: &Path) -> String {
         | WasmFeatures::MULTI_MEMORY
         | WasmFeatures::RELAXED_SIMD
         | WasmFeatures::FUNCTION_REFERENCES
-        | WasmFeatures::TAIL_CALL;
+        | WasmFeatures::TAIL_CALL
+        | WasmFeatures::EXCEPTIONS;
     features.set(WasmFeatures::MEMORY64, flags.contains("memory64"));
     features.set(
         WasmFeatures::CUSTOM_PAGE_SIZES,

@@ -165,6 +165,9 @@ fn close_frame(t: &mut FuncTranslator<'_, '_>, fallthrough: bool) {
         .pop()
         .expect("validated: end closes a frame");
     let mut following_reachable = fallthrough || frame.exit_is_branched_to;
+    if matches!(frame.kind, ControlKind::TryTable { .. }) {
+        t.state.try_tables.pop();
+    }
     match frame.kind {
         ControlKind::If {
             else_block,

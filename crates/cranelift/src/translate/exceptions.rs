@@ -58,17 +58,14 @@ impl FuncTranslator<'_, '_> {
     /// The landing pad of the innermost `try_table` around the current
     /// instruction, marked as used.
     pub(super) fn current_pad(&mut self) -> Option<Block> {
-        self.state
-            .control
-            .iter_mut()
-            .rev()
-            .find_map(|frame| match &mut frame.kind {
-                ControlKind::TryTable { pad, pad_used, .. } if !frame.unreachable => {
-                    *pad_used = true;
-                    Some(*pad)
-                }
-                _ => None,
-            })
+        let index = *self.state.try_tables.last()?;
+        match &mut self.state.control[index].kind {
+            ControlKind::TryTable { pad, pad_used, .. } => {
+                *pad_used = true;
+                Some(*pad)
+            }
+            _ => unreachable!("try_tables indexes try_table frames"),
+        }
     }
 
     /// A call that returns its results; inside a `try_table`, a `try_call`
@@ -162,6 +159,8 @@ impl FuncTranslator<'_, '_> {
             catches: table.catches.clone(),
             pad_used: false,
         };
+        let index = self.state.control.len() - 1;
+        self.state.try_tables.push(index);
     }
 
     /// Emits a closed `try_table`'s landing pad (its frame is popped, so

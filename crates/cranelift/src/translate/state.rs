@@ -89,6 +89,10 @@ pub(crate) struct TranslationState {
     pub control: Vec<ControlFrame>,
     /// Whether the current instruction can execute.
     pub reachable: bool,
+    /// Indices in `control` of the open `try_table` frames, innermost
+    /// last: the landing pad of a call is found without walking the
+    /// control stack (which a hostile module makes deep).
+    pub try_tables: Vec<usize>,
 }
 
 impl TranslationState {
@@ -96,6 +100,7 @@ impl TranslationState {
     pub fn reset(&mut self) {
         self.stack.clear();
         self.control.clear();
+        self.try_tables.clear();
         self.reachable = true;
     }
 

@@ -37,6 +37,10 @@ const KERNELS: &[Kernel] = &[
         name: "dispatch",
         wat: include_str!("../kernels/dispatch.wat"),
     },
+    Kernel {
+        name: "exceptions",
+        wat: include_str!("../kernels/exceptions.wat"),
+    },
 ];
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -24,8 +24,8 @@ pub struct LimitOptions {
     /// `max-wasm-stack=BYTES`, `trap-on-grow-failure[=y|n]`; and the wasm
     /// proposals `wide-arithmetic[=y|n]`, `memory64[=y|n]` and
     /// `custom-page-sizes[=y|n]` (off by default, as in Wasmtime),
-    /// `relaxed-simd[=y|n]`, `function-references[=y|n]` and
-    /// `tail-call[=y|n]` (on by default).
+    /// `relaxed-simd[=y|n]`, `function-references[=y|n]`,
+    /// `tail-call[=y|n]` and `exceptions[=y|n]` (on by default).
     #[arg(short = 'W', value_name = "KEY[=VAL]")]
     wasm_options: Vec<String>,
     /// Fuel the guest may spend (about one unit per instruction).
@@ -71,6 +71,7 @@ const PROPOSALS: &[(&str, ProposalSwitch)] = &[
     ("custom-page-sizes", Config::wasm_custom_page_sizes),
     ("function-references", Config::wasm_function_references),
     ("tail-call", Config::wasm_tail_call),
+    ("exceptions", Config::wasm_exceptions),
 ];
 
 impl LimitOptions {
@@ -105,7 +106,7 @@ impl LimitOptions {
                         "unknown option `-W {other}`: keel knows fuel, timeout, max-memory-size, \
                          max-table-elements, max-instances, max-wasm-stack, trap-on-grow-failure, \
                          wide-arithmetic, relaxed-simd, memory64, custom-page-sizes, \
-                         function-references, tail-call"
+                         function-references, tail-call, exceptions"
                     ),
                 },
             }

@@ -259,6 +259,167 @@ fn a_tail_calling_c_program_runs() {
     assert!(stderr(&out).contains("tail calls"), "{}", stderr(&out));
 }
 
+/// A program that reports errors with exceptions (an expression
+/// evaluator whose parser throws from deep recursion, with handlers that
+/// catch by tag, catch with the exception and throw it on: the benchmark's
+/// `exceptions` kernel, which also runs on Wasmtime and checks the same
+/// result there) runs under `keel run` and prints what the same evaluation
+/// gives in Rust; with `-W exceptions=n` it is refused.
+#[test]
+fn a_program_throwing_exceptions_runs() {
+    let wat = include_str!("../../../bench/kernels/exceptions.wat");
+    let input = expressions_of(wat);
+    let mut nested = 0i64;
+    let mut acc = 0i64;
+    for _ in 0..20_000 {
+        acc = acc
+            .rotate_left(7)
+            .wrapping_add(eval_all(&input, &mut nested));
+    }
+    let expected = acc.wrapping_add(nested);
+    let dir = temp_dir("exceptions");
+    let file = write(&dir, "exceptions.wat", wat.as_bytes());
+    let out = keel(&["run", "--invoke", "run", &file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{expected}\n")
+    );
+    let out = keel(&["run", "-W", "exceptions=n", "--invoke", "run", &file]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("exception"), "{}", stderr(&out));
+}
+
+/// The bytes of the kernel's data segment: its quoted strings, joined.
+fn expressions_of(wat: &str) -> Vec<u8> {
+    let start = wat.find("(data (i32.const 0)").expect("a data segment");
+    let end = start + wat[start..].find("\\00\")").expect("a terminated segment");
+    wat[start..end]
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .flat_map(|s| s.bytes())
+        .collect()
+}
+
+/// Why an expression failed, and where.
+enum EvalError {
+    Syntax(usize),
+    Div0(usize),
+}
+
+/// The kernel's evaluator, in Rust: the same grammar, errors and
+/// positions.
+struct Eval<'a> {
+    text: &'a [u8],
+    pos: usize,
+    nested: &'a mut i64,
+}
+
+impl Eval<'_> {
+    fn peek(&self) -> u8 {
+        self.text.get(self.pos).copied().unwrap_or(0)
+    }
+    fn number(&mut self) -> Result<i64, EvalError> {
+        if !self.peek().is_ascii_digit() {
+            return Err(EvalError::Syntax(self.pos));
+        }
+        let mut v = 0i64;
+        while self.peek().is_ascii_digit() {
+            v = v
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(self.peek() - b'0'));
+            self.pos += 1;
+        }
+        Ok(v)
+    }
+    fn factor(&mut self) -> Result<i64, EvalError> {
+        if self.peek() != b'(' {
+            return self.number();
+        }
+        self.pos += 1;
+        let v = match self.expr() {
+            Err(EvalError::Div0(at)) => {
+                *self.nested += 1;
+                return Err(EvalError::Div0(at));
+            }
+            other => other?,
+        };
+        if self.peek() != b')' {
+            return Err(EvalError::Syntax(self.pos));
+        }
+        self.pos += 1;
+        Ok(v)
+    }
+    fn term(&mut self) -> Result<i64, EvalError> {
+        let mut v = self.factor()?;
+        loop {
+            match self.peek() {
+                b'*' => {
+                    self.pos += 1;
+                    v = v.wrapping_mul(self.factor()?);
+                }
+                b'/' => {
+                    self.pos += 1;
+                    let d = self.factor()?;
+                    if d == 0 {
+                        return Err(EvalError::Div0(self.pos));
+                    }
+                    v = v.wrapping_div(d);
+                }
+                _ => return Ok(v),
+            }
+        }
+    }
+    fn expr(&mut self) -> Result<i64, EvalError> {
+        let mut v = self.term()?;
+        loop {
+            match self.peek() {
+                b'+' => {
+                    self.pos += 1;
+                    v = v.wrapping_add(self.term()?);
+                }
+                b'-' => {
+                    self.pos += 1;
+                    v = v.wrapping_sub(self.term()?);
+                }
+                _ => return Ok(v),
+            }
+        }
+    }
+}
+
+fn eval_all(text: &[u8], nested: &mut i64) -> i64 {
+    let mut e = Eval {
+        text,
+        pos: 0,
+        nested,
+    };
+    let mut sum = 0i64;
+    while e.peek() != 0 {
+        sum = sum.wrapping_mul(31);
+        let line = e.expr().and_then(|v| {
+            if e.peek() == b';' {
+                Ok(v)
+            } else {
+                Err(EvalError::Syntax(e.pos))
+            }
+        });
+        let add = match line {
+            Ok(v) => v,
+            Err(EvalError::Div0(at)) => 1_000_000 + at as i64,
+            Err(EvalError::Syntax(at)) => 2_000_000 + at as i64,
+        };
+        sum = sum.wrapping_add(add);
+        // After an error, on past the next `;` (the kernel's `skip_line`).
+        while e.peek() != b';' {
+            e.pos += 1;
+        }
+        e.pos += 1;
+    }
+    sum
+}
+
 /// Relaxed SIMD is on by default, as in Wasmtime, and
 /// `-W relaxed-simd=n` turns it off; its results are the deterministic
 /// ones (here a fused multiply-add: one rounding).

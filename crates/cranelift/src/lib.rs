@@ -78,8 +78,10 @@ pub enum OptLevel {
 /// layout, the encoding of trap and call sites. Part of every artifact's
 /// fingerprint, so that an artifact (or a cache entry) of a build with
 /// other conventions is refused rather than run. Bump it with any such
-/// change. (2: wasm functions use Cranelift's `tail` convention.)
-pub const CODE_ABI_VERSION: u32 = 2;
+/// change. (2: wasm functions use Cranelift's `tail` convention; 3: tags
+/// in the context, exception handler sites, the `exn_new` and `throw_ref`
+/// builtins.)
+pub const CODE_ABI_VERSION: u32 = 3;
 
 /// Compiler settings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -18,6 +18,8 @@ pub(crate) enum TrapKind {
     IntegerDivisionByZero,
     BadConversionToInteger,
     NullReference,
+    /// A wasm exception no handler caught.
+    UncaughtException,
 }
 
 /// How an operation failed.

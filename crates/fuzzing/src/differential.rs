@@ -22,7 +22,7 @@ use crate::host::{HostPlan, MAX_HOST_PAGES, MAX_HOST_TABLE, Provided, StoreBound
 use crate::interface::ModuleInfo;
 use crate::keel_side::KeelSide;
 use crate::metered::{Metered, Metering};
-use crate::pair::Pair;
+use crate::pair::{Pair, Side};
 use crate::rng::{Rng, hash_bytes};
 use crate::value::Value;
 use crate::wasmi_side::WasmiSide;
@@ -118,11 +118,24 @@ impl Case {
         }
         let keel = KeelSide::new(&keel_engine(self.variant), self.bounds)
             .asynchronous(self.variant.asynchronous);
+        // wasmi lacks exception handling: a generated module that uses it
+        // (which terminates by construction, as the reference must) runs
+        // against Keel in another configuration instead.
+        let (reference, wasmi_wasm): (Box<dyn Side>, _) =
+            if !self.raw && uses_exceptions(&self.wasm) {
+                let variant = reference_variant(self.variant);
+                (
+                    Box::new(KeelSide::new(&keel_engine(variant), self.bounds)),
+                    None,
+                )
+            } else {
+                (Box::new(WasmiSide::new(self.bounds)), wasmi_wasm)
+            };
         let Some(mut pair) = Pair::compile(
             self.wasm.clone(),
             info,
             keel,
-            WasmiSide::new(self.bounds),
+            reference,
             wasmi_wasm,
             self.raw,
         )?
@@ -133,6 +146,26 @@ impl Case {
             pair.attach_metered(Metered::new(self.variant, plan, self.seed))?;
         }
         Ok(Some((pair, plan)))
+    }
+}
+
+/// Whether `wasm` needs exception handling (it does not validate without).
+fn uses_exceptions(wasm: &[u8]) -> bool {
+    let mut features = keel_features();
+    features.remove(wasmparser::WasmFeatures::EXCEPTIONS);
+    wasmparser::Validator::new_with_features(features)
+        .validate_all(wasm)
+        .is_err()
+}
+
+/// The configuration Keel runs a module with exceptions in as its own
+/// reference: other code generation (optimization level, eager or lazy
+/// compilation), no fuel or epochs, synchronous.
+fn reference_variant(variant: KeelVariant) -> KeelVariant {
+    KeelVariant {
+        opt_level: if variant.opt_level == 0 { 2 } else { 0 },
+        lazy: !variant.lazy,
+        ..KeelVariant::DEFAULT
     }
 }
 
@@ -217,4 +250,42 @@ fn run_case(case: &Case, wasmi_wasm: Option<&[u8]>) -> Verdict {
         pair.check_exports("after the calls")?;
     }
     Ok(pair.stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Generated modules with exceptions are made often, and run (and are
+    /// called) against Keel as the reference rather than skipped.
+    #[test]
+    fn modules_with_exceptions_run_against_keel() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut cases, mut total) = (0, Stats::default());
+        for _ in 0..150 {
+            let len = 512 + (next() % 4096) as usize;
+            let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let Some(case) = Case::decode(&data, Purpose::Differential) else {
+                continue;
+            };
+            if !uses_exceptions(&case.wasm) {
+                continue;
+            }
+            cases += 1;
+            let stats = run_case(&case, None).unwrap_or_else(|f| panic!("{f}"));
+            total.instantiated += stats.instantiated;
+            total.calls_compared += stats.calls_compared;
+        }
+        assert!(cases >= 15, "{cases} modules with exceptions");
+        assert!(
+            total.instantiated >= 10 && total.calls_compared >= 50,
+            "{total:?}"
+        );
+    }
 }

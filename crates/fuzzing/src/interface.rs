@@ -22,6 +22,8 @@ pub(crate) enum ValTy {
     V128,
     FuncRef,
     ExternRef,
+    /// Only Keel runs modules with exceptions (see `differential.rs`).
+    ExnRef,
 }
 
 impl fmt::Display for ValTy {
@@ -34,6 +36,7 @@ impl fmt::Display for ValTy {
             ValTy::V128 => "v128",
             ValTy::FuncRef => "funcref",
             ValTy::ExternRef => "externref",
+            ValTy::ExnRef => "exnref",
         })
     }
 }
@@ -225,6 +228,7 @@ fn val_ty(t: ValType) -> Result<ValTy, String> {
         ValType::V128 => ValTy::V128,
         ValType::Ref(r) if r == RefType::FUNCREF => ValTy::FuncRef,
         ValType::Ref(r) if r == RefType::EXTERNREF => ValTy::ExternRef,
+        ValType::Ref(r) if r == RefType::EXNREF => ValTy::ExnRef,
         ValType::Ref(r) => return Err(format!("unsupported reference type {r:?}")),
     })
 }

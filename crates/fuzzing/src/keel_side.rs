@@ -215,15 +215,15 @@ fn val_type(t: ValTy) -> ValType {
         ValTy::F32 => ValType::F32,
         ValTy::F64 => ValType::F64,
         ValTy::V128 => ValType::V128,
-        ValTy::FuncRef | ValTy::ExternRef => ValType::Ref(ref_type(t)),
+        ValTy::FuncRef | ValTy::ExternRef | ValTy::ExnRef => ValType::Ref(ref_type(t)),
     }
 }
 
 fn ref_type(t: ValTy) -> RefType {
-    if t == ValTy::FuncRef {
-        RefType::FUNCREF
-    } else {
-        RefType::EXTERNREF
+    match t {
+        ValTy::FuncRef => RefType::FUNCREF,
+        ValTy::ExnRef => RefType::EXNREF,
+        _ => RefType::EXTERNREF,
     }
 }
 
@@ -243,6 +243,7 @@ fn val_ty(t: &ValType) -> Option<ValTy> {
         ValType::F64 => ValTy::F64,
         ValType::V128 => ValTy::V128,
         ValType::Ref(r) if *r == RefType::FUNCREF => ValTy::FuncRef,
+        ValType::Ref(r) if *r == RefType::EXNREF => ValTy::ExnRef,
         ValType::Ref(_) => ValTy::ExternRef,
         _ => return None,
     })
@@ -343,6 +344,15 @@ fn classify(err: &keel::Error) -> Failure {
     }
     if let Some(h) = err.downcast_ref::<HostTrap>() {
         return Failure::Host(h.0);
+    }
+    if err.is::<keel::ThrownException>() {
+        return Failure::Trap(TrapKind::UncaughtException);
+    }
+    // The store's limits refusing an instance, as wasmi's side reports
+    // them: a resource, not a verdict.
+    let message = format!("{err:#}");
+    if message.contains("exceeds the store's limit") || message.contains("limit of") {
+        return Failure::Exhausted(message);
     }
     Failure::Rejected(format!("{err:#}"))
 }

@@ -2,7 +2,8 @@
 //! every step.
 //!
 //! [`Side`] is what an engine must offer the oracles; `keel_side` and
-//! `wasmi_side` implement it. [`Pair`] drives both in lockstep: compile,
+//! `wasmi_side` implement it. [`Pair`] drives Keel and a reference (wasmi,
+//! or Keel in another configuration for what wasmi lacks) in lockstep: compile,
 //! instantiate, call, snapshot, and turns the first disagreement into a
 //! [`Finding`]. A metered Keel run, when there is one, follows each step
 //! and is compared with the unmetered Keel run (`metered.rs`).
@@ -15,7 +16,6 @@ use crate::interface::{ExternTy, ModuleInfo};
 use crate::keel_side::KeelSide;
 use crate::metered::Metered;
 use crate::value::{Value, show};
-use crate::wasmi_side::WasmiSide;
 use crate::{Finding, Stats};
 
 /// One engine, holding at most one module and one instance.
@@ -39,7 +39,9 @@ pub(crate) trait Side {
 /// Keel and the reference, side by side.
 pub(crate) struct Pair {
     pub keel: KeelSide,
-    pub wasmi: WasmiSide,
+    /// wasmi, or (for modules with exceptions, which wasmi lacks) Keel in
+    /// another configuration, in a store of its own.
+    pub reference: Box<dyn Side>,
     /// Keel again, with fuel and/or epochs on, in a store of its own.
     pub metered: Option<Metered>,
     pub wasm: Vec<u8>,
@@ -60,13 +62,13 @@ impl Pair {
         wasm: Vec<u8>,
         info: ModuleInfo,
         keel: KeelSide,
-        wasmi: WasmiSide,
+        reference: Box<dyn Side>,
         wasmi_wasm: Option<&[u8]>,
         lenient_nans: bool,
     ) -> Result<Option<Pair>, Finding> {
         let mut pair = Pair {
             keel,
-            wasmi,
+            reference,
             metered: None,
             wasm,
             info,
@@ -75,7 +77,7 @@ impl Pair {
             stopped: false,
         };
         if pair
-            .wasmi
+            .reference
             .compile(wasmi_wasm.unwrap_or(&pair.wasm))
             .is_err()
         {
@@ -120,7 +122,7 @@ impl Pair {
     pub(crate) fn instantiate(&mut self, plan: &HostPlan) -> Result<bool, Finding> {
         // The reference goes first, with fuel: a start function it cannot
         // finish may never finish, and Keel must not be asked to run it.
-        let w = self.wasmi.instantiate(&self.info, plan);
+        let w = self.reference.instantiate(&self.info, plan);
         if matches!(w, Err(crate::compare::Failure::Exhausted(_))) {
             self.stopped = true;
             self.stats.inconclusive = true;
@@ -179,7 +181,7 @@ impl Pair {
         if self.stopped {
             return Ok(());
         }
-        let w = self.wasmi.call(name, args);
+        let w = self.reference.call(name, args);
         // wasmi runs first, with fuel: a call it could not finish may not
         // terminate at all, so Keel (running without fuel) must not run it.
         if matches!(w, Err(crate::compare::Failure::Exhausted(_))) {
@@ -224,10 +226,10 @@ impl Pair {
     }
 
     fn check_host(&mut self) -> Result<(), Finding> {
-        if let Some(d) = diff_host_calls(self.keel.host_calls(), self.wasmi.host_calls()) {
+        if let Some(d) = diff_host_calls(self.keel.host_calls(), self.reference.host_calls()) {
             return Err(self.finding(format!("host calls differ: {d}")));
         }
-        let (k, w) = (self.keel.host_entities(), self.wasmi.host_entities());
+        let (k, w) = (self.keel.host_entities(), self.reference.host_entities());
         if let Some(d) = diff_snapshots(&k, &w, self.lenient_nans) {
             return Err(self.finding(format!("host entity differs: {d}")));
         }
@@ -241,7 +243,7 @@ impl Pair {
         }
         let (k, w) = (
             self.keel.exports(&self.info),
-            self.wasmi.exports(&self.info),
+            self.reference.exports(&self.info),
         );
         if let Some(d) = diff_snapshots(&k, &w, self.lenient_nans) {
             return Err(self.finding(format!("export state {when} differs: {d}")));

@@ -148,6 +148,8 @@ impl Value {
             })),
             ValTy::ExternRef if rng.chance(1, 3) => Value::ExternRef(None),
             ValTy::ExternRef => Value::ExternRef(Some(rng.below(1000))),
+            // The host has no exception to pass but null.
+            ValTy::ExnRef => Value::ExnRef(false),
         }
     }
 

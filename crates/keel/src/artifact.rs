@@ -37,7 +37,7 @@ const MAGIC: &[u8; 8] = b"\0keelaot";
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// Bumped whenever the layout above or the encoding of the code tables
 /// changes.
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 /// The text's alignment in the file: the largest page size Keel runs on,
 /// so that the text can be mapped from the file directly.
 pub(crate) const TEXT_ALIGN: usize = 64 << 10;

@@ -143,7 +143,7 @@ fn each_kind_of_bad_artifact_gets_its_named_error() {
         artifact_error(load(&other_format)),
         ArtifactError::FormatVersion {
             found: 0xee,
-            expected: 3
+            expected: 4
         }
     ));
 

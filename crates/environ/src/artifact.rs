@@ -44,8 +44,8 @@ pub struct TrapSite {
     pub kind: TrapKind,
 }
 
-/// A call inside a `try_table` (or after which its function catches in
-/// some other way): an exception that unwinds to the call's return address
+/// A call inside a `try_table`: an exception that unwinds to the call's
+/// return address
 /// resumes at `handler_offset`, with the stack pointer `frame_offset`
 /// bytes below the caller's frame pointer and the exception object in the
 /// first payload register.

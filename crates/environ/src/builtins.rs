@@ -69,7 +69,9 @@ macro_rules! foreach_builtin_function {
             out_of_fuel(vmctx: vmctx) -> i32;
             /// `throw`: a new exception object of a tag of the calling
             /// instance, whose fields the caller then writes (see
-            /// `vm_exception`).
+            /// `vm_exception`); null (the caller traps with `HostError`)
+            /// when the store's exceptions would take too much memory,
+            /// with the error kept in the store.
             exn_new(vmctx: vmctx, tag: i32) -> ptr;
             /// `throw_ref` of a non-null exception (and `throw` once its
             /// fields are written) that no handler of the calling frame

@@ -13,9 +13,10 @@
 //! or global of the store holds it, if its address is on this thread's
 //! stack between the collector and the outermost wasm entry (conservatively,
 //! callee-saved registers included), or if a field of an object that
-//! stays holds it. The threshold is then twice the survivors. A guest that
-//! throws and catches in a loop keeps memory flat; one that keeps every
-//! exception in a table is bounded by the table's limits.
+//! stays holds it. The threshold is then twice the survivors (or the
+//! number of roots scanned, if larger). A guest that throws and catches in
+//! a loop keeps memory flat; what a store keeps alive is bounded by
+//! [`MAX_LIVE_BYTES`] (past it, `throw` traps with the heap's error).
 
 use crate::store::{AsContext, AsContextMut, StoreOpaque};
 use crate::vm::exception::ExnObject;
@@ -57,30 +58,48 @@ impl ExnRef {
         }
         let raw = fields.iter().map(|v| v.to_raw(store)).collect();
         let definition = store.tag_definition(tag.0);
-        Ok(ExnRef(Arc::new(ExnObject::new(definition, raw))))
+        let mut object = ExnObject::new(definition, raw);
+        object.set_owner(store.id().0);
+        let object = Arc::new(object);
+        // In the heap from the start: its fields are roots of the
+        // externref set, and its exception fields stay alive, only while
+        // the heap holds it.
+        store.exceptions().adopt(store, &object)?;
+        Ok(ExnRef(object))
+    }
+
+    /// Whether it belongs to `store` (an exception is meaningless in any
+    /// other: its fields are that store's references).
+    pub(crate) fn comes_from(&self, store: &StoreOpaque) -> bool {
+        self.0.owner() == store.id().0
+    }
+
+    fn check_store(&self, store: &StoreOpaque) -> crate::Result<()> {
+        anyhow::ensure!(self.comes_from(store), "exception of another store");
+        Ok(())
     }
 
     /// Its tag.
     pub fn tag(&self, mut store: impl AsContextMut) -> crate::Result<Tag> {
         let store = &mut store.as_context_mut().0.opaque;
+        self.check_store(store)?;
         store
             .tag_of_definition(self.0.tag())
             .ok_or_else(|| anyhow::anyhow!("exception of another store"))
     }
 
     /// Its fields, in order.
-    pub fn fields(&self, mut store: impl AsContextMut) -> crate::Result<Vec<Val>> {
+    pub fn fields(&self, mut store: impl AsContextMut) -> crate::Result<std::vec::IntoIter<Val>> {
         let tag = self.tag(&mut store)?;
         let store = &mut store.as_context_mut().0.opaque;
         let ty = tag.ty_in(store);
         let values = crate::func::exception_fields(store, &self.0, ty.ty());
-        Ok(values)
+        Ok(values.into_iter())
     }
 
     /// Field `index`.
     pub fn field(&self, store: impl AsContextMut, index: usize) -> crate::Result<Val> {
         self.fields(store)?
-            .into_iter()
             .nth(index)
             .ok_or_else(|| anyhow::anyhow!("exception has no field {index}"))
     }
@@ -90,9 +109,10 @@ impl ExnRef {
         Arc::ptr_eq(&a.0, &b.0)
     }
 
-    /// The pointer wasm sees. Makes sure the store keeps the object alive.
+    /// The pointer wasm sees (the caller checked that the exception is
+    /// the store's: `Val::matches`). The heap holds it already.
     pub(crate) fn to_raw(&self, store: &StoreOpaque) -> *mut u8 {
-        store.exceptions().adopt(store, &self.0);
+        debug_assert!(self.comes_from(store));
         Arc::as_ptr(&self.0).cast_mut().cast()
     }
 
@@ -126,8 +146,10 @@ impl<T: 'static> crate::Store<T> {
 }
 
 impl<T: 'static> crate::StoreContextMut<'_, T> {
-    /// As [`Store::throw`](crate::Store::throw).
+    /// As [`Store::throw`](crate::Store::throw). An exception of another
+    /// store is refused (an error that is not a `ThrownException`).
     pub fn throw<R>(&mut self, exception: ExnRef) -> crate::Result<R> {
+        exception.check_store(&self.0.opaque)?;
         self.0.opaque.pending_exception = Some(exception);
         Err(ThrownException.into())
     }
@@ -136,10 +158,20 @@ impl<T: 'static> crate::StoreContextMut<'_, T> {
     pub fn take_pending_exception(&mut self) -> Option<ExnRef> {
         self.0.opaque.pending_exception.take()
     }
+
+    /// As [`Store::has_pending_exception`](crate::Store::has_pending_exception).
+    pub fn has_pending_exception(&self) -> bool {
+        self.0.opaque.pending_exception.is_some()
+    }
 }
 
 /// Fewest objects before the first collection.
 const MIN_THRESHOLD: usize = 1024;
+
+/// Most bytes of exceptions a store keeps alive. A guest that holds more
+/// (in tables, globals or on its stack) traps; a host that makes more with
+/// `ExnRef::new` gets an error.
+pub(crate) const MAX_LIVE_BYTES: usize = 256 << 20;
 
 /// The exception objects wasm of one store may hold, by address.
 #[derive(Default)]
@@ -150,7 +182,21 @@ pub(crate) struct ExceptionHeap {
 #[derive(Default)]
 struct HeapInner {
     objects: HashMap<usize, Arc<ExnObject>>,
+    /// Collect when this many objects are held (0: the minimum).
     threshold: usize,
+    /// Bytes of the objects held.
+    bytes: usize,
+}
+
+impl HeapInner {
+    /// Collects, and sets the next threshold: twice the survivors, and at
+    /// least as many as the roots scanned, so that the work per new object
+    /// stays constant on average however large the store's tables are.
+    fn collect(&mut self, store: &StoreOpaque) {
+        let roots = collect(store, &mut self.objects);
+        self.bytes = self.objects.values().map(|o| o.size()).sum();
+        self.threshold = (self.objects.len() * 2).max(roots);
+    }
 }
 
 impl ExceptionHeap {
@@ -159,17 +205,28 @@ impl ExceptionHeap {
     }
 
     /// Keeps `object` alive for wasm, collecting first if the heap is due.
-    pub(crate) fn adopt(&self, store: &StoreOpaque, object: &Arc<ExnObject>) {
+    /// Fails when the store's live exceptions would take more than
+    /// [`MAX_LIVE_BYTES`].
+    pub(crate) fn adopt(&self, store: &StoreOpaque, object: &Arc<ExnObject>) -> crate::Result<()> {
         let mut inner = self.lock();
         let address = Arc::as_ptr(object) as usize;
         if inner.objects.contains_key(&address) {
-            return;
+            return Ok(());
         }
-        if inner.objects.len() >= inner.threshold.max(MIN_THRESHOLD) {
-            collect(store, &mut inner.objects);
-            inner.threshold = inner.objects.len() * 2;
+        let size = object.size();
+        if inner.objects.len() >= inner.threshold.max(MIN_THRESHOLD)
+            || inner.bytes + size > MAX_LIVE_BYTES
+        {
+            inner.collect(store);
         }
+        anyhow::ensure!(
+            inner.bytes + size <= MAX_LIVE_BYTES,
+            "the store's live exceptions would take more than {} MiB",
+            MAX_LIVE_BYTES >> 20
+        );
         inner.objects.insert(address, object.clone());
+        inner.bytes += size;
+        Ok(())
     }
 
     /// The object at `address`, if the heap holds it.
@@ -190,9 +247,7 @@ impl ExceptionHeap {
 
     /// Collects now, whatever the threshold.
     pub(crate) fn collect_now(&self, store: &StoreOpaque) {
-        let mut inner = self.lock();
-        collect(store, &mut inner.objects);
-        inner.threshold = inner.objects.len() * 2;
+        self.lock().collect(store);
     }
 
     /// Releases everything (the store is being dropped).
@@ -202,10 +257,12 @@ impl ExceptionHeap {
 }
 
 /// Frees every object of `objects` that nothing holds (see the module
-/// docs).
-fn collect(store: &StoreOpaque, objects: &mut HashMap<usize, Arc<ExnObject>>) {
+/// docs). Returns how many root words it scanned.
+fn collect(store: &StoreOpaque, objects: &mut HashMap<usize, Arc<ExnObject>>) -> usize {
     let mut live: Vec<usize> = Vec::new();
+    let mut roots = 0;
     let mut mark = |word: usize| {
+        roots += 1;
         if objects.contains_key(&word) {
             live.push(word);
         }
@@ -236,6 +293,7 @@ fn collect(store: &StoreOpaque, objects: &mut HashMap<usize, Arc<ExnObject>>) {
         }
     }
     objects.retain(|address, _| kept.contains(address));
+    roots
 }
 
 /// The error a call returns when a wasm exception reached it uncaught
@@ -247,7 +305,7 @@ pub struct ThrownException;
 
 impl std::fmt::Display for ThrownException {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("thrown wasm exception was not caught")
+        f.write_str("thrown Wasm exception")
     }
 }
 

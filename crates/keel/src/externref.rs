@@ -127,8 +127,8 @@ impl ExternRefSet {
             return;
         }
         if inner.refs.len() >= inner.threshold {
-            collect(store, &mut inner.refs);
-            inner.threshold = (inner.refs.len() * 2).max(MIN_THRESHOLD);
+            let roots = collect(store, &mut inner.refs);
+            inner.threshold = (inner.refs.len() * 2).max(roots).max(MIN_THRESHOLD);
         }
         // The set's own count, released when the box is collected.
         let owned = Arc::into_raw(arc.clone());
@@ -148,15 +148,18 @@ impl ExternRefSet {
     /// Collects now, whatever the threshold (for tests and embedders).
     pub(crate) fn collect_now(&self, store: &StoreOpaque) {
         let mut inner = self.lock();
-        collect(store, &mut inner.refs);
-        inner.threshold = (inner.refs.len() * 2).max(MIN_THRESHOLD);
+        let roots = collect(store, &mut inner.refs);
+        inner.threshold = (inner.refs.len() * 2).max(roots).max(MIN_THRESHOLD);
     }
 }
 
-/// Frees every box of `refs` that nothing holds.
-fn collect(store: &StoreOpaque, refs: &mut HashSet<usize>) {
+/// Frees every box of `refs` that nothing holds. Returns how many root
+/// words it scanned.
+fn collect(store: &StoreOpaque, refs: &mut HashSet<usize>) -> usize {
     let mut live: HashSet<usize> = HashSet::new();
+    let mut roots = 0;
     let mut mark = |word: usize| {
+        roots += 1;
         if refs.contains(&word) {
             live.insert(word);
         }
@@ -176,4 +179,5 @@ fn collect(store: &StoreOpaque, refs: &mut HashSet<usize>) {
         }
         keep
     });
+    roots
 }

@@ -174,10 +174,12 @@ pub(crate) unsafe fn run_host<R>(exit: HostExit, body: impl FnOnce() -> crate::R
     let reason = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(r)) => return r,
         Ok(Err(e)) if e.is::<crate::ThrownException>() => {
+            // Dropped first: the jump below skips this frame.
+            drop(e);
             // SAFETY: the body, and its borrow of the store, are over; the
             // store outlives the call.
             unsafe { throw_into_wasm(exit) };
-            UnwindReason::User(e)
+            UnwindReason::User(crate::ThrownException.into())
         }
         Ok(Err(e)) => UnwindReason::User(e),
         Err(panic) => UnwindReason::Panic(panic),

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A unique id per store, so a handle used with the wrong store is caught.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct StoreId(u64);
+pub(crate) struct StoreId(pub(crate) u64);
 
 impl StoreId {
     fn allocate() -> StoreId {
@@ -635,9 +635,13 @@ impl<T: 'static> StoreHooks for StoreInner<T> {
         crate::metering::out_of_fuel(self, cost)
     }
 
-    fn new_exception(&mut self, object: ExnObject) -> *const ExnObject {
+    fn new_exception(&mut self, mut object: ExnObject) -> *const ExnObject {
+        object.set_owner(self.opaque.id().0);
         let object = Arc::new(object);
-        self.opaque.exceptions.adopt(&self.opaque, &object);
+        if let Err(e) = self.opaque.exceptions.adopt(&self.opaque, &object) {
+            self.opaque.pending_error = Some(e);
+            return std::ptr::null();
+        }
         Arc::as_ptr(&object)
     }
 

@@ -105,8 +105,7 @@ fn func_matches(store: &StoreOpaque, f: Option<&Func>, ty: &RefType) -> bool {
 
 /// [`Ref::matches`] for an exception: one of `store`'s, or null.
 fn exn_matches(store: &StoreOpaque, e: Option<&ExnRef>, ty: &RefType) -> bool {
-    nullable_matches(e.is_none(), HeapType::Exn, ty)
-        && e.is_none_or(|e| store.tag_index_of(e.0.tag()).is_some())
+    nullable_matches(e.is_none(), HeapType::Exn, ty) && e.is_none_or(|e| e.comes_from(store))
 }
 
 impl From<ExternRef> for Ref {

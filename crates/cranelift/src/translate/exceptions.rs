@@ -248,6 +248,8 @@ impl FuncTranslator<'_, '_> {
         let exn = self
             .env
             .call_builtin(&mut self.b, BuiltinFunctionIndex::exn_new, &[index]);
+        // Null: the store's exception heap is full (its error is kept).
+        self.b.ins().trapz(exn, trap_code(TrapKind::HostError));
         let fields = self.b.ins().load(
             self.env.pointer_type,
             object_flags(),

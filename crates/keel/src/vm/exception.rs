@@ -24,6 +24,9 @@ pub struct ExnObject {
     /// Its fields (`vm_exception::FIELDS`), `len` of them, owned.
     fields: *mut ValRaw,
     len: usize,
+    /// The store that owns it (an opaque id, 0 until adopted): its fields
+    /// hold that store's references, meaningless in any other.
+    owner: u64,
 }
 
 // SAFETY: the fields are owned by the object and only written before it is
@@ -42,7 +45,23 @@ impl ExnObject {
             tag,
             fields: Box::into_raw(fields).cast::<ValRaw>(),
             len,
+            owner: 0,
         }
+    }
+
+    /// The id of the store that owns it.
+    pub fn owner(&self) -> u64 {
+        self.owner
+    }
+
+    /// Gives it to the store with id `owner`, before it is shared.
+    pub fn set_owner(&mut self, owner: u64) {
+        self.owner = owner;
+    }
+
+    /// The bytes it takes, for the store's accounting.
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<ExnObject>() + self.len * std::mem::size_of::<ValRaw>()
     }
 
     /// The identity of its tag.

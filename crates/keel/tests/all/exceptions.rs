@@ -98,7 +98,7 @@ fn an_uncaught_exception_is_an_error_and_stays_in_the_store() {
     assert!(!store.has_pending_exception());
     let tag = instance.get_tag(&mut store, "e").unwrap();
     assert!(Tag::eq(&exn.tag(&mut store).unwrap(), &tag, &store));
-    let fields = exn.fields(&mut store).unwrap();
+    let fields: Vec<Val> = exn.fields(&mut store).unwrap().collect();
     assert_eq!(fields[0].unwrap_i32(), -7);
     assert_eq!(fields[1].unwrap_i64(), 1234567890123);
     assert_eq!(host_value(&store, &fields[3]), Some(99));
@@ -307,4 +307,72 @@ fn exceptions_can_be_switched_off() {
     let engine = Engine::new(&config).unwrap();
     let err = Module::new(&engine, "(module (tag))").unwrap_err();
     assert!(format!("{err:#}").contains("exception"), "{err:#}");
+}
+
+#[test]
+fn host_made_exceptions_keep_their_fields_and_stay_in_their_store() {
+    let engine = engine();
+    let mut store = Store::new(&engine, ());
+    let ty = TagType::new(FuncType::new(&engine, [ValType::EXTERNREF], []));
+    let tag = Tag::new(&mut store, &ty).unwrap();
+    let value = ExternRef::new(&mut store, 5u32).unwrap();
+    let exn = ExnRef::new(&mut store, &tag, &[Val::ExternRef(Some(value))]).unwrap();
+    // The exception alone keeps its externref alive.
+    store.gc();
+    let field = exn.field(&mut store, 0).unwrap();
+    assert_eq!(host_value(&store, &field), Some(5));
+    drop(field);
+
+    // Another store refuses it: its fields are the first store's.
+    let mut other = Store::new(&engine, ());
+    let err = other.throw::<()>(exn.clone()).unwrap_err();
+    assert!(!err.is::<ThrownException>(), "{err:#}");
+    assert!(exn.fields(&mut other).is_err());
+    let module = Module::new(&engine, "(module (func (export \"f\") (param exnref)))").unwrap();
+    let instance = Instance::new(&mut other, &module, &[]).unwrap();
+    let f = instance.get_func(&mut other, "f").unwrap();
+    assert!(
+        f.call(&mut other, &[Val::ExnRef(Some(exn.clone()))], &mut [])
+            .is_err()
+    );
+
+    // Once the host lets go, so does the store.
+    drop(exn);
+    assert_eq!(store.gc(), 0);
+}
+
+#[test]
+fn a_guest_that_keeps_too_many_exceptions_traps() {
+    // Each exception carries 256 `v128`s (4 KiB): 100,000 of them kept in
+    // a table would take 400 MiB, past the store's 256 MiB.
+    let fields = "(v128.const i64x2 1 2) ".repeat(256);
+    let params = "v128 ".repeat(256);
+    let wat = format!(
+        r#"(module
+          (tag $big (param {params}))
+          (table $keep 100000 exnref)
+          (func (export "run") (param $i i32)
+            (local $e exnref)
+            (loop $l
+              (block $h (result exnref)
+                (try_table (catch_all_ref $h) (throw $big {fields}))
+                (unreachable))
+              (local.set $e)
+              (table.set $keep (local.get $i) (local.get $e))
+              (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                                  (i32.const 100000))))))"#
+    );
+    let mut store = Store::new(&engine(), ());
+    let module = Module::new(store.engine(), &wat).unwrap();
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let run = instance
+        .get_typed_func::<i32, ()>(&mut store, "run")
+        .unwrap();
+    let err = run.call(&mut store, 0).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("exceptions would take more than"),
+        "{err:#}"
+    );
+    // The store lives on, and frees what the table held once dropped.
+    drop(instance);
 }

@@ -258,13 +258,7 @@ fn fuel_and_epochs_stop_a_guest_that_throws_in_a_loop() {
     let run = instance
         .get_typed_func::<(), ()>(&mut store, "run")
         .unwrap();
-    let ticker = {
-        let engine = engine.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            engine.increment_epoch();
-        })
-    };
+    let ticker = crate::tail_calls::tick_once_after(&engine, 50);
     let err = run.call(&mut store, ()).unwrap_err();
     ticker.join().unwrap();
     assert_eq!(err.downcast_ref::<Trap>(), Some(&Trap::Interrupt));
@@ -376,5 +370,8 @@ fn a_guest_that_keeps_too_many_exceptions_traps() {
     // The store lives on: the table still holds the exceptions, so the
     // next throw fails the same way.
     let err = run.call(&mut store, 99_999).unwrap_err();
-    assert!(format!("{err:#}").contains("exceptions would take more than"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("exceptions would take more than"),
+        "{err:#}"
+    );
 }

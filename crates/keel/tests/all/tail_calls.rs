@@ -37,7 +37,7 @@ const RECURSION: &str = r#"
 
 /// A thread that advances `engine`'s epoch once, `ms` milliseconds from
 /// now.
-fn tick_once_after(engine: &Engine, ms: u64) -> std::thread::JoinHandle<()> {
+pub(crate) fn tick_once_after(engine: &Engine, ms: u64) -> std::thread::JoinHandle<()> {
     let engine = engine.clone();
     std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(ms));

@@ -25,7 +25,8 @@ pub struct LimitOptions {
     /// proposals `wide-arithmetic[=y|n]`, `memory64[=y|n]` and
     /// `custom-page-sizes[=y|n]` (off by default, as in Wasmtime),
     /// `relaxed-simd[=y|n]`, `function-references[=y|n]`,
-    /// `tail-call[=y|n]` and `exceptions[=y|n]` (on by default).
+    /// `tail-call[=y|n]` and `exceptions[=y|n]` (on by default), and
+    /// `legacy-exceptions[=y|n]` (off by default).
     #[arg(short = 'W', value_name = "KEY[=VAL]")]
     wasm_options: Vec<String>,
     /// Fuel the guest may spend (about one unit per instruction).
@@ -72,6 +73,7 @@ const PROPOSALS: &[(&str, ProposalSwitch)] = &[
     ("function-references", Config::wasm_function_references),
     ("tail-call", Config::wasm_tail_call),
     ("exceptions", Config::wasm_exceptions),
+    ("legacy-exceptions", Config::wasm_legacy_exceptions),
 ];
 
 impl LimitOptions {
@@ -106,7 +108,7 @@ impl LimitOptions {
                         "unknown option `-W {other}`: keel knows fuel, timeout, max-memory-size, \
                          max-table-elements, max-instances, max-wasm-stack, trap-on-grow-failure, \
                          wide-arithmetic, relaxed-simd, memory64, custom-page-sizes, \
-                         function-references, tail-call, exceptions"
+                         function-references, tail-call, exceptions, legacy-exceptions"
                     ),
                 },
             }

@@ -54,6 +54,10 @@ fn translate(wat_path: &Path) -> String {
         | WasmFeatures::EXCEPTIONS;
     features.set(WasmFeatures::MEMORY64, flags.contains("memory64"));
     features.set(
+        WasmFeatures::LEGACY_EXCEPTIONS,
+        flags.contains("legacy-exceptions"),
+    );
+    features.set(
         WasmFeatures::CUSTOM_PAGE_SIZES,
         flags.contains("custom-page-sizes"),
     );

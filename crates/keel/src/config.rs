@@ -166,9 +166,13 @@ impl Config {
         /// Exception handling: tags, `throw`, `throw_ref`, `try_table`
         /// and `exnref`. On by default, as in Wasmtime (on x86-64, where
         /// Keel can deliver exceptions to wasm handlers; an engine refuses
-        /// it elsewhere). The legacy form (`try`, `catch`, `delegate`,
-        /// `rethrow`) is not supported.
+        /// it elsewhere).
         wasm_exceptions => EXCEPTIONS;
+        /// The legacy form of exception handling that older toolchains
+        /// emit: `try` with `catch`, `catch_all` or `delegate`, and
+        /// `rethrow`. Off by default, as in Wasmtime (where the switch is
+        /// hidden). Translated to the same landing pads as `try_table`.
+        wasm_legacy_exceptions => LEGACY_EXCEPTIONS;
     }
 
     /// Accepted for source compatibility with Wasmtime 48: Keel's relaxed

@@ -73,10 +73,10 @@ impl Engine {
             config.max_wasm_stack
         );
         anyhow::ensure!(
-            !config
-                .features
-                .contains(keel_environ::wasmparser::WasmFeatures::EXCEPTIONS)
-                || crate::vm::exception::exceptions_supported(),
+            !config.features.intersects(
+                keel_environ::wasmparser::WasmFeatures::EXCEPTIONS
+                    | keel_environ::wasmparser::WasmFeatures::LEGACY_EXCEPTIONS
+            ) || crate::vm::exception::exceptions_supported(),
             "exception handling is implemented for x86-64 only"
         );
         let compiler =

@@ -45,6 +45,9 @@ pub fn config_for_script(path: &str) -> Config {
     if path.contains("memory64") {
         config.wasm_memory64(true);
     }
+    if path.contains("legacy-exceptions") {
+        config.wasm_legacy_exceptions(true);
+    }
     if path.contains("custom-page-sizes") {
         // Its scripts use 64-bit memories and several memories too.
         config

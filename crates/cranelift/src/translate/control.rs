@@ -165,7 +165,8 @@ fn close_frame(t: &mut FuncTranslator<'_, '_>, fallthrough: bool) {
         .pop()
         .expect("validated: end closes a frame");
     let mut following_reachable = fallthrough || frame.exit_is_branched_to;
-    if matches!(frame.kind, ControlKind::TryTable { .. }) {
+    // A `try_table`, or a legacy `try` still in its body.
+    if t.state.try_tables.last() == Some(&t.state.control.len()) {
         t.state.try_tables.pop();
     }
     match frame.kind {
@@ -191,6 +192,23 @@ fn close_frame(t: &mut FuncTranslator<'_, '_>, fallthrough: bool) {
             catches,
             pad_used: true,
         } => t.landing_pad(pad, &catches),
+        ControlKind::LegacyTry {
+            pad,
+            pad_used,
+            arms,
+            delegate_to,
+            ..
+        } => {
+            if pad_used {
+                let outer = match delegate_to {
+                    Some(depth) => t.delegate_target(depth),
+                    None => t.current_pad(),
+                };
+                t.legacy_landing_pad(pad, &arms, outer);
+            } else {
+                t.seal_arms(&arms);
+            }
+        }
         _ => {}
     }
     t.state.stack.truncate(frame.stack_height);
@@ -219,7 +237,8 @@ pub(super) fn translate_unreachable(t: &mut FuncTranslator<'_, '_>, op: &Operato
         Operator::Block { .. }
         | Operator::Loop { .. }
         | Operator::If { .. }
-        | Operator::TryTable { .. } => {
+        | Operator::TryTable { .. }
+        | Operator::Try { .. } => {
             t.state.control.push(ControlFrame {
                 kind: ControlKind::Block,
                 following: Block::reserved_value(),
@@ -238,7 +257,17 @@ pub(super) fn translate_unreachable(t: &mut FuncTranslator<'_, '_>, op: &Operato
                 enter_else_arm(t);
             }
         }
-        Operator::End => {
+        Operator::Catch { .. } | Operator::CatchAll => {
+            let frame = t.state.control.last().expect("validated: catch inside try");
+            if !frame.unreachable && matches!(frame.kind, ControlKind::LegacyTry { .. }) {
+                let tag = match op {
+                    Operator::Catch { tag_index } => Some(*tag_index),
+                    _ => None,
+                };
+                t.legacy_catch(tag);
+            }
+        }
+        Operator::End | Operator::Delegate { .. } => {
             let frame = t
                 .state
                 .control
@@ -247,6 +276,9 @@ pub(super) fn translate_unreachable(t: &mut FuncTranslator<'_, '_>, op: &Operato
             if frame.unreachable {
                 t.state.control.pop();
             } else {
+                if let Operator::Delegate { relative_depth } = op {
+                    t.legacy_delegate(*relative_depth);
+                }
                 close_frame(t, false);
             }
         }

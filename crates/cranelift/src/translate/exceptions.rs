@@ -59,12 +59,19 @@ impl FuncTranslator<'_, '_> {
     /// instruction, marked as used.
     pub(super) fn current_pad(&mut self) -> Option<Block> {
         let index = *self.state.try_tables.last()?;
+        self.pad_of(index)
+    }
+
+    /// The landing pad of the handler frame at `index` in the control
+    /// stack, marked as used.
+    fn pad_of(&mut self, index: usize) -> Option<Block> {
         match &mut self.state.control[index].kind {
-            ControlKind::TryTable { pad, pad_used, .. } => {
+            ControlKind::TryTable { pad, pad_used, .. }
+            | ControlKind::LegacyTry { pad, pad_used, .. } => {
                 *pad_used = true;
                 Some(*pad)
             }
-            _ => unreachable!("try_tables indexes try_table frames"),
+            _ => None,
         }
     }
 
@@ -124,7 +131,13 @@ impl FuncTranslator<'_, '_> {
     /// Sends `exn` (a non-null exception object) to the innermost handler:
     /// this function's landing pad, or the callers'.
     fn throw_object(&mut self, exn: Value) {
-        match self.current_pad() {
+        let pad = self.current_pad();
+        self.throw_object_to(pad, exn);
+    }
+
+    /// Sends `exn` to `pad`, or to the callers without one.
+    fn throw_object_to(&mut self, pad: Option<Block>, exn: Value) {
+        match pad {
             Some(pad) => {
                 self.b.ins().jump(pad, &[BlockArg::Value(exn)]);
             }
@@ -265,6 +278,150 @@ impl FuncTranslator<'_, '_> {
         }
         self.state.popn(n);
         self.throw_object(exn);
+    }
+
+    /// The legacy `try`: a block whose body's calls and throws go to a
+    /// landing pad, as a `try_table`'s do; its `catch` arms follow.
+    pub(super) fn legacy_try(&mut self, ty: wasmparser::BlockType) {
+        super::control::block(self, ty);
+        let pad = self.b.create_block();
+        self.b.append_block_param(pad, self.env.pointer_type);
+        let frame = self
+            .state
+            .control
+            .last_mut()
+            .expect("a block was just opened");
+        frame.kind = ControlKind::LegacyTry {
+            pad,
+            pad_used: false,
+            arms: Vec::new(),
+            caught: None,
+            delegate_to: None,
+        };
+        let index = self.state.control.len() - 1;
+        self.state.try_tables.push(index);
+    }
+
+    /// `catch` (with a tag) or `catch_all`: ends the body or the previous
+    /// arm, and opens an arm the landing pad branches to when the
+    /// exception matches. An arm is not covered by its own `try`.
+    pub(super) fn legacy_catch(&mut self, tag: Option<u32>) {
+        let index = self.state.control.len() - 1;
+        let frame = &self.state.control[index];
+        if frame.unreachable {
+            return;
+        }
+        let (following, results, height) = (frame.following, frame.num_results, frame.stack_height);
+        if self.state.reachable {
+            let args: Vec<BlockArg> = self
+                .state
+                .peekn(results)
+                .iter()
+                .map(|v| BlockArg::Value(*v))
+                .collect();
+            self.b.ins().jump(following, &args);
+            self.state.control[index].exit_is_branched_to = true;
+        }
+        if self.state.try_tables.last() == Some(&index) {
+            self.state.try_tables.pop();
+        }
+        self.state.stack.truncate(height);
+        let arm = self.b.create_block();
+        let exn = self.b.append_block_param(arm, self.env.pointer_type);
+        let tag = tag.map(TagIndex::from_u32);
+        if let ControlKind::LegacyTry { arms, caught, .. } = &mut self.state.control[index].kind {
+            arms.push((tag, arm));
+            *caught = Some(exn);
+        }
+        self.b.switch_to_block(arm);
+        self.state.reachable = true;
+        if let Some(tag) = tag {
+            let fields = self.exception_fields(exn, tag);
+            self.state.stack.extend(fields);
+        }
+    }
+
+    /// Emits a closed legacy `try`'s landing pad: its arms in order, then
+    /// (no arm matching, or a `delegate`) the handler `outer` names: the
+    /// enclosing one, or for `delegate` the one around its label.
+    pub(super) fn legacy_landing_pad(
+        &mut self,
+        pad: Block,
+        arms: &[(Option<TagIndex>, Block)],
+        outer: Option<Block>,
+    ) {
+        self.b.switch_to_block(pad);
+        self.b.seal_block(pad);
+        self.meter_at_landing_pad();
+        let exn = self.b.block_params(pad)[0];
+        let thrown_tag = self.b.ins().load(
+            self.env.pointer_type,
+            object_flags(),
+            exn,
+            vm_exception::TAG as i32,
+        );
+        for &(tag, arm) in arms {
+            let Some(tag) = tag else {
+                self.b.ins().jump(arm, &[BlockArg::Value(exn)]);
+                self.seal_arms(arms);
+                return;
+            };
+            let identity = self.tag_identity(tag);
+            let matches = self.b.ins().icmp(IntCC::Equal, thrown_tag, identity);
+            let next = self.b.create_block();
+            self.b
+                .ins()
+                .brif(matches, arm, &[BlockArg::Value(exn)], next, &[]);
+            self.b.seal_block(next);
+            self.b.switch_to_block(next);
+        }
+        self.seal_arms(arms);
+        self.throw_object_to(outer, exn);
+    }
+
+    /// Seals the arms of a closed legacy `try` (their only predecessor,
+    /// the landing pad, is emitted, or nothing reaches them).
+    pub(super) fn seal_arms(&mut self, arms: &[(Option<TagIndex>, Block)]) {
+        for &(_, arm) in arms {
+            self.b.seal_block(arm);
+        }
+    }
+
+    /// The handler a `delegate` to `depth` goes to (counted from the
+    /// frames around the closed `try`): the innermost handler frame at or
+    /// outside that label.
+    pub(super) fn delegate_target(&mut self, depth: u32) -> Option<Block> {
+        let label = self.state.control.len().checked_sub(1 + depth as usize)?;
+        let index = *self.state.try_tables.iter().rev().find(|&&i| i <= label)?;
+        self.pad_of(index)
+    }
+
+    /// `rethrow`: throws again the exception the arm `depth` levels up
+    /// caught.
+    pub(super) fn legacy_rethrow(&mut self, depth: u32) -> Result<(), crate::CompileError> {
+        let frame = self.state.frame_mut(depth);
+        let ControlKind::LegacyTry {
+            caught: Some(exn), ..
+        } = &frame.kind
+        else {
+            return Err(crate::CompileError::Unsupported {
+                message: "rethrow outside a catch".into(),
+                offset: 0,
+            });
+        };
+        let exn = *exn;
+        self.throw_object(exn);
+        Ok(())
+    }
+
+    /// `delegate`: closes a legacy `try` whose body's exceptions go to the
+    /// handler around label `depth`.
+    pub(super) fn legacy_delegate(&mut self, depth: u32) {
+        if let Some(frame) = self.state.control.last_mut()
+            && let ControlKind::LegacyTry { delegate_to, .. } = &mut frame.kind
+        {
+            *delegate_to = Some(depth);
+        }
     }
 
     /// `throw_ref`: throws a caught exception again; null traps.

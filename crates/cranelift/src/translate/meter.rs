@@ -261,7 +261,8 @@ impl FuncTranslator<'_, '_> {
             | Operator::ReturnCallIndirect { .. }
             | Operator::ReturnCallRef { .. }
             | Operator::Throw { .. }
-            | Operator::ThrowRef => {
+            | Operator::ThrowRef
+            | Operator::Rethrow { .. } => {
                 self.fuel_charge_pending(false);
                 self.fuel_to_callee();
             }
@@ -274,7 +275,10 @@ impl FuncTranslator<'_, '_> {
             | Operator::Br { .. }
             | Operator::BrTable { .. }
             | Operator::End
-            | Operator::Else => self.fuel_flush(),
+            | Operator::Else
+            | Operator::Catch { .. }
+            | Operator::CatchAll
+            | Operator::Delegate { .. } => self.fuel_flush(),
             // Conditional branches whose operand is a reference: charged
             // before the branch, on both edges.
             Operator::BrOnNull { .. } | Operator::BrOnNonNull { .. } => self.fuel_flush(),

@@ -238,6 +238,14 @@ impl<'a, 'b> FuncTranslator<'a, 'b> {
             O::TryTable { try_table } => self.try_table(try_table),
             O::Throw { tag_index } => self.throw(*tag_index),
             O::ThrowRef => self.throw_ref(),
+            O::Try { blockty } => self.legacy_try(*blockty),
+            O::Catch { tag_index } => self.legacy_catch(Some(*tag_index)),
+            O::CatchAll => self.legacy_catch(None),
+            O::Rethrow { relative_depth } => self.legacy_rethrow(*relative_depth)?,
+            O::Delegate { relative_depth } => {
+                self.legacy_delegate(*relative_depth);
+                control::end(self);
+            }
             other => {
                 if memory::translate(self, other)?
                     || numeric::translate(self, other)

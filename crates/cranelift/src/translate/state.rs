@@ -42,6 +42,23 @@ pub(crate) enum ControlKind {
         /// Whether anything reaches the pad.
         pad_used: bool,
     },
+    /// The legacy `try` (see `exceptions.rs`): its body's calls and throws
+    /// go to `pad` until the first `catch`; each `catch` or `catch_all`
+    /// opens an arm block that the pad branches to.
+    LegacyTry {
+        /// The landing pad: takes the exception object.
+        pad: Block,
+        /// Whether anything reaches the pad.
+        pad_used: bool,
+        /// The arms so far: the tag caught (none for `catch_all`) and the
+        /// arm's block, which takes the exception object.
+        arms: Vec<(Option<keel_environ::TagIndex>, Block)>,
+        /// In an arm: the exception it caught, for `rethrow`.
+        caught: Option<Value>,
+        /// Closed by `delegate` to this label (counted from the frames
+        /// around the `try`) rather than by `end`.
+        delegate_to: Option<u32>,
+    },
 }
 
 /// One open structured instruction.

@@ -301,6 +301,13 @@ fn exceptions_can_be_switched_off() {
     let engine = Engine::new(&config).unwrap();
     let err = Module::new(&engine, "(module (tag))").unwrap_err();
     assert!(format!("{err:#}").contains("exception"), "{err:#}");
+
+    // The legacy instructions are off by default, as in Wasmtime.
+    let legacy = "(module (tag $e) (func try (throw $e) catch_all end))";
+    assert!(Module::new(&Engine::default(), legacy).is_err());
+    let mut config = Config::new();
+    config.wasm_legacy_exceptions(true);
+    assert!(Module::new(&Engine::new(&config).unwrap(), legacy).is_ok());
 }
 
 #[test]

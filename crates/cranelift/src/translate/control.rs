@@ -200,7 +200,11 @@ fn close_frame(t: &mut FuncTranslator<'_, '_>, fallthrough: bool) {
             ..
         } => {
             if pad_used {
+                // After a `catch_all` nothing goes on to an outer handler
+                // (whose pad is only marked used when something does).
+                let catches_all = arms.last().is_some_and(|(tag, _)| tag.is_none());
                 let outer = match delegate_to {
+                    _ if catches_all => None,
                     Some(depth) => t.delegate_target(depth),
                     None => t.current_pad(),
                 };

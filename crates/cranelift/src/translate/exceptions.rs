@@ -392,7 +392,10 @@ impl FuncTranslator<'_, '_> {
     /// outside that label.
     pub(super) fn delegate_target(&mut self, depth: u32) -> Option<Block> {
         let label = self.state.control.len().checked_sub(1 + depth as usize)?;
-        let index = *self.state.try_tables.iter().rev().find(|&&i| i <= label)?;
+        // `try_tables` is in ascending order: a binary search, so that deep
+        // nests of delegating `try`s compile in linear time.
+        let tables = &self.state.try_tables;
+        let index = tables[tables.partition_point(|&i| i <= label).checked_sub(1)?];
         self.pad_of(index)
     }
 

@@ -40,15 +40,20 @@ fn artifact_error(result: Result<Module>) -> ArtifactError {
         .clone()
 }
 
-/// The trailer's length: CRC-32, signed flag, HMAC-SHA-256.
-const TRAILER: usize = 4 + 1 + 32;
+/// The trailer's length: checksum, signed flag, HMAC-SHA-256.
+const TRAILER: usize = 8 + 1 + 32;
 
 /// Recomputes the checksum after a deliberate edit, as an attacker (or a
 /// different build) could.
 fn reseal(artifact: &mut [u8]) {
     let body = artifact.len() - TRAILER;
-    let checksum = crc32fast::hash(&artifact[..body]);
-    artifact[body..body + 4].copy_from_slice(&checksum.to_le_bytes());
+    // XXH3-64 of the XXH3-64s of 128 KiB pieces (see `artifact.rs`).
+    let pieces: Vec<u8> = artifact[..body]
+        .chunks(128 << 10)
+        .flat_map(|piece| twox_hash::XxHash3_64::oneshot(piece).to_le_bytes())
+        .collect();
+    let checksum = twox_hash::XxHash3_64::oneshot(&pieces);
+    artifact[body..body + 8].copy_from_slice(&checksum.to_le_bytes());
 }
 
 /// The offset of Keel's version string in an artifact.
@@ -143,7 +148,7 @@ fn each_kind_of_bad_artifact_gets_its_named_error() {
         artifact_error(load(&other_format)),
         ArtifactError::FormatVersion {
             found: 0xee,
-            expected: 4
+            expected: 5
         }
     ));
 

@@ -310,6 +310,19 @@ pub(crate) fn split(bytes: &[u8]) -> Result<&[u8], ArtifactError> {
     if !is_artifact(bytes) {
         return Err(ArtifactError::NotAnArtifact);
     }
+    // An earlier format's trailer is laid out otherwise, so its checksum
+    // cannot be checked here: named by its version instead. (Damage to the
+    // version field that happens to give one of these is refused too.)
+    let version = bytes.get(MAGIC.len()..MAGIC.len() + 4);
+    if let Some(&[a, b, c, d]) = version {
+        let found = u32::from_le_bytes([a, b, c, d]);
+        if (1..FORMAT_VERSION).contains(&found) {
+            return Err(ArtifactError::FormatVersion {
+                found,
+                expected: FORMAT_VERSION,
+            });
+        }
+    }
     let body_len = bytes
         .len()
         .checked_sub(TRAILER_LEN)

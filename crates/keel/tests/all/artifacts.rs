@@ -141,6 +141,18 @@ fn each_kind_of_bad_artifact_gets_its_named_error() {
         ArtifactError::KeelVersion { .. }
     ));
 
+    // An artifact of an earlier format (whose trailer is laid out
+    // otherwise) is named as such, not as a bad checksum.
+    let mut earlier_format = artifact.clone();
+    earlier_format[8] = 4;
+    assert_eq!(
+        artifact_error(load(&earlier_format)),
+        ArtifactError::FormatVersion {
+            found: 4,
+            expected: 5
+        }
+    );
+
     let mut other_format = artifact.clone();
     other_format[8] = 0xee;
     reseal(&mut other_format);

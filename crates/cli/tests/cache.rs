@@ -93,13 +93,18 @@ fn a_damaged_or_foreign_entry_is_compiled_again_and_replaced() {
     let [entry] = entries(&cache).try_into().unwrap();
     let good = std::fs::read(&entry).unwrap();
 
-    let damages: [(&str, Vec<u8>); 3] = [
+    let damages: [(&str, Vec<u8>); 4] = [
         ("truncated", good[..good.len() / 3].to_vec()),
         ("empty", Vec::new()),
         ("flipped", {
             let mut b = good.clone();
             let at = b.len() / 2;
             b[at] ^= 0x40;
+            b
+        }),
+        ("earlier format", {
+            let mut b = good.clone();
+            b[8] = 4;
             b
         }),
     ];

@@ -38,8 +38,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 const MAGIC: &[u8; 8] = b"\0keelaot";
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
-/// Bumped whenever the layout above or the encoding of the code tables
-/// changes.
+/// Bumped whenever the layout above, the encoding of the code tables or
+/// the checksum (its hash, its piece size) changes.
 const FORMAT_VERSION: u32 = 5;
 /// The text's alignment in the file: the largest page size Keel runs on,
 /// so that the text can be mapped from the file directly.
@@ -296,9 +296,30 @@ pub(crate) fn decode<'a>(
     let body = split(bytes)?;
     if authenticate {
         authenticate_with_key(engine, bytes)?;
+    } else {
+        refuse_earlier_format(bytes)?;
     }
     verify_checksum(bytes)?;
     read_unverified(engine, body, bytes, owner)
+}
+
+/// Refuses, by its version, an artifact of an earlier format: its trailer
+/// is laid out otherwise, so its checksum cannot be checked here. (Damage
+/// to the version field that happens to give one of these is refused as
+/// well.) Not for authenticated loads, which read nothing before the
+/// signature.
+fn refuse_earlier_format(bytes: &[u8]) -> Result<(), ArtifactError> {
+    let version = bytes.get(MAGIC.len()..MAGIC.len() + 4);
+    if let Some(&[a, b, c, d]) = version {
+        let found = u32::from_le_bytes([a, b, c, d]);
+        if (1..FORMAT_VERSION).contains(&found) {
+            return Err(ArtifactError::FormatVersion {
+                found,
+                expected: FORMAT_VERSION,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The artifact's body (everything before the trailer), once `bytes`
@@ -309,19 +330,6 @@ pub(crate) fn split(bytes: &[u8]) -> Result<&[u8], ArtifactError> {
     }
     if !is_artifact(bytes) {
         return Err(ArtifactError::NotAnArtifact);
-    }
-    // An earlier format's trailer is laid out otherwise, so its checksum
-    // cannot be checked here: named by its version instead. (Damage to the
-    // version field that happens to give one of these is refused too.)
-    let version = bytes.get(MAGIC.len()..MAGIC.len() + 4);
-    if let Some(&[a, b, c, d]) = version {
-        let found = u32::from_le_bytes([a, b, c, d]);
-        if (1..FORMAT_VERSION).contains(&found) {
-            return Err(ArtifactError::FormatVersion {
-                found,
-                expected: FORMAT_VERSION,
-            });
-        }
     }
     let body_len = bytes
         .len()
@@ -367,7 +375,8 @@ fn stored_checksum(bytes: &[u8], body: &[u8]) -> u64 {
 }
 
 /// Bytes per piece of the checksum: pieces can be hashed by several
-/// threads at once.
+/// threads at once. Part of the format: changing it changes every
+/// artifact's checksum (bump [`FORMAT_VERSION`]).
 const CHECKSUM_PIECE: usize = 128 << 10;
 
 /// The checksum of an artifact's body: the XXH3-64 of the little-endian
@@ -398,6 +407,7 @@ pub(crate) fn verify_checksum_beside<R>(
 ) -> Result<R, ArtifactError> {
     let all = (*bytes).as_ref();
     let body_len = split(all)?.len();
+    refuse_earlier_format(all)?;
     let pieces = Arc::new(ChecksumPieces::new(body_len));
     let helper = (pieces.clone(), bytes.clone());
     rayon::spawn(move || {
@@ -489,7 +499,7 @@ pub(crate) fn read_unverified<'a>(
     bytes: &'a [u8],
     owner: Option<SharedBytes>,
 ) -> Result<Parts<'a>, ArtifactError> {
-    let mut r = Cursor(&body[MAGIC.len()..]);
+    let mut r = Cursor(body.get(MAGIC.len()..).ok_or(ArtifactError::Truncated)?);
     let found = r.u32()?;
     if found != FORMAT_VERSION {
         return Err(ArtifactError::FormatVersion {
@@ -713,15 +723,17 @@ mod tests {
 
     #[test]
     fn the_checksum_in_pieces_on_two_threads_is_the_checksum() {
-        // Lengths around the piece size, and a flipped bit in each piece.
-        for len in [0, 1, CHECKSUM_PIECE - 9, CHECKSUM_PIECE * 3 + 5] {
+        // Bodies of no piece, of pieces exactly full and not, and a
+        // flipped bit in each piece.
+        let p = CHECKSUM_PIECE;
+        for len in [0, 1, p - 9, p - 8, p - 7, 2 * p - 8, 3 * p + 5] {
             let bytes = sealed(len);
             assert_eq!(verify_checksum(&bytes), Ok(()));
             let shared: SharedBytes = Arc::new(bytes.clone());
             assert_eq!(verify_checksum_beside(shared, || 7), Ok(7));
             let body = bytes.len() - TRAILER_LEN;
             // (A flipped magic is no artifact at all: not the checksum's.)
-            let sites = (0..body).step_by(CHECKSUM_PIECE).chain([body - 1]);
+            let sites = (MAGIC.len()..body).step_by(p).chain([body - 1]);
             for at in sites.filter(|&at| at >= MAGIC.len()) {
                 let mut flipped = bytes.clone();
                 flipped[at] ^= 0x10;
@@ -733,5 +745,59 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_loading_thread_hashes_every_piece_when_the_pool_thread_is_busy() {
+        // A pool of one thread that is running this very check: the spawned
+        // helper cannot start before the check ends.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let bytes = sealed(5 * CHECKSUM_PIECE);
+        pool.install(|| {
+            let shared: SharedBytes = Arc::new(bytes.clone());
+            assert_eq!(verify_checksum_beside(shared, || 7), Ok(7));
+            let mut flipped = bytes.clone();
+            flipped[4 * CHECKSUM_PIECE] ^= 1;
+            let shared: SharedBytes = Arc::new(flipped);
+            assert_eq!(
+                verify_checksum_beside(shared, || 7),
+                Err(ArtifactError::Checksum)
+            );
+        });
+    }
+
+    #[test]
+    fn the_checksum_is_stable() {
+        // Part of the format: these change only with `FORMAT_VERSION`. (No
+        // piece at all hashes as XXH3-64's empty input, 0x2d06800538d394c2.)
+        let pattern: Vec<u8> = (0..2 * CHECKSUM_PIECE + 3).map(|i| (i * 7) as u8).collect();
+        let got = [checksum(&[]), checksum(b"k"), checksum(&pattern)];
+        assert_eq!(
+            got,
+            [0x2d06800538d394c2, 0xe34f6bc7d266d07b, 0x371a3e2635dc0081]
+        );
+    }
+
+    #[test]
+    fn an_earlier_format_is_named_and_a_short_body_is_no_panic() {
+        let mut bytes = sealed(100);
+        bytes[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&4u32.to_le_bytes());
+        let shared: SharedBytes = Arc::new(bytes.clone());
+        let earlier = Err(ArtifactError::FormatVersion {
+            found: 4,
+            expected: FORMAT_VERSION,
+        });
+        assert_eq!(verify_checksum_beside(shared, || ()), earlier);
+        // Shorter than a header: an error, not a panic.
+        let short = sealed(0);
+        let body = split(&short).unwrap();
+        let engine = Engine::default();
+        assert!(matches!(
+            read_unverified(&engine, &body[..4], &short, None),
+            Err(ArtifactError::Truncated)
+        ));
     }
 }

@@ -152,6 +152,18 @@ fn each_kind_of_bad_artifact_gets_its_named_error() {
             expected: 5
         }
     );
+    let path = std::env::temp_dir().join(format!("keel-earlier-{}.cwasm", std::process::id()));
+    std::fs::write(&path, &earlier_format).unwrap();
+    // SAFETY: refused before any of its code could run.
+    let from_file = unsafe { Module::deserialize_file(&engine, &path) };
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        artifact_error(from_file),
+        ArtifactError::FormatVersion {
+            found: 4,
+            expected: 5
+        }
+    );
 
     let mut other_format = artifact.clone();
     other_format[8] = 0xee;
@@ -227,6 +239,13 @@ fn an_authenticated_engine_loads_only_what_its_key_signed() {
     reseal(&mut tampered);
     assert_eq!(
         artifact_error(Module::deserialize_authenticated(&ours, &tampered)),
+        ArtifactError::BadSignature
+    );
+    // The signature comes before anything else, the format version too.
+    let mut earlier_format = signed.clone();
+    earlier_format[8] = 4;
+    assert_eq!(
+        artifact_error(Module::deserialize_authenticated(&ours, &earlier_format)),
         ArtifactError::BadSignature
     );
 

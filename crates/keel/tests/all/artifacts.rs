@@ -280,3 +280,29 @@ fn a_damaged_file_is_refused_by_its_checksum_wherever_the_damage_is() {
     unsafe { Module::deserialize_file(&engine, &path) }.unwrap();
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn function_types_of_every_shape_survive_an_artifact() {
+    // Loading reads plain function types straight from the bytes: each
+    // value type must come out as compiling read it.
+    let wat = r#"(module
+        (type $t (func (param i32) (result i32)))
+        (func (export "a") (param i32 i64 f32 f64) (result v128) v128.const i64x2 0 0)
+        (func (export "b") (param funcref externref) (result i32 i64 f64)
+            i32.const 0 i64.const 0 f64.const 0)
+        (func (export "c") (param (ref null $t) exnref) (result (ref func)) ref.func $d)
+        (func $d (export "d")))"#;
+    let mut config = Config::new();
+    config.wasm_function_references(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    // SAFETY: made just above by this engine.
+    let loaded = unsafe { Module::deserialize(&engine, module.serialize().unwrap()) }.unwrap();
+    let types = |m: &Module| {
+        m.exports()
+            .map(|e| format!("{} {:?}", e.name(), e.ty()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(types(&module).len(), 4);
+    assert_eq!(types(&module), types(&loaded));
+}

@@ -34,7 +34,7 @@ use hmac::{Hmac, Mac};
 use keel_environ::{CompiledModuleInfo, InfoDecodeError, SharedBytes};
 use sha2::Sha256;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 const MAGIC: &[u8; 8] = b"\0keelaot";
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
@@ -293,21 +293,29 @@ pub(crate) fn decode<'a>(
     authenticate: bool,
     owner: Option<SharedBytes>,
 ) -> Result<Parts<'a>, ArtifactError> {
-    let body = split(bytes)?;
-    if authenticate {
-        authenticate_with_key(engine, bytes)?;
+    let body = if authenticate {
+        authenticate_with_key(engine, bytes)?
     } else {
-        refuse_earlier_format(bytes)?;
-    }
+        unauthenticated_body(bytes)?
+    };
     verify_checksum(bytes)?;
     read_unverified(engine, body, bytes, owner)
+}
+
+/// The body of `bytes`, an artifact loaded without a signature, once it
+/// looks like an artifact of this format (see [`split`] and
+/// [`refuse_earlier_format`]); its checksum is still to check.
+pub(crate) fn unauthenticated_body(bytes: &[u8]) -> Result<&[u8], ArtifactError> {
+    let body = split(bytes)?;
+    refuse_earlier_format(bytes)?;
+    Ok(body)
 }
 
 /// Refuses, by its version, an artifact of an earlier format: its trailer
 /// is laid out otherwise, so its checksum cannot be checked here. (Damage
 /// to the version field that happens to give one of these is refused as
 /// well.) Not for authenticated loads, which read nothing before the
-/// signature.
+/// signature. Part of [`unauthenticated_body`].
 fn refuse_earlier_format(bytes: &[u8]) -> Result<(), ArtifactError> {
     let version = bytes.get(MAGIC.len()..MAGIC.len() + 4);
     if let Some(&[a, b, c, d]) = version {
@@ -339,9 +347,10 @@ pub(crate) fn split(bytes: &[u8]) -> Result<&[u8], ArtifactError> {
 }
 
 /// Checks the signature of `bytes` (an artifact, see [`split`]) against
-/// `engine`'s key.
-fn authenticate_with_key(engine: &Engine, bytes: &[u8]) -> Result<(), ArtifactError> {
-    let body_len = split(bytes)?.len();
+/// `engine`'s key, and returns its body.
+fn authenticate_with_key<'a>(engine: &Engine, bytes: &'a [u8]) -> Result<&'a [u8], ArtifactError> {
+    let body = split(bytes)?;
+    let body_len = body.len();
     // The trailer: checksum (8 bytes), signed flag, signature.
     let (signed, signature) = (bytes[body_len + 8], &bytes[body_len + 9..]);
     let key = engine
@@ -355,7 +364,8 @@ fn authenticate_with_key(engine: &Engine, bytes: &[u8]) -> Result<(), ArtifactEr
     let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("any key length");
     mac.update(&bytes[..body_len + 9]);
     mac.verify_slice(signature)
-        .map_err(|_| ArtifactError::BadSignature)
+        .map_err(|_| ArtifactError::BadSignature)?;
+    Ok(body)
 }
 
 /// Checks the checksum of `bytes` (an artifact, see [`split`]).
@@ -398,16 +408,15 @@ fn combine_pieces(pieces: impl Iterator<Item = u64>) -> u64 {
 /// `work` runs: a pool thread is asked to hash pieces, and this thread
 /// hashes pieces until the pool thread starts (waking one takes tens of
 /// microseconds), then runs `work`, then helps with the pieces left.
-/// `work`'s result is returned only if the checksum passes (a failed check
-/// wins over whatever `work` found); `work` does not run on bytes that are
-/// no artifact at all.
+/// `work` gets the artifact's body; its result is returned only if the
+/// checksum passes (a failed check wins over whatever `work` found).
+/// `work` does not run on bytes that [`unauthenticated_body`] refuses.
 pub(crate) fn verify_checksum_beside<R>(
     bytes: SharedBytes,
-    work: impl FnOnce() -> R,
+    work: impl FnOnce(&[u8]) -> R,
 ) -> Result<R, ArtifactError> {
     let all = (*bytes).as_ref();
-    let body_len = split(all)?.len();
-    refuse_earlier_format(all)?;
+    let body_len = unauthenticated_body(all)?.len();
     let pieces = Arc::new(ChecksumPieces::new(body_len));
     let helper = (pieces.clone(), bytes.clone());
     rayon::spawn(move || {
@@ -421,13 +430,17 @@ pub(crate) fn verify_checksum_beside<R>(
             break;
         }
     }
-    let result = work();
+    let result = work(&all[..body_len]);
     while pieces.hash_next(all) {}
     if pieces.combined() != stored_checksum(all, &all[..body_len]) {
         return Err(ArtifactError::Checksum);
     }
     Ok(result)
 }
+
+/// How long [`ChecksumPieces::combined`] spins (tens of microseconds)
+/// before it yields the processor at each try.
+const SPINS_BEFORE_YIELDING: u32 = 1 << 10;
 
 /// The [`checksum`] of `len` bytes, its pieces hashed by whichever threads
 /// call [`ChecksumPieces::hash_next`].
@@ -437,55 +450,58 @@ struct ChecksumPieces {
     next: AtomicUsize,
     /// Whether the pool thread has started on the pieces.
     helper_started: AtomicBool,
-    /// Each piece's hash, once computed; the count of those done.
-    done: std::sync::Mutex<(Vec<Option<u64>>, usize)>,
-    all_done: std::sync::Condvar,
+    /// Each piece's hash, valid once `done` counts it.
+    hashes: Box<[AtomicU64]>,
+    /// How many pieces are hashed. Each hasher stores its piece's hash
+    /// before counting it (release), so whoever reads the full count
+    /// (acquire) reads every hash.
+    done: AtomicUsize,
 }
 
 impl ChecksumPieces {
     fn new(len: usize) -> ChecksumPieces {
-        let count = len.div_ceil(CHECKSUM_PIECE);
         ChecksumPieces {
             len,
             next: AtomicUsize::new(0),
             helper_started: AtomicBool::new(false),
-            done: std::sync::Mutex::new((vec![None; count], 0)),
-            all_done: std::sync::Condvar::new(),
+            hashes: (0..len.div_ceil(CHECKSUM_PIECE))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            done: AtomicUsize::new(0),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Option<u64>>, usize)> {
-        // Pieces are written whole under the lock: poison is moot.
-        self.done.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Hashes the next piece of `bytes[..len]` nobody has started; false
     /// when none is left.
     fn hash_next(&self, bytes: &[u8]) -> bool {
-        let count = self.len.div_ceil(CHECKSUM_PIECE);
         let i = self.next.fetch_add(1, Ordering::Relaxed);
-        if i >= count {
+        let Some(slot) = self.hashes.get(i) else {
             return false;
-        }
+        };
         let end = ((i + 1) * CHECKSUM_PIECE).min(self.len);
-        let hash = twox_hash::XxHash3_64::oneshot(&bytes[i * CHECKSUM_PIECE..end]);
-        let mut done = self.lock();
-        done.0[i] = Some(hash);
-        done.1 += 1;
-        if done.1 == count {
-            self.all_done.notify_all();
-        }
+        slot.store(
+            twox_hash::XxHash3_64::oneshot(&bytes[i * CHECKSUM_PIECE..end]),
+            Ordering::Relaxed,
+        );
+        self.done.fetch_add(1, Ordering::Release);
         true
     }
 
-    /// The checksum of the whole, once every piece is done.
+    /// The checksum of the whole, once every piece is done. Called when no
+    /// piece is left to start, so the wait is for pieces another thread is
+    /// finishing (a few microseconds each): spun, unless that thread is
+    /// not running.
     fn combined(&self) -> u64 {
-        let mut done = self.lock();
-        while done.1 < done.0.len() {
-            done = self.all_done.wait(done).unwrap_or_else(|e| e.into_inner());
+        let mut spins = 0;
+        while self.done.load(Ordering::Acquire) < self.hashes.len() {
+            if spins < SPINS_BEFORE_YIELDING {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
-        // Every piece is `Some` once the count is full.
-        combine_pieces(done.0.iter().map(|hash| hash.unwrap_or(0)))
+        combine_pieces(self.hashes.iter().map(|hash| hash.load(Ordering::Relaxed)))
     }
 }
 
@@ -730,8 +746,9 @@ mod tests {
             let bytes = sealed(len);
             assert_eq!(verify_checksum(&bytes), Ok(()));
             let shared: SharedBytes = Arc::new(bytes.clone());
-            assert_eq!(verify_checksum_beside(shared, || 7), Ok(7));
             let body = bytes.len() - TRAILER_LEN;
+            // The work gets the body: everything before the trailer.
+            assert_eq!(verify_checksum_beside(shared, <[u8]>::len), Ok(body));
             // (A flipped magic is no artifact at all: not the checksum's.)
             let sites = (MAGIC.len()..body).step_by(p).chain([body - 1]);
             for at in sites.filter(|&at| at >= MAGIC.len()) {
@@ -740,7 +757,7 @@ mod tests {
                 assert_eq!(verify_checksum(&flipped), Err(ArtifactError::Checksum));
                 let shared: SharedBytes = Arc::new(flipped);
                 assert_eq!(
-                    verify_checksum_beside(shared, || 7),
+                    verify_checksum_beside(shared, |_| 7),
                     Err(ArtifactError::Checksum)
                 );
             }
@@ -758,12 +775,12 @@ mod tests {
         let bytes = sealed(5 * CHECKSUM_PIECE);
         pool.install(|| {
             let shared: SharedBytes = Arc::new(bytes.clone());
-            assert_eq!(verify_checksum_beside(shared, || 7), Ok(7));
+            assert_eq!(verify_checksum_beside(shared, |_| 7), Ok(7));
             let mut flipped = bytes.clone();
             flipped[4 * CHECKSUM_PIECE] ^= 1;
             let shared: SharedBytes = Arc::new(flipped);
             assert_eq!(
-                verify_checksum_beside(shared, || 7),
+                verify_checksum_beside(shared, |_| 7),
                 Err(ArtifactError::Checksum)
             );
         });
@@ -790,7 +807,7 @@ mod tests {
             found: 4,
             expected: FORMAT_VERSION,
         });
-        assert_eq!(verify_checksum_beside(shared, || ()), earlier);
+        assert_eq!(verify_checksum_beside(shared, |_| ()), earlier);
         // Shorter than a header: an error, not a panic.
         let short = sealed(0);
         let body = split(&short).unwrap();

@@ -234,12 +234,11 @@ impl Module {
                 .with_context(|| format!("failed to map `{}`", path.display()))?,
         );
         let bytes = mapped.bytes();
-        let body = artifact::split(bytes)?;
         // The checksum reads every byte, on a pool thread and (until that
         // one starts, and at the end) this one; meanwhile this thread reads
         // the artifact and loads its code, which is dropped, never run,
         // unless the checksum passes.
-        artifact::verify_checksum_beside(mapped.clone(), || {
+        artifact::verify_checksum_beside(mapped.clone(), |body| {
             // Reading bytes not yet checked must not take the host down
             // should they be damaged: a panic is an error here.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

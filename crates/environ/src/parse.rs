@@ -117,7 +117,9 @@ impl ModuleParser {
         }
     }
 
-    /// Reads one payload of `bytes` (the whole module) into `m`.
+    /// Reads one payload of `bytes` (the whole module) into `m`. The
+    /// payload's offsets count from the start of `bytes` (a `Parser::new(0)`
+    /// over them).
     fn read_payload(&self, m: &mut Module, bytes: &[u8], payload: Payload<'_>) -> ModuleResult<()> {
         match payload {
             Payload::TypeSection(reader) => {

@@ -305,7 +305,7 @@ pub(crate) fn decode<'a>(
 /// The body of `bytes`, an artifact loaded without a signature, once it
 /// looks like an artifact of this format (see [`split`] and
 /// [`refuse_earlier_format`]); its checksum is still to check.
-pub(crate) fn unauthenticated_body(bytes: &[u8]) -> Result<&[u8], ArtifactError> {
+fn unauthenticated_body(bytes: &[u8]) -> Result<&[u8], ArtifactError> {
     let body = split(bytes)?;
     refuse_earlier_format(bytes)?;
     Ok(body)
@@ -332,7 +332,7 @@ fn refuse_earlier_format(bytes: &[u8]) -> Result<(), ArtifactError> {
 
 /// The artifact's body (everything before the trailer), once `bytes`
 /// look like an artifact at all.
-pub(crate) fn split(bytes: &[u8]) -> Result<&[u8], ArtifactError> {
+fn split(bytes: &[u8]) -> Result<&[u8], ArtifactError> {
     if bytes.starts_with(WASM_MAGIC) {
         return Err(ArtifactError::IsWasm);
     }
@@ -438,10 +438,6 @@ pub(crate) fn verify_checksum_beside<R>(
     Ok(result)
 }
 
-/// How long [`ChecksumPieces::combined`] spins (tens of microseconds)
-/// before it yields the processor at each try.
-const SPINS_BEFORE_YIELDING: u32 = 1 << 10;
-
 /// The [`checksum`] of `len` bytes, its pieces hashed by whichever threads
 /// call [`ChecksumPieces::hash_next`].
 struct ChecksumPieces {
@@ -452,10 +448,11 @@ struct ChecksumPieces {
     helper_started: AtomicBool,
     /// Each piece's hash, valid once `done` counts it.
     hashes: Box<[AtomicU64]>,
-    /// How many pieces are hashed. Each hasher stores its piece's hash
-    /// before counting it (release), so whoever reads the full count
-    /// (acquire) reads every hash.
-    done: AtomicUsize,
+    /// How many pieces are hashed. A hasher stores its piece's hash before
+    /// it counts it under the lock, so whoever reads the full count under
+    /// the lock reads every hash.
+    done: std::sync::Mutex<usize>,
+    all_done: std::sync::Condvar,
 }
 
 impl ChecksumPieces {
@@ -467,8 +464,15 @@ impl ChecksumPieces {
             hashes: (0..len.div_ceil(CHECKSUM_PIECE))
                 .map(|_| AtomicU64::new(0))
                 .collect(),
-            done: AtomicUsize::new(0),
+            done: std::sync::Mutex::new(0),
+            all_done: std::sync::Condvar::new(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        // The lock guards a count, changed by one whole increment: poison
+        // is moot.
+        self.done.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Hashes the next piece of `bytes[..len]` nobody has started; false
@@ -483,23 +487,22 @@ impl ChecksumPieces {
             twox_hash::XxHash3_64::oneshot(&bytes[i * CHECKSUM_PIECE..end]),
             Ordering::Relaxed,
         );
-        self.done.fetch_add(1, Ordering::Release);
+        let mut done = self.lock();
+        *done += 1;
+        if *done == self.hashes.len() {
+            self.all_done.notify_all();
+        }
         true
     }
 
     /// The checksum of the whole, once every piece is done. Called when no
-    /// piece is left to start, so the wait is for pieces another thread is
-    /// finishing (a few microseconds each): spun, unless that thread is
-    /// not running.
+    /// piece is left to start: the wait is for pieces another thread is
+    /// still hashing (which may wait on the disk, for a file's pages).
     fn combined(&self) -> u64 {
-        let mut spins = 0;
-        while self.done.load(Ordering::Acquire) < self.hashes.len() {
-            if spins < SPINS_BEFORE_YIELDING {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+        debug_assert!(self.next.load(Ordering::Relaxed) >= self.hashes.len());
+        let mut done = self.lock();
+        while *done < self.hashes.len() {
+            done = self.all_done.wait(done).unwrap_or_else(|e| e.into_inner());
         }
         combine_pieces(self.hashes.iter().map(|hash| hash.load(Ordering::Relaxed)))
     }

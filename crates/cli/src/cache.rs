@@ -87,26 +87,38 @@ impl Cache {
         Ok(key)
     }
 
-    /// The module in `wasm` for `engine` (whose config has this cache's
-    /// key): from the cache, or compiled. A compiled module is stored at
-    /// once, unless it compiles lazily: then the returned entry stores it
-    /// once the guest is done, so that the guest need not wait for the
-    /// functions it does not run.
+    /// The module in the file `path` for `engine` (whose config has this
+    /// cache's key): from the cache, or compiled. A compiled module is
+    /// stored at once, unless it compiles lazily: then the returned entry
+    /// stores it once the guest is done, so that the guest need not wait
+    /// for the functions it does not run.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
-        wasm: &[u8],
+        path: &Path,
     ) -> anyhow::Result<(Module, Option<PendingEntry<'_>>)> {
-        let path = self.entry_path(engine, wasm);
-        if let Ok(module) = Module::deserialize_authenticated_file(engine, &path) {
-            // A hit makes the entry the most recently used.
-            if let Ok(f) = std::fs::File::options().append(true).open(&path) {
-                let _ = f.set_modified(SystemTime::now());
+        // A hit needs only the module's hash, read through a small buffer:
+        // reading a module of several MB whole into fresh memory costs more
+        // than hashing it.
+        if let Ok(digest) = hash_file(path) {
+            let entry = self.entry_path(engine, &digest);
+            if let Ok(module) = Module::deserialize_authenticated_file(engine, &entry) {
+                // A hit makes the entry the most recently used.
+                if let Ok(f) = std::fs::File::options().append(true).open(&entry) {
+                    let _ = f.set_modified(SystemTime::now());
+                }
+                return Ok((module, None));
             }
-            return Ok((module, None));
         }
-        let module = Module::new(engine, wasm)?;
-        let entry = PendingEntry { cache: self, path };
+        let wasm =
+            std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        // Keyed by the bytes compiled, whatever the file holds by now.
+        let entry = self.entry_path(engine, &Sha256::digest(&wasm).into());
+        let module = Module::new(engine, &wasm)?;
+        let entry = PendingEntry {
+            cache: self,
+            path: entry,
+        };
         if module.lazy_compilation_progress().is_some() {
             return Ok((module, Some(entry)));
         }
@@ -114,8 +126,8 @@ impl Cache {
         Ok((module, None))
     }
 
-    fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
-        let module = Sha256::digest(wasm);
+    /// The entry for the module whose SHA-256 is `module`, compiled by `engine`.
+    fn entry_path(&self, engine: &Engine, module: &[u8; 32]) -> PathBuf {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let hex: String = module[..16].iter().map(|b| format!("{b:02x}")).collect();
@@ -188,6 +200,21 @@ impl Cache {
             }
         }
         Ok(())
+    }
+}
+
+/// The SHA-256 of the file at `path`, read a piece at a time.
+fn hash_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 64 << 10];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return Ok(hasher.finalize().into()),
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -294,11 +294,7 @@ fn load_module<'c>(
 ) -> anyhow::Result<(Module, Option<PendingEntry<'c>>)> {
     if Engine::detect_precompiled_file(path)?.is_none() {
         return match cache {
-            Some(cache) => {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("failed to read `{}`", path.display()))?;
-                cache.load_or_compile(engine, &bytes)
-            }
+            Some(cache) => cache.load_or_compile(engine, path),
             None => Ok((Module::from_file(engine, path)?, None)),
         };
     }

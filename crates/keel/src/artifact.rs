@@ -294,11 +294,14 @@ pub(crate) fn decode<'a>(
     owner: Option<SharedBytes>,
 ) -> Result<Parts<'a>, ArtifactError> {
     let body = if authenticate {
+        // The signature covers the checksum and all before it: bytes that
+        // pass it are the signer's, so their checksum holds as well.
         authenticate_with_key(engine, bytes)?
     } else {
-        unauthenticated_body(bytes)?
+        let body = unauthenticated_body(bytes)?;
+        verify_checksum(bytes)?;
+        body
     };
-    verify_checksum(bytes)?;
     read_unverified(engine, body, bytes, owner)
 }
 

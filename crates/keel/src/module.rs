@@ -3,8 +3,9 @@
 use crate::artifact;
 use crate::lazy::LazyBodies;
 use crate::vm::LoadedModule;
-use crate::vm::code_memory::{load_code, load_code_from_file, load_lazy_code};
+use crate::vm::code_memory::{load_code, load_code_from_file, load_code_in_place, load_lazy_code};
 use crate::vm::code_registry::{self, CodeObject};
+use crate::vm::mmap::FileCopy;
 use crate::{Engine, ExternType, FuncType, GlobalType, MemoryType, TableType};
 use anyhow::Context as _;
 use keel_environ::{EntityIndex, ModuleParser, VMOffsets};
@@ -209,8 +210,13 @@ impl Module {
     /// [`Module::deserialize_authenticated`], which is safe.
     pub unsafe fn deserialize(engine: &Engine, bytes: impl AsRef<[u8]>) -> crate::Result<Module> {
         let parts = artifact::decode(engine, bytes.as_ref(), false, None)?;
+        let text = parts.text;
         // SAFETY: the caller vouches for the artifact.
-        unsafe { Module::from_parts(engine, parts, None) }
+        unsafe {
+            Module::from_parts(engine, parts.wasm.into(), parts.info, |info, env| {
+                load_code(text, info, env)
+            })
+        }
     }
 
     /// Like [`Module::deserialize`], for an artifact in a file, which is
@@ -243,9 +249,14 @@ impl Module {
             // should they be damaged: a panic is an error here.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let parts = artifact::read_unverified(engine, body, bytes, Some(mapped.clone()))?;
+                let (offset, len) = (parts.text_offset as u64, parts.text.len());
                 // SAFETY: the caller vouches for the artifact; the module is
                 // returned only once its checksum has passed.
-                unsafe { Module::from_parts(engine, parts, Some(&file)) }
+                unsafe {
+                    Module::from_parts(engine, parts.wasm.into(), parts.info, |info, env| {
+                        load_code_from_file(&file, offset, len, info, env)
+                    })
+                }
             }))
             .unwrap_or_else(|_| Err(artifact::ArtifactError::Malformed("unreadable").into()))
         })?
@@ -261,52 +272,61 @@ impl Module {
         bytes: impl AsRef<[u8]>,
     ) -> crate::Result<Module> {
         let parts = artifact::decode(engine, bytes.as_ref(), true, None)?;
+        let text = parts.text;
         // SAFETY: the signature shows that an engine holding this engine's
         // key made the artifact, and `decode` checked that it was made
         // under this engine's settings.
-        unsafe { Module::from_parts(engine, parts, None) }
+        unsafe {
+            Module::from_parts(engine, parts.wasm.into(), parts.info, |info, env| {
+                load_code(text, info, env)
+            })
+        }
     }
 
     /// Like [`Module::deserialize_authenticated`], for an artifact in a
     /// file. The file is read (not mapped), so that changing it after the
-    /// check cannot change the code.
+    /// check cannot change the code; the text then runs where it was read.
     pub fn deserialize_authenticated_file(
         engine: &Engine,
         path: impl AsRef<Path>,
     ) -> crate::Result<Module> {
         let path = path.as_ref();
-        let bytes =
-            std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        Module::deserialize_authenticated(engine, bytes)
+        let copy = std::fs::File::open(path)
+            .and_then(|file| FileCopy::read(&file))
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        let parts = artifact::decode(engine, copy.bytes(), true, None)?;
+        let (offset, len) = (parts.text_offset, parts.text.len());
+        let (wasm, info) = (Arc::from(parts.wasm), parts.info);
+        // SAFETY: as for `deserialize_authenticated`; the text is the one
+        // checked, in memory the file can no longer reach.
+        unsafe {
+            Module::from_parts(engine, wasm, info, move |info, env| {
+                load_code_in_place(copy, offset, len, info, env)
+            })
+        }
     }
 
-    /// A module from a decoded artifact; its text is copied, or mapped from
-    /// `file` when the artifact is that file.
+    /// A module from a decoded artifact's module bytes and code tables;
+    /// `load_text` loads its text for them.
     ///
     /// # Safety
     ///
     /// As for [`Module::deserialize`].
     unsafe fn from_parts(
         engine: &Engine,
-        parts: artifact::Parts<'_>,
-        file: Option<&std::fs::File>,
+        wasm: Arc<[u8]>,
+        info: keel_environ::CompiledModuleInfo,
+        load_text: impl FnOnce(
+            keel_environ::CompiledModuleInfo,
+            Arc<keel_environ::Module>,
+        ) -> std::io::Result<CodeObject>,
     ) -> crate::Result<Module> {
         // The module-level sections were validated when the artifact was
         // compiled, as were the bodies (which it no longer carries).
-        let env = Arc::new(ModuleParser::new(engine.config().features).parse_metadata(parts.wasm)?);
-        let code = match file {
-            Some(file) => load_code_from_file(
-                file,
-                parts.text_offset as u64,
-                parts.text.len(),
-                parts.info,
-                env.clone(),
-            ),
-            None => load_code(parts.text, parts.info, env.clone()),
-        }
-        .context("failed to load the artifact's code")?;
+        let env = Arc::new(ModuleParser::new(engine.config().features).parse_metadata(&wasm)?);
+        let code = load_text(info, env.clone()).context("failed to load the artifact's code")?;
         // SAFETY: the caller vouches for the artifact.
-        unsafe { Module::from_code(engine, env, code, parts.wasm.into()) }
+        unsafe { Module::from_code(engine, env, code, wasm) }
     }
 
     /// Checks that `bytes` is a valid module for `engine`, without

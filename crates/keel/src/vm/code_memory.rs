@@ -3,7 +3,7 @@
 use super::code_registry::CodeObject;
 use super::lazy::{LazyCode, LazyCompiler};
 use super::libcalls::libcall_address;
-use super::mmap::Mmap;
+use super::mmap::{FileCopy, Mmap};
 use keel_environ::{CompiledModuleInfo, LAZY_PAGE, Module};
 use std::io;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ pub fn load_code(
     info: CompiledModuleInfo,
     module: Arc<Module>,
 ) -> io::Result<CodeObject> {
-    let mmap = Mmap::accessible(text.len())?;
+    let mmap = Mmap::populated(text.len())?;
     // SAFETY: the mapping is fresh, read-write, at least `text.len()` bytes,
     // and not shared with anything yet.
     unsafe {
@@ -42,6 +42,30 @@ pub fn load_code_from_file(
     // Whole pages (the file goes on past the text, or the last page's tail
     // reads as zeros).
     mmap.map_file_private(0, reserved, file.as_fd(), offset)?;
+    finish_loading(mmap, len, info, module)
+}
+
+/// Makes the `len` bytes of text at page-aligned `offset` in `copy`
+/// executable where they are (no copy), after writing the load-time
+/// relocations; the pages before the text are unmapped, and bytes after
+/// it in its last page are zeroed.
+pub fn load_code_in_place(
+    copy: FileCopy,
+    offset: usize,
+    len: usize,
+    info: CompiledModuleInfo,
+    module: Arc<Module>,
+) -> io::Result<CodeObject> {
+    let mmap = copy.into_pages_from(offset)?;
+    if len > mmap.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "text past the end of the artifact",
+        ));
+    }
+    // SAFETY: `len..mmap.len()` is inside the mapping, which is writable
+    // and owned here alone.
+    unsafe { std::ptr::write_bytes(mmap.as_ptr().add(len), 0, mmap.len() - len) };
     finish_loading(mmap, len, info, module)
 }
 

@@ -41,15 +41,23 @@ impl Mmap {
     /// Reserves `len` bytes (rounded up to pages) of inaccessible address
     /// space. Costs no memory until parts are made accessible and touched.
     pub fn reserve(len: usize) -> io::Result<Mmap> {
-        Self::map(len, libc::PROT_NONE)
+        Self::map(len, libc::PROT_NONE, 0)
     }
 
     /// Maps `len` bytes (rounded up to pages) of zeroed read-write memory.
     pub fn accessible(len: usize) -> io::Result<Mmap> {
-        Self::map(len, libc::PROT_READ | libc::PROT_WRITE)
+        Self::map(len, libc::PROT_READ | libc::PROT_WRITE, 0)
     }
 
-    fn map(len: usize, prot: i32) -> io::Result<Mmap> {
+    /// Maps `len` bytes (rounded up to pages) of zeroed read-write memory
+    /// whose pages are all allocated at once: for memory about to be
+    /// written whole, one system call instead of a page fault per page
+    /// (on this project's machines, a third of the time of copying text in).
+    pub fn populated(len: usize) -> io::Result<Mmap> {
+        Self::map(len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_POPULATE)
+    }
+
+    fn map(len: usize, prot: i32, flags: i32) -> io::Result<Mmap> {
         let len = round_up_to_page(len.max(1))
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         // SAFETY: a fresh anonymous private mapping at an address the
@@ -59,7 +67,7 @@ impl Mmap {
                 std::ptr::null_mut(),
                 len,
                 prot,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | flags,
                 -1,
                 0,
             )
@@ -260,6 +268,27 @@ impl Mmap {
     }
 }
 
+impl Mmap {
+    /// Splits the mapping at page-aligned `at`: `self` keeps the pages
+    /// before it, the returned mapping owns the rest.
+    pub fn split_off(&mut self, at: usize) -> io::Result<Mmap> {
+        if at == 0 || at >= self.len || !at.is_multiple_of(page_size()) {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: `at < len`, so the address is inside our mapping, and
+        // not null.
+        let tail = unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(at)) };
+        let tail = Mmap {
+            ptr: tail,
+            len: self.len - at,
+        };
+        // The two halves own disjoint page ranges of the one mapping, each
+        // unmapped on its own (munmap takes any page-aligned range).
+        self.len = at;
+        Ok(tail)
+    }
+}
+
 impl Drop for Mmap {
     fn drop(&mut self) {
         // SAFETY: we own exactly this mapping (the type's invariant).
@@ -303,5 +332,48 @@ impl MappedFile {
 impl AsRef<[u8]> for MappedFile {
     fn as_ref(&self) -> &[u8] {
         self.bytes()
+    }
+}
+
+/// A file read whole into fresh page-aligned memory: unlike a mapping of
+/// the file, a copy that later changes to the file cannot reach, whose
+/// pages can then be made executable where they are (see
+/// `code_memory::load_code_in_place`).
+pub struct FileCopy {
+    mmap: Mmap,
+    len: usize,
+}
+
+impl FileCopy {
+    /// Reads `file` from its start to its length when opened (a file that
+    /// shrinks meanwhile is an error; one that grows is read as it was).
+    pub fn read(file: &std::fs::File) -> io::Result<FileCopy> {
+        use std::io::Read as _;
+        let len = usize::try_from(file.metadata()?.len())
+            .map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        // Populated: every page is about to be written.
+        let mmap = Mmap::populated(len)?;
+        // SAFETY: the mapping is fresh, read-write and at least `len` bytes
+        // long; nothing else refers to it while this borrow lives.
+        let buffer = unsafe { std::slice::from_raw_parts_mut(mmap.as_ptr(), len) };
+        let mut reader = file;
+        reader.read_exact(buffer)?;
+        Ok(FileCopy { mmap, len })
+    }
+
+    /// The file's bytes as read.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` bytes from the start of the mapping were read into
+        // it; nothing writes them while `self` is borrowed.
+        unsafe { std::slice::from_raw_parts(self.mmap.as_ptr(), self.len) }
+    }
+
+    /// The pages from page-aligned `offset` on, as a writable mapping of
+    /// their own; the pages before it are unmapped.
+    pub fn into_pages_from(mut self, offset: usize) -> io::Result<Mmap> {
+        if offset == 0 {
+            return Ok(self.mmap);
+        }
+        self.mmap.split_off(offset)
     }
 }

@@ -282,6 +282,41 @@ fn a_damaged_file_is_refused_by_its_checksum_wherever_the_damage_is() {
 }
 
 #[test]
+fn a_damaged_signed_file_is_refused_by_its_signature_wherever_the_damage_is() {
+    // `deserialize_authenticated_file` reads the file into memory and runs
+    // the text where it was read: damage anywhere, and a cut anywhere,
+    // must be refused before that.
+    let mut config = Config::new();
+    config.artifact_key(b"a key for damaged files");
+    let engine = Engine::new(&config).unwrap();
+    let signed = Module::new(&engine, WAT).unwrap().serialize().unwrap();
+    let path =
+        std::env::temp_dir().join(format!("keel-damaged-signed-{}.cwasm", std::process::id()));
+    let step = (signed.len() / 97).max(1);
+    for at in (8..signed.len() - TRAILER).step_by(step) {
+        let mut damaged = signed.clone();
+        damaged[at] ^= 0x5a;
+        std::fs::write(&path, &damaged).unwrap();
+        let result = Module::deserialize_authenticated_file(&engine, &path);
+        assert_eq!(
+            artifact_error(result),
+            ArtifactError::BadSignature,
+            "byte {at}"
+        );
+    }
+    for cut in [signed.len() - 1, signed.len() / 2, 4096] {
+        std::fs::write(&path, &signed[..cut]).unwrap();
+        let result = Module::deserialize_authenticated_file(&engine, &path);
+        assert!(result.is_err(), "cut at {cut}");
+    }
+    std::fs::write(&path, &signed).unwrap();
+    let module = Module::deserialize_authenticated_file(&engine, &path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    // The text runs from the pages it was read into, the file gone.
+    assert_eq!(call_f(&engine, &module), EXPECTED);
+}
+
+#[test]
 fn function_types_of_every_shape_survive_an_artifact() {
     // Loading reads plain function types straight from the bytes: each
     // value type must come out as compiling read it.

@@ -159,7 +159,7 @@ fn bench_load(e: &Engines, name: &str, wasm: &[u8]) -> anyhow::Result<()> {
     std::fs::write(&kp, e.keel.precompile_module(wasm)?)?;
     std::fs::write(&wp, e.wasmtime.precompile_module(wasm)?)?;
     let (kt, wt) = measure(
-        21,
+        201,
         || {
             // SAFETY: the artifact was just written by this engine, and
             // nothing changes the file while the module lives.

@@ -298,6 +298,12 @@ impl Drop for Mmap {
     }
 }
 
+/// The length of `file` now, as a `usize`.
+fn file_len(file: &std::fs::File) -> io::Result<usize> {
+    usize::try_from(file.metadata()?.len())
+        .map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))
+}
+
 /// A whole file mapped read-only into memory (copy on write: nothing is
 /// ever written to it), for reading it without copying.
 pub struct MappedFile {
@@ -309,8 +315,7 @@ impl MappedFile {
     /// Maps `file` from its start to its current end.
     pub fn new(file: &std::fs::File) -> io::Result<MappedFile> {
         use std::os::fd::AsFd;
-        let len = usize::try_from(file.metadata()?.len())
-            .map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        let len = file_len(file)?;
         let reserved = round_up_to_page(len.max(1))
             .ok_or_else(|| io::Error::from(io::ErrorKind::FileTooLarge))?;
         let mut mmap = Mmap::reserve(reserved)?;
@@ -345,12 +350,11 @@ pub struct FileCopy {
 }
 
 impl FileCopy {
-    /// Reads `file` from its start to its length when opened (a file that
+    /// Reads `file` from its start to its present length (a file that
     /// shrinks meanwhile is an error; one that grows is read as it was).
     pub fn read(file: &std::fs::File) -> io::Result<FileCopy> {
         use std::io::Read as _;
-        let len = usize::try_from(file.metadata()?.len())
-            .map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        let len = file_len(file)?;
         // Populated: every page is about to be written.
         let mmap = Mmap::populated(len)?;
         // SAFETY: the mapping is fresh, read-write and at least `len` bytes

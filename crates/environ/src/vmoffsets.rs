@@ -22,6 +22,7 @@
 //!     defined_globals: [VMGlobalDefinition; num_defined_globals], // 16-aligned
 //!     imported_tags: [*const VMTagDefinition; num_imported_tags],
 //!     defined_tags: [VMTagDefinition; num_defined_tags], // a tag's identity is its address
+//!     func_refs_written: [u64; ceil(num_defined_functions / 64)], // runtime only
 //!     func_refs: [VMFuncRef; num_defined_functions],
 //! }
 //! ```
@@ -218,6 +219,7 @@ pub struct VMOffsets {
     defined_globals: u32,
     imported_tags: u32,
     defined_tags: u32,
+    func_refs_written: u32,
     func_refs: u32,
     size: u32,
 }
@@ -252,6 +254,7 @@ impl VMOffsets {
         let defined_globals = region(num_defined_globals, vm_global_definition::SIZE, 16);
         let imported_tags = region(num_imported_tags, PTR_SIZE, 8);
         let defined_tags = region(num_defined_tags, vm_tag_definition::SIZE, 8);
+        let func_refs_written = region(num_defined_functions.div_ceil(64), 8, 8);
         let func_refs = region(num_defined_functions, vm_func_ref::SIZE, 8);
         let size = region(0, 0, 16);
         // Generated code uses offsets as signed 32-bit immediates.
@@ -276,6 +279,7 @@ impl VMOffsets {
             defined_globals: fits(defined_globals)?,
             imported_tags: fits(imported_tags)?,
             defined_tags: fits(defined_tags)?,
+            func_refs_written: fits(func_refs_written)?,
             func_refs: fits(func_refs)?,
             size: fits(size)?,
         })
@@ -332,6 +336,16 @@ impl VMOffsets {
     pub fn defined_tag(&self, index: DefinedTagIndex) -> u32 {
         assert!(index.as_u32() < self.num_defined_tags);
         self.defined_tags + index.as_u32() * vm_tag_definition::SIZE
+    }
+
+    /// Offset of the `u64` whose bit `index % 64` says whether defined
+    /// function `index`'s funcref is written yet. The bits are zeroed with
+    /// the rest of the context before the funcrefs, so that instantiating
+    /// allocates nothing and writes nothing per function; generated code
+    /// never reads them.
+    pub fn func_ref_written_word(&self, index: DefinedFuncIndex) -> u32 {
+        assert!(index.as_u32() < self.num_defined_functions);
+        self.func_refs_written + index.as_u32() / 64 * 8
     }
 
     /// Offset of a defined function's `VMFuncRef`.

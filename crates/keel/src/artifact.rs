@@ -40,8 +40,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 const MAGIC: &[u8; 8] = b"\0keelaot";
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// Bumped whenever the layout above, the encoding of the code tables, the
-/// checksum or the signature (their hashes, their piece sizes) changes.
-const FORMAT_VERSION: u32 = 6;
+/// checksum or the signature (their hashes, their piece sizes), or the
+/// layout of what the code reads (`VMOffsets`) changes.
+const FORMAT_VERSION: u32 = 7;
 /// The text's alignment in the file: the largest page size Keel runs on,
 /// so that the text can be mapped from the file directly.
 pub(crate) const TEXT_ALIGN: usize = 64 << 10;

@@ -154,7 +154,7 @@ impl Memory {
         let tunables = store.engine().config().tunables().clone();
         let spares = store.engine().allocation().spare_memories;
         let memory = LinearMemory::new(&ty.to_wasm(), &tunables, None, spares)?;
-        Ok(store.add_memory(memory))
+        Ok(store.add_memory(Box::new(memory)))
     }
 
     fn vm<'a>(&self, store: &'a StoreOpaque) -> &'a LinearMemory {

@@ -439,7 +439,7 @@ impl StoreOpaque {
         // store, or an externref its set now holds).
         let table = unsafe { Table::new(&ty.to_wasm(), init, None) }
             .ok_or_else(|| anyhow::anyhow!("table of {} elements is too large", ty.minimum()))?;
-        Ok(self.add_table(table))
+        Ok(self.add_table(Box::new(table)))
     }
 
     /// Sets element `index` of a table to `value`.

@@ -259,13 +259,10 @@ pub struct Instance {
     /// Whether defined memories with an image got it (`memory_init_cow`);
     /// their active data segments are then already in place.
     memory_images_used: bool,
-    memories: PrimaryMap<DefinedMemoryIndex, Box<LinearMemory>>,
-    tables: PrimaryMap<DefinedTableIndex, Box<Table>>,
-    /// Which defined functions' funcrefs are written in the context, one
-    /// bit each: a funcref is written the first time something needs it
-    /// (a table element, `ref.func`, an export, a constant expression), so
-    /// that instantiating costs nothing per function.
-    func_refs_written: Box<[std::sync::atomic::AtomicU64]>,
+    /// Sized once, at creation, so that they never move: the context
+    /// points at their definitions.
+    memories: PrimaryMap<DefinedMemoryIndex, LinearMemory>,
+    tables: PrimaryMap<DefinedTableIndex, Table>,
     /// Segments dropped since instantiation (by `elem.drop`, `data.drop`,
     /// or a failed instantiation), one bit each, beyond those the
     /// module's segment plan drops; empty until the first.
@@ -375,11 +372,8 @@ impl Instance {
             vmctx,
             backing,
             memory_images_used,
-            memories: PrimaryMap::new(),
-            tables: PrimaryMap::new(),
-            func_refs_written: (0..env.num_defined_funcs().div_ceil(64))
-                .map(|_| std::sync::atomic::AtomicU64::new(0))
-                .collect(),
+            memories: PrimaryMap::with_capacity(env.memories.len() - env.num_imported_memories),
+            tables: PrimaryMap::with_capacity(env.tables.len() - env.num_imported_tables),
             dropped_elems: Vec::new(),
             dropped_datas: Vec::new(),
             store_index,
@@ -456,15 +450,18 @@ impl Instance {
         {
             let image = images.get(i).and_then(Option::as_ref);
             let tunables = &instance.module.tunables;
-            let mut memory = match allocation.pool {
+            let memory = match allocation.pool {
                 None => LinearMemory::new(ty, tunables, image, allocation.spare_memories)?,
                 Some(pool) => LinearMemory::new_pooled(ty, tunables, image, pool)?,
             };
+            // Sized for every defined memory at creation: the push moves
+            // no earlier memory, whose definition the context points at.
+            let def = instance.memories.push(memory);
+            let memory = &mut instance.memories[def];
             let r = VMMemoryRef {
                 base: memory.base(),
                 definition: memory.definition(),
             };
-            let def = instance.memories.push(memory);
             let index = env.memory_index(def);
             // SAFETY: in bounds.
             unsafe { *instance.memory_ref_mut(index) = r };
@@ -492,7 +489,7 @@ impl Instance {
                 instance: instance_ptr,
                 image: image.clone(),
             });
-            let mut table = match allocation.pool {
+            let table = match allocation.pool {
                 // SAFETY: `init` is null or the value of the module's
                 // constant expression, a funcref of this instance or an
                 // import's (validated to be of the table's type).
@@ -501,8 +498,9 @@ impl Instance {
                 // SAFETY: as above.
                 Some(pool) => unsafe { Table::new_pooled(&ty, init, lazy, pool)? },
             };
-            let def_ptr = table.definition();
+            // As for memories: the push moves no earlier table.
             let def = instance.tables.push(table);
+            let def_ptr = instance.tables[def].definition();
             // SAFETY: in bounds.
             unsafe { *instance.table_slot(env.table_index(def)) = def_ptr };
         }
@@ -575,10 +573,17 @@ impl Instance {
     pub fn defined_func_ref(&self, def: DefinedFuncIndex) -> *mut VMFuncRef {
         use std::sync::atomic::Ordering::Relaxed;
         let ptr = self.func_ref_mut(def);
-        let (word, mask) = (
-            &self.func_refs_written[def.index() / 64],
-            1 << (def.index() % 64),
+        // Which funcrefs are written, one bit each (see
+        // `VMOffsets::func_ref_written_word`): a funcref is written the
+        // first time something needs it (a table element, `ref.func`, an
+        // export, a constant expression).
+        let word = self.vmctx_field::<std::sync::atomic::AtomicU64>(
+            self.module.offsets.func_ref_written_word(def),
         );
+        // SAFETY: the word is inside the context, 8-aligned, zeroed at
+        // instantiation and from then on only read and written atomically
+        // (generated code never touches it), for as long as `self` lives.
+        let (word, mask) = (unsafe { &*word }, 1 << (def.index() % 64));
         if word.load(Relaxed) & mask == 0 {
             let info = &self.module.code.info.functions[def];
             let index = self.module.env.func_index(def);

@@ -97,7 +97,7 @@ impl LinearMemory {
         tunables: &Tunables,
         image: Option<&Arc<MemoryImage>>,
         spares: &Arc<SpareMemories>,
-    ) -> Result<Box<LinearMemory>, MemoryError> {
+    ) -> Result<LinearMemory, MemoryError> {
         let (initial, maximum_bytes) = sizes(ty, tunables, usize::MAX)?;
         let mut slot = spares.take()?;
         // On failure the slot, in an unknown state, is unmapped.
@@ -118,7 +118,7 @@ impl LinearMemory {
         tunables: &Tunables,
         image: Option<&Arc<MemoryImage>>,
         pool: &Arc<InstancePool>,
-    ) -> Result<Box<LinearMemory>, MemoryError> {
+    ) -> Result<LinearMemory, MemoryError> {
         let (initial, maximum_bytes) = sizes(ty, tunables, pool.limits().max_memory_size)?;
         let mut slot = pool.take_memory_slot()?;
         if let Err(e) = prepare_slot(&mut slot, image, initial) {
@@ -141,8 +141,8 @@ impl LinearMemory {
         initial: usize,
         maximum_bytes: usize,
         ty: &Memory,
-    ) -> Box<LinearMemory> {
-        Box::new(LinearMemory {
+    ) -> LinearMemory {
+        LinearMemory {
             definition: VMMemoryDefinition {
                 base: slot.mmap.as_ptr(),
                 current_length: initial,
@@ -153,7 +153,7 @@ impl LinearMemory {
             ty: *ty,
             host_written: AtomicBool::new(false),
             guest_never_ran: false,
-        })
+        }
     }
 
     fn mmap_mut(&mut self) -> Option<&mut Mmap> {

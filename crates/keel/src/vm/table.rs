@@ -182,14 +182,14 @@ impl Table {
         table_type: &keel_environ::Table,
         init: *mut u8,
         lazy: Option<LazyInit>,
-    ) -> Option<Box<Table>> {
+    ) -> Option<Table> {
         let keel_environ::Table { ty, minimum, .. } = *table_type;
         if minimum > MAX_TABLE_ELEMENTS {
             return None;
         }
         let word = initial_word(ty, init, lazy.as_ref());
         let mut elements = vec![0usize; minimum as usize];
-        let mut table = Box::new(Table {
+        let mut table = Table {
             definition: VMTableDefinition {
                 base: elements.as_mut_ptr().cast(),
                 current_elements: elements.len(),
@@ -201,7 +201,7 @@ impl Table {
             lazy,
             written: false,
             guest_never_ran: false,
-        });
+        };
         if !word.is_null() {
             table.words_mut().fill(word);
         }
@@ -222,7 +222,7 @@ impl Table {
         init: *mut u8,
         lazy: Option<LazyInit>,
         pool: &Arc<InstancePool>,
-    ) -> Result<Box<Table>, PoolError> {
+    ) -> Result<Table, PoolError> {
         let keel_environ::Table { ty, minimum, .. } = *table_type;
         let capacity = pool.limits().table_elements;
         if minimum > capacity as u64 {
@@ -235,7 +235,7 @@ impl Table {
         }
         let slot = pool.take_table_slot()?;
         let word = initial_word(ty, init, lazy.as_ref());
-        let mut table = Box::new(Table {
+        let mut table = Table {
             definition: VMTableDefinition {
                 base: slot.as_ptr().cast(),
                 current_elements: minimum as usize,
@@ -251,7 +251,7 @@ impl Table {
             lazy,
             written: false,
             guest_never_ran: false,
-        });
+        };
         // A returned slot is all zeros already.
         if !word.is_null() {
             table.words_mut().fill(word);

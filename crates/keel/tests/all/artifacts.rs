@@ -144,12 +144,12 @@ fn each_kind_of_bad_artifact_gets_its_named_error() {
     // An artifact of an earlier format (whose trailer is laid out
     // otherwise) is named as such, not as a bad checksum.
     let mut earlier_format = artifact.clone();
-    earlier_format[8] = 5;
+    earlier_format[8] = 6;
     assert_eq!(
         artifact_error(load(&earlier_format)),
         ArtifactError::FormatVersion {
-            found: 5,
-            expected: 6
+            found: 6,
+            expected: 7
         }
     );
     let path = std::env::temp_dir().join(format!("keel-earlier-{}.cwasm", std::process::id()));
@@ -160,8 +160,8 @@ fn each_kind_of_bad_artifact_gets_its_named_error() {
     assert_eq!(
         artifact_error(from_file),
         ArtifactError::FormatVersion {
-            found: 5,
-            expected: 6
+            found: 6,
+            expected: 7
         }
     );
 
@@ -172,7 +172,7 @@ fn each_kind_of_bad_artifact_gets_its_named_error() {
         artifact_error(load(&other_format)),
         ArtifactError::FormatVersion {
             found: 0xee,
-            expected: 6
+            expected: 7
         }
     ));
 
